@@ -1,0 +1,1 @@
+//! erlmcp-node: the MCP server every cluster node runs.

@@ -1,0 +1,3 @@
+//! The `erlmcp-node` binary.
+
+fn main() {}

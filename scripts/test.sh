@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The project's test command: installs the external validators the tests use
+# (when it can), then runs every test in the workspace.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v shellcheck >/dev/null 2>&1 || need+=(shellcheck)
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "test.sh: installing ${need[*]} from Debian's packages"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  else
+    echo "test.sh: WARNING: ${need[*]} missing and cannot be installed here; the tests that need them will say SKIPPED" >&2
+  fi
+fi
+
+if ! docker info >/dev/null 2>&1; then
+  echo "test.sh: WARNING: no Docker engine answers; the Docker tests will say SKIPPED" >&2
+fi
+
+cargo test --workspace "$@"
