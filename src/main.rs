@@ -1,5 +1,176 @@
 //! The `erlmcp-gen` binary: a thin shell over the library.
 
-fn main() -> anyhow::Result<()> {
-    Ok(())
+mod cli;
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::Parser as _;
+
+use cli::{Cli, Command, Format};
+use erlmcp_gen::config::{self, Cluster, Loaded, SpanIndex};
+use erlmcp_gen::diagnostic::Diagnostic;
+use erlmcp_gen::{host, render, validate};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Validate {
+            cluster,
+            host,
+            format,
+        } => cmd_validate(&cluster, host, format),
+        Command::Render {
+            cluster,
+            out,
+            check,
+        } => cmd_render(&cluster, &out, check),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Every diagnostic for a loaded file: resolution problems, else semantic findings.
+fn diagnostics(loaded: &Loaded) -> (Option<(&Cluster, &SpanIndex)>, Vec<Diagnostic>) {
+    match &loaded.result {
+        Ok((cluster, spans)) => (Some((cluster, spans)), validate::check(cluster, spans)),
+        Err(problems) => (None, problems.clone()),
+    }
+}
+
+/// Loads a cluster for a command that acts on it: prints warnings, stops on errors.
+fn load_valid(path: &Path) -> anyhow::Result<Cluster> {
+    let loaded = config::load(path)?;
+    let (cluster, found) = diagnostics(&loaded);
+    for diagnostic in &found {
+        eprint!("{}", diagnostic.render(&loaded.path, &loaded.text));
+    }
+    match cluster {
+        Some((cluster, _)) if !validate::has_errors(&found) => Ok(cluster.clone()),
+        _ => anyhow::bail!(
+            "{} is invalid; `erlmcp-gen validate {}` lists why",
+            loaded.path,
+            loaded.path
+        ),
+    }
+}
+
+fn cmd_validate(path: &Path, with_host: bool, format: Format) -> anyhow::Result<ExitCode> {
+    let loaded = config::load(path)?;
+    let (cluster, found) = diagnostics(&loaded);
+    let host_checks = match (with_host, cluster) {
+        (true, Some((cluster, _))) => {
+            let facts = host::read_facts(cluster);
+            Some((host::judge(cluster, &facts), facts))
+        }
+        _ => None,
+    };
+    let host_fails = host_checks
+        .as_ref()
+        .is_some_and(|(checks, _)| checks.iter().any(|c| c.verdict == host::Verdict::Fail));
+    let valid = cluster.is_some() && !validate::has_errors(&found);
+    match format {
+        Format::Json => {
+            let located: Vec<_> = found
+                .iter()
+                .map(|d| d.locate(&loaded.path, &loaded.text))
+                .collect();
+            let report = serde_json::json!({
+                "file": loaded.path,
+                "valid": valid,
+                "diagnostics": located,
+                "host": host_checks.as_ref().map(|(checks, facts)| serde_json::json!({
+                    "facts": facts,
+                    "checks": checks,
+                    "fits": !host_fails,
+                })),
+            });
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        }
+        Format::Text => {
+            for diagnostic in &found {
+                println!("{}", diagnostic.render(&loaded.path, &loaded.text));
+            }
+            if let (Some((cluster, _)), true) = (cluster, valid) {
+                println!(
+                    "{}: valid — {} nodes, {} connections in all, runtime {:?}",
+                    loaded.path,
+                    cluster.nodes.len(),
+                    cluster.capacity(),
+                    cluster.runtime.kind
+                );
+            }
+            if let Some((checks, _)) = &host_checks {
+                println!("\nThis machine against {}:", loaded.path);
+                for check in checks {
+                    let verdict = match check.verdict {
+                        host::Verdict::Ok => "ok  ",
+                        host::Verdict::Warn => "warn",
+                        host::Verdict::Fail => "FAIL",
+                    };
+                    println!(
+                        "  [{verdict}] {}: have {}; need {}",
+                        check.name, check.have, check.need
+                    );
+                    if !check.fix.is_empty() {
+                        println!("         fix: {}", check.fix);
+                    }
+                }
+                if host_fails {
+                    println!("\nThis machine cannot run {} as written.", loaded.path);
+                }
+            }
+            if !valid {
+                let errors = found
+                    .iter()
+                    .filter(|d| d.severity == erlmcp_gen::diagnostic::Severity::Error)
+                    .count();
+                println!(
+                    "{}: invalid ({errors} error{})",
+                    loaded.path,
+                    if errors == 1 { "" } else { "s" }
+                );
+            }
+        }
+    }
+    Ok(if valid && !host_fails {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn cmd_render(path: &Path, out: &Path, check: bool) -> anyhow::Result<ExitCode> {
+    let cluster = load_valid(path)?;
+    let files = render::render(&cluster)?;
+    if check {
+        let stale = render::stale_files(&files, out);
+        if stale.is_empty() {
+            println!("{} is up to date with {}", out.display(), cluster.source);
+            return Ok(ExitCode::SUCCESS);
+        }
+        for file in &stale {
+            print!("{}", file.diff);
+        }
+        eprintln!(
+            "error: {} file(s) in {} are stale; run `erlmcp-gen render {} -o {}` and commit the result",
+            stale.len(),
+            out.display(),
+            cluster.source,
+            out.display()
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    let written =
+        render::write(&files, out).with_context(|| format!("writing {}", out.display()))?;
+    for path in written {
+        println!("wrote {}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,239 @@
+//! The resolved cluster: what the user wrote with every default applied, ready for validation,
+//! rendering and planning. No `Option` where a default exists.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use serde::Serialize;
+
+use super::units::{ByteSize, HumanDuration};
+
+/// Port the node's HTTP API (/mcp, /health, /ready, /metrics) listens on inside a container.
+pub const CONTAINER_API_PORT: u16 = 8080;
+/// Port the node's MCP-over-TCP listener uses inside a container.
+pub const CONTAINER_LISTENER_PORT: u16 = 9100;
+/// Port Prometheus listens on inside its container.
+pub const CONTAINER_PROMETHEUS_PORT: u16 = 9090;
+/// File descriptors a node needs beyond one per connection (listeners, metrics, logs, the runtime).
+pub const NOFILE_HEADROOM: u64 = 1024;
+
+/// A whole cluster, resolved.
+#[derive(Debug, Clone, Serialize)]
+pub struct Cluster {
+    /// The cluster file's path as the user gave it (for headers and messages).
+    pub source: String,
+    /// Cluster name.
+    pub name: String,
+    /// Cluster version (image tag).
+    pub version: String,
+    /// Where it runs.
+    pub runtime: Runtime,
+    /// The Colima VM, when the runtime is Colima.
+    pub vm: Option<Vm>,
+    /// The node image.
+    pub image: Image,
+    /// Docker network name.
+    pub network: String,
+    /// The nodes, in order (node 1 first).
+    pub nodes: Vec<Node>,
+    /// Prometheus.
+    pub prometheus: Prometheus,
+    /// Log rotation.
+    pub logging: Logging,
+    /// Kernel tuning.
+    pub tuning: Tuning,
+    /// Service-level objectives.
+    pub slo: Slo,
+    /// Default stress profile.
+    pub stress: StressProfile,
+}
+
+/// Which runtime runs the cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RuntimeKind {
+    /// Docker inside a Colima VM.
+    Colima,
+    /// Any Docker engine (`DOCKER_HOST` or the default socket).
+    Docker,
+    /// Local `erlmcp-node` processes.
+    Native,
+}
+
+/// `[runtime]`, resolved.
+#[derive(Debug, Clone, Serialize)]
+pub struct Runtime {
+    /// The runtime kind.
+    pub kind: RuntimeKind,
+    /// Colima profile.
+    pub colima_profile: String,
+    /// Host address ports are published on.
+    pub publish_address: IpAddr,
+}
+
+/// `[vm]`, resolved.
+#[derive(Debug, Clone, Serialize)]
+pub struct Vm {
+    /// Virtual CPUs.
+    pub cpus: u32,
+    /// Memory.
+    pub memory: ByteSize,
+    /// Disk.
+    pub disk: ByteSize,
+    /// `vz` or `qemu`.
+    pub vm_type: String,
+}
+
+/// How the node image is built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ImageBuild {
+    /// `source` when the builder image is present, else `prebuilt`.
+    Auto,
+    /// The multi-stage Dockerfile (needs the Rust builder image).
+    Source,
+    /// A host-built static binary copied `FROM scratch` (needs no registry).
+    Prebuilt,
+}
+
+/// `[image]`, resolved.
+#[derive(Debug, Clone, Serialize)]
+pub struct Image {
+    /// Repository name (`erlmcp-node`).
+    pub repository: String,
+    /// Rust builder image for the multi-stage build.
+    pub builder: String,
+    /// Build mode.
+    pub build: ImageBuild,
+}
+
+/// A node's role in the cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Seeds membership and places new sessions.
+    Coordinator,
+    /// Serves sessions.
+    Worker,
+}
+
+/// One node, resolved.
+#[derive(Debug, Clone, Serialize)]
+pub struct Node {
+    /// Name (`node1`); also its hostname on the cluster network.
+    pub name: String,
+    /// 1-based position.
+    pub index: u32,
+    /// Role.
+    pub role: Role,
+    /// Host port of the HTTP API.
+    pub api_port: u16,
+    /// Host port of the MCP TCP listener.
+    pub listener_port: u16,
+    /// Maximum concurrent MCP connections.
+    pub connections: u32,
+    /// CPU limit in cores.
+    pub cpu_limit: f64,
+    /// Memory limit.
+    pub memory_limit: ByteSize,
+    /// CPU reservation in cores.
+    pub cpu_reservation: f64,
+    /// Memory reservation.
+    pub memory_reservation: ByteSize,
+    /// Open-file limit.
+    pub nofile: u64,
+    /// Idle connection timeout.
+    pub idle_timeout: HumanDuration,
+}
+
+/// `[prometheus]`, resolved.
+#[derive(Debug, Clone, Serialize)]
+pub struct Prometheus {
+    /// Whether it runs.
+    pub enabled: bool,
+    /// Registry image.
+    pub image: String,
+    /// Host port.
+    pub port: u16,
+    /// Global scrape interval.
+    pub scrape_interval: HumanDuration,
+    /// Node job scrape interval.
+    pub node_scrape_interval: HumanDuration,
+    /// TSDB retention.
+    pub retention: HumanDuration,
+    /// CPU limit in cores.
+    pub cpu_limit: f64,
+    /// Memory limit.
+    pub memory_limit: ByteSize,
+}
+
+/// `[logging]`, resolved.
+#[derive(Debug, Clone, Serialize)]
+pub struct Logging {
+    /// Log driver.
+    pub driver: String,
+    /// Rotation size.
+    pub max_size: ByteSize,
+    /// Files kept.
+    pub max_files: u32,
+}
+
+/// `[tuning]`, resolved: sysctl name → value as text.
+#[derive(Debug, Clone, Serialize)]
+pub struct Tuning {
+    /// VM/host-wide sysctls.
+    pub host: BTreeMap<String, String>,
+    /// Per-container (network-namespaced) sysctls.
+    pub container: BTreeMap<String, String>,
+}
+
+/// `[slo]`, resolved.
+#[derive(Debug, Clone, Serialize)]
+pub struct Slo {
+    /// p99 latency bound.
+    pub p99: HumanDuration,
+    /// Error-rate bound in percent.
+    pub error_rate_percent: f64,
+}
+
+/// The transport a stress run uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    /// Newline-delimited JSON-RPC over TCP.
+    Tcp,
+    /// Streamable HTTP.
+    Http,
+}
+
+/// `[stress]`, resolved.
+#[derive(Debug, Clone, Serialize)]
+pub struct StressProfile {
+    /// Concurrent sessions.
+    pub connections: u32,
+    /// Hold time after the ramp.
+    pub duration: HumanDuration,
+    /// Ramp time.
+    pub ramp: HumanDuration,
+    /// Total echo requests per second.
+    pub rate: f64,
+    /// Transport.
+    pub transport: Transport,
+}
+
+impl Cluster {
+    /// Sum of every node's connection capacity.
+    pub fn capacity(&self) -> u64 {
+        self.nodes.iter().map(|n| u64::from(n.connections)).sum()
+    }
+
+    /// The coordinator (validation guarantees exactly one).
+    pub fn coordinator(&self) -> Option<&Node> {
+        self.nodes.iter().find(|n| n.role == Role::Coordinator)
+    }
+
+    /// The image reference `repository:version`.
+    pub fn image_ref(&self) -> String {
+        format!("{}:{}", self.image.repository, self.version)
+    }
+}

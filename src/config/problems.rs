@@ -1,0 +1,198 @@
+//! The wording of every problem a cluster file can have: one constructor per class, so messages,
+//! labels and hints live in one place.
+
+use crate::diagnostic::Diagnostic;
+
+/// The TOML did not parse or a value had the wrong type or an unknown key.
+pub fn syntax(message: &str) -> Diagnostic {
+    let message = message.trim().replace('\n', "; ");
+    let code = if message.contains("is not a duration") || message.contains("is not a size") {
+        "bad-unit"
+    } else {
+        "syntax"
+    };
+    let hint = if message.contains("unknown field") {
+        "remove the key or fix its spelling; README.md lists every key under 'Cluster file reference'"
+    } else if message.contains("missing field") {
+        "add the key; README.md lists the required keys under 'Cluster file reference'"
+    } else if code == "bad-unit" {
+        "durations look like `30s` or `5m`, sizes like `512MiB` or `4GiB`"
+    } else {
+        "fix the TOML at the caret; README.md has a complete example"
+    };
+    Diagnostic::error(code, message).hint(hint)
+}
+
+/// A text value outside its allowed set.
+pub fn unknown_value(key: &str, value: &str, allowed: &[&str]) -> Diagnostic {
+    Diagnostic::error("unknown-value", format!("`{key}` cannot be `{value}`"))
+        .label(format!("expected one of: {}", allowed.join(", ")))
+        .hint(format!("write one of {}", allowed.join(", ")))
+}
+
+/// `[nodes] count = 0`.
+pub fn no_nodes() -> Diagnostic {
+    Diagnostic::error("no-nodes", "a cluster needs at least one node")
+        .hint("set `count` to 1 or more")
+}
+
+/// A `[[node]]` entry without `name`.
+pub fn override_without_name() -> Diagnostic {
+    Diagnostic::error(
+        "missing-name",
+        "this `[[node]]` entry does not say which node it is for",
+    )
+    .hint("add `name = \"node1\"` (or whichever node it overrides)")
+}
+
+/// A `[[node]]` entry naming a node the count does not produce.
+pub fn unknown_node(name: &str, prefix: &str, count: u32) -> Diagnostic {
+    Diagnostic::error("unknown-node", format!("there is no node `{name}`"))
+        .label(format!("nodes are {prefix}1 … {prefix}{count}"))
+        .hint("use one of those names, or raise `[nodes] count` to add nodes")
+}
+
+/// Two `[[node]]` entries for the same node.
+pub fn duplicate_node(name: &str) -> Diagnostic {
+    Diagnostic::error(
+        "duplicate-node",
+        format!("node `{name}` is overridden twice"),
+    )
+    .label("second entry for this node")
+    .hint("merge the two `[[node]]` entries into one")
+}
+
+/// A per-node key (name, role, ports) written in `[defaults]`.
+pub fn misplaced_in_defaults(key: &str) -> Diagnostic {
+    Diagnostic::error("misplaced-key", format!("`{key}` cannot be a default for every node"))
+        .hint(format!(
+            "move `{key}` into a `[[node]]` entry; ports are set for all nodes by `[nodes] api_port`/`listener_port`"
+        ))
+}
+
+/// A port outside 1..=65535 (possibly after adding the node index).
+pub fn bad_port(what: &str, port: u64) -> Diagnostic {
+    Diagnostic::error(
+        "bad-port",
+        format!("{what} would be {port}, outside 1–65535"),
+    )
+    .hint("choose a lower base port or fewer nodes")
+}
+
+/// An address that does not parse.
+pub fn bad_address(text: &str) -> Diagnostic {
+    Diagnostic::error("bad-address", format!("`{text}` is not an IP address"))
+        .hint("write an address such as `127.0.0.1` (local only) or `0.0.0.0` (every interface)")
+}
+
+/// The Colima runtime without a `[vm]` table.
+pub fn colima_without_vm() -> Diagnostic {
+    Diagnostic::error("missing-vm", "the colima runtime needs a `[vm]` table")
+        .hint("add `[vm]` with `cpus`, `memory` and `disk`, or choose `kind = \"docker\"`")
+}
+
+/// A sysctl name that is not one.
+pub fn bad_sysctl_name(name: &str) -> Diagnostic {
+    Diagnostic::error("bad-sysctl", format!("`{name}` is not a sysctl name"))
+        .hint("sysctl names are dotted lowercase words, like `net.core.somaxconn`")
+}
+
+/// A sysctl value that is neither a number nor a string.
+pub fn bad_sysctl_value(name: &str) -> Diagnostic {
+    Diagnostic::error(
+        "bad-sysctl",
+        format!("`{name}` needs a number or a string value"),
+    )
+    .hint("write `65535` or `\"1024 65535\"`")
+}
+
+/// A host-wide sysctl listed under `[tuning.container]`.
+pub fn sysctl_not_namespaced(name: &str) -> Diagnostic {
+    Diagnostic::error(
+        "not-namespaced",
+        format!("`{name}` cannot be set per container"),
+    )
+    .hint("containers may only set network-namespaced `net.*` sysctls; move it to `[tuning.host]`")
+}
+
+/// Not exactly one coordinator.
+pub fn coordinator_count(count: usize) -> Diagnostic {
+    if count == 0 {
+        Diagnostic::error("coordinator", "no node is the coordinator")
+            .hint("add `[[node]]` with `name = \"node1\"` and `role = \"coordinator\"`")
+    } else {
+        Diagnostic::error(
+            "coordinator",
+            format!("{count} nodes are coordinators; exactly one must be"),
+        )
+        .label("another coordinator")
+        .hint("keep `role = \"coordinator\"` on one node and make the others workers")
+    }
+}
+
+/// Two things publish the same host port.
+pub fn port_clash(port: u16, this: &str, other: &str) -> Diagnostic {
+    Diagnostic::error("port-clash", format!("host port {port} is published twice"))
+        .label(format!("{this} here, and {other} already uses it"))
+        .hint("give every published port its own number (node ports count up from `[nodes] api_port` and `listener_port`)")
+}
+
+/// The nodes together hold fewer connections than the stress profile wants.
+pub fn capacity_short(capacity: u64, target: u32, per_node: u32) -> Diagnostic {
+    let nodes_needed = u64::from(target).div_ceil(u64::from(per_node.max(1)));
+    Diagnostic::error(
+        "capacity",
+        format!("the nodes hold {capacity} connections in all, fewer than the {target} the stress profile asks for"),
+    )
+    .hint(format!(
+        "raise `connections` per node, or use {nodes_needed} nodes (`[nodes] count = {nodes_needed}`), or lower `[stress] connections`"
+    ))
+}
+
+/// A node's open-file limit is below its connections plus headroom.
+pub fn nofile_too_low(node: &str, nofile: u64, connections: u32, headroom: u64) -> Diagnostic {
+    let needed = u64::from(connections) + headroom;
+    Diagnostic::error(
+        "nofile",
+        format!("{node} may open {nofile} files but its {connections} connections need at least {needed}"),
+    )
+    .label(format!("one descriptor per connection plus {headroom} for the node itself"))
+    .hint(format!("set `nofile` to {needed} or more, or lower `connections`"))
+}
+
+/// Reservations that do not fit the VM.
+pub fn reservation_exceeds(what: &str, total: &str, available: &str) -> Diagnostic {
+    Diagnostic::error(
+        "reservation",
+        format!("the containers reserve {total} of {what} but the VM has {available}"),
+    )
+    .hint("lower the reservations or give the VM more (`[vm]`)")
+}
+
+/// Limits that overcommit the VM (allowed: containers rarely peak together).
+pub fn limits_overcommit(what: &str, total: &str, available: &str) -> Diagnostic {
+    Diagnostic::error(
+        "overcommit",
+        format!("the containers' {what} limits add up to {total}, more than the VM's {available}"),
+    )
+    .warning()
+    .hint("fine while the nodes do not all peak at once; raise `[vm]` for headroom")
+}
+
+/// A reservation above its own limit.
+pub fn reservation_above_limit(node: &str, what: &str) -> Diagnostic {
+    Diagnostic::error(
+        "reservation",
+        format!("{node} reserves more {what} than its limit allows"),
+    )
+    .hint(format!(
+        "make the {what} reservation at most the {what} limit"
+    ))
+}
+
+/// An SLO or stress value out of range.
+pub fn out_of_range(key: &str, value: &str, range: &str) -> Diagnostic {
+    Diagnostic::error("range", format!("`{key}` = {value} is out of range"))
+        .label(format!("must be {range}"))
+        .hint(format!("choose a value {range}"))
+}

@@ -1,0 +1,576 @@
+//! Raw → resolved: applies every default once, in one place, and records where each resolved
+//! value came from so that later checks can point at it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+use std::ops::Range;
+
+use super::model::*;
+use super::problems;
+use super::raw::*;
+use super::units::{ByteSize, HumanDuration};
+use crate::diagnostic::Diagnostic;
+
+/// Where resolved values came from: a dotted key (`node.node3.api_port`, `stress.connections`) →
+/// the byte range of the key's value (or of the table that would hold it, for defaults).
+#[derive(Debug, Default, Clone)]
+pub struct SpanIndex(HashMap<String, Range<usize>>);
+
+impl SpanIndex {
+    /// The span recorded for `key`, if any.
+    pub fn get(&self, key: &str) -> Option<Range<usize>> {
+        self.0.get(key).cloned()
+    }
+
+    fn set(&mut self, key: impl Into<String>, span: Range<usize>) {
+        self.0.insert(key.into(), span);
+    }
+}
+
+/// Resolution state: the span index being filled and the problems found so far.
+struct Resolver {
+    spans: SpanIndex,
+    problems: Vec<Diagnostic>,
+}
+
+impl Resolver {
+    /// Takes the written value (recording its span under `key`) or the default (recording
+    /// `fallback`, the place a reader would look for it).
+    fn value<T: Clone>(
+        &mut self,
+        key: &str,
+        written: Option<&S<T>>,
+        fallback: Option<Range<usize>>,
+        default: T,
+    ) -> T {
+        match written {
+            Some(value) => {
+                self.spans.set(key, value.span());
+                value.get_ref().clone()
+            }
+            None => {
+                if let Some(span) = fallback {
+                    self.spans.set(key, span);
+                }
+                default
+            }
+        }
+    }
+
+    fn problem(&mut self, diagnostic: Diagnostic, span: Option<Range<usize>>) {
+        self.problems.push(diagnostic.at(span));
+    }
+
+    /// Maps a text value onto one of `allowed`.
+    fn choice<T: Copy>(
+        &mut self,
+        key: &str,
+        written: Option<&S<String>>,
+        allowed: &[(&str, T)],
+        default: T,
+    ) -> T {
+        let Some(value) = written else { return default };
+        self.spans.set(key, value.span());
+        match allowed.iter().find(|(name, _)| *name == value.get_ref()) {
+            Some((_, choice)) => *choice,
+            None => {
+                let names: Vec<&str> = allowed.iter().map(|(name, _)| *name).collect();
+                self.problem(
+                    problems::unknown_value(key, value.get_ref(), &names),
+                    Some(value.span()),
+                );
+                default
+            }
+        }
+    }
+
+    /// Checks a host port (base + offset) fits in 1..=65535.
+    fn port(&mut self, key: &str, what: &str, port: u64) -> u16 {
+        match u16::try_from(port) {
+            Ok(port) if port > 0 => port,
+            _ => {
+                let span = self.spans.get(key);
+                self.problem(problems::bad_port(what, port), span);
+                0
+            }
+        }
+    }
+}
+
+/// Resolves a parsed cluster file. `source` is the file's path as the user gave it.
+pub fn resolve(
+    raw: &RawClusterFile,
+    source: &str,
+) -> Result<(Cluster, SpanIndex), Vec<Diagnostic>> {
+    let mut r = Resolver {
+        spans: SpanIndex::default(),
+        problems: Vec::new(),
+    };
+    let cluster_table = raw.cluster.get_ref();
+    let name = cluster_table.name.get_ref().clone();
+    r.spans.set("cluster.name", cluster_table.name.span());
+    let version = r.value(
+        "cluster.version",
+        cluster_table.version.as_ref(),
+        None,
+        "0.1.0".to_string(),
+    );
+
+    let runtime = resolve_runtime(&mut r, raw, &name);
+    let vm = resolve_vm(&mut r, raw, runtime.kind);
+    let image = resolve_image(&mut r, raw);
+    let network = raw
+        .network
+        .as_ref()
+        .and_then(|n| n.get_ref().name.as_ref())
+        .map_or_else(|| format!("{name}-net"), |n| n.get_ref().clone());
+    let nodes = resolve_nodes(&mut r, raw);
+    let prometheus = resolve_prometheus(&mut r, raw);
+    let logging = resolve_logging(&mut r, raw);
+    let tuning = resolve_tuning(&mut r, raw);
+    let slo = resolve_slo(&mut r, raw);
+    let capacity: u64 = nodes.iter().map(|n| u64::from(n.connections)).sum();
+    let stress = resolve_stress(&mut r, raw, capacity);
+
+    if !r.problems.is_empty() {
+        return Err(r.problems);
+    }
+    let cluster = Cluster {
+        source: source.to_string(),
+        name,
+        version,
+        runtime,
+        vm,
+        image,
+        network,
+        nodes,
+        prometheus,
+        logging,
+        tuning,
+        slo,
+        stress,
+    };
+    Ok((cluster, r.spans))
+}
+
+fn resolve_runtime(r: &mut Resolver, raw: &RawClusterFile, cluster_name: &str) -> Runtime {
+    let table = raw.runtime.as_ref().map(|t| t.get_ref());
+    let kind = r.choice(
+        "runtime.kind",
+        table.and_then(|t| t.kind.as_ref()),
+        &[
+            ("colima", RuntimeKind::Colima),
+            ("docker", RuntimeKind::Docker),
+            ("native", RuntimeKind::Native),
+        ],
+        RuntimeKind::Docker,
+    );
+    let colima_profile = r.value(
+        "runtime.colima_profile",
+        table.and_then(|t| t.colima_profile.as_ref()),
+        None,
+        cluster_name.to_string(),
+    );
+    let address_text = r.value(
+        "runtime.publish_address",
+        table.and_then(|t| t.publish_address.as_ref()),
+        None,
+        "127.0.0.1".to_string(),
+    );
+    let publish_address = address_text.parse::<IpAddr>().unwrap_or_else(|_| {
+        let span = r.spans.get("runtime.publish_address");
+        r.problem(problems::bad_address(&address_text), span);
+        IpAddr::from([127, 0, 0, 1])
+    });
+    Runtime {
+        kind,
+        colima_profile,
+        publish_address,
+    }
+}
+
+fn resolve_vm(r: &mut Resolver, raw: &RawClusterFile, kind: RuntimeKind) -> Option<Vm> {
+    let Some(table) = &raw.vm else {
+        if kind == RuntimeKind::Colima {
+            let span = r.spans.get("runtime.kind");
+            r.problem(problems::colima_without_vm(), span);
+        }
+        return None;
+    };
+    r.spans.set("vm", table.span());
+    let vm = table.get_ref();
+    r.spans.set("vm.cpus", vm.cpus.span());
+    r.spans.set("vm.memory", vm.memory.span());
+    r.spans.set("vm.disk", vm.disk.span());
+    let vm_type = r.choice(
+        "vm.vm_type",
+        vm.vm_type.as_ref(),
+        &[("qemu", "qemu"), ("vz", "vz")],
+        "qemu",
+    );
+    Some(Vm {
+        cpus: *vm.cpus.get_ref(),
+        memory: *vm.memory.get_ref(),
+        disk: *vm.disk.get_ref(),
+        vm_type: vm_type.to_string(),
+    })
+}
+
+fn resolve_image(r: &mut Resolver, raw: &RawClusterFile) -> Image {
+    let table = raw.image.as_ref().map(|t| t.get_ref());
+    Image {
+        repository: r.value(
+            "image.repository",
+            table.and_then(|t| t.repository.as_ref()),
+            None,
+            "erlmcp-node".to_string(),
+        ),
+        builder: r.value(
+            "image.builder",
+            table.and_then(|t| t.builder.as_ref()),
+            None,
+            "docker.io/library/rust:1-bookworm".to_string(),
+        ),
+        build: r.choice(
+            "image.build",
+            table.and_then(|t| t.build.as_ref()),
+            &[
+                ("auto", ImageBuild::Auto),
+                ("source", ImageBuild::Source),
+                ("prebuilt", ImageBuild::Prebuilt),
+            ],
+            ImageBuild::Auto,
+        ),
+    }
+}
+
+/// Per-node keys that only make sense in `[[node]]`.
+fn reject_per_node_keys_in_defaults(r: &mut Resolver, defaults: &RawNodeSettings) {
+    let misplaced = [
+        ("name", defaults.name.as_ref().map(|v| v.span())),
+        ("role", defaults.role.as_ref().map(|v| v.span())),
+        ("api_port", defaults.api_port.as_ref().map(|v| v.span())),
+        (
+            "listener_port",
+            defaults.listener_port.as_ref().map(|v| v.span()),
+        ),
+    ];
+    for (key, span) in misplaced {
+        if span.is_some() {
+            r.problem(problems::misplaced_in_defaults(key), span);
+        }
+    }
+}
+
+fn resolve_nodes(r: &mut Resolver, raw: &RawClusterFile) -> Vec<Node> {
+    let nodes = raw.nodes.get_ref();
+    let nodes_span = raw.nodes.span();
+    r.spans.set("nodes", nodes_span.clone());
+    r.spans.set("nodes.count", nodes.count.span());
+    let count = *nodes.count.get_ref();
+    if count == 0 {
+        r.problem(problems::no_nodes(), Some(nodes.count.span()));
+    }
+    let prefix = r.value(
+        "nodes.prefix",
+        nodes.prefix.as_ref(),
+        None,
+        "node".to_string(),
+    );
+    let api_base = r.value(
+        "nodes.api_port",
+        nodes.api_port.as_ref(),
+        Some(nodes_span.clone()),
+        8080,
+    );
+    let listener_base = r.value(
+        "nodes.listener_port",
+        nodes.listener_port.as_ref(),
+        Some(nodes_span.clone()),
+        9100,
+    );
+
+    let empty = RawNodeSettings::default();
+    let (defaults, defaults_span) = match &raw.defaults {
+        Some(d) => (d.get_ref(), d.span()),
+        None => (&empty, nodes_span.clone()),
+    };
+    reject_per_node_keys_in_defaults(r, defaults);
+
+    // Index the overrides by name, reporting the ones that name no node.
+    let names: Vec<String> = (1..=count).map(|i| format!("{prefix}{i}")).collect();
+    let mut overrides: BTreeMap<&str, &S<RawNodeSettings>> = BTreeMap::new();
+    for entry in &raw.node {
+        let Some(name) = &entry.get_ref().name else {
+            r.problem(problems::override_without_name(), Some(entry.span()));
+            continue;
+        };
+        if !names.iter().any(|n| n == name.get_ref()) {
+            r.problem(
+                problems::unknown_node(name.get_ref(), &prefix, count),
+                Some(name.span()),
+            );
+        } else if overrides.insert(name.get_ref(), entry).is_some() {
+            r.problem(problems::duplicate_node(name.get_ref()), Some(name.span()));
+        }
+    }
+
+    let mut resolved = Vec::new();
+    for (position, name) in names.iter().enumerate() {
+        let index = position as u32 + 1;
+        let key = |field: &str| format!("node.{name}.{field}");
+        let entry = overrides.get(name.as_str());
+        let own = entry.map(|e| e.get_ref());
+        let entry_span = entry.map(|e| e.span());
+        // A node's value comes from its own entry, else [defaults], else the built-in default.
+        macro_rules! setting {
+            ($field:ident, $default:expr) => {{
+                let written = own
+                    .and_then(|o| o.$field.as_ref())
+                    .or(defaults.$field.as_ref());
+                r.value(
+                    &key(stringify!($field)),
+                    written,
+                    Some(defaults_span.clone()),
+                    $default,
+                )
+            }};
+        }
+        let role = r.choice(
+            &key("role"),
+            own.and_then(|o| o.role.as_ref()),
+            &[("coordinator", Role::Coordinator), ("worker", Role::Worker)],
+            Role::Worker,
+        );
+        if let Some(span) = entry_span.clone() {
+            r.spans.set(format!("node.{name}"), span);
+        }
+        let api_port = r.value(
+            &key("api_port"),
+            own.and_then(|o| o.api_port.as_ref()),
+            r.spans.get("nodes.api_port"),
+            api_base.saturating_add(index - 1),
+        );
+        let listener_port = r.value(
+            &key("listener_port"),
+            own.and_then(|o| o.listener_port.as_ref()),
+            r.spans.get("nodes.listener_port"),
+            listener_base.saturating_add(index - 1),
+        );
+        let api_port = r.port(
+            &key("api_port"),
+            &format!("{name}'s API port"),
+            api_port.into(),
+        );
+        let listener_port = r.port(
+            &key("listener_port"),
+            &format!("{name}'s listener port"),
+            listener_port.into(),
+        );
+        resolved.push(Node {
+            name: name.clone(),
+            index,
+            role,
+            api_port,
+            listener_port,
+            connections: setting!(connections, 1000),
+            cpu_limit: setting!(cpu_limit, 1.0),
+            memory_limit: setting!(memory_limit, ByteSize(512 << 20)),
+            cpu_reservation: setting!(cpu_reservation, 0.0),
+            memory_reservation: setting!(memory_reservation, ByteSize(0)),
+            nofile: setting!(nofile, 65_536),
+            idle_timeout: setting!(
+                idle_timeout,
+                HumanDuration(std::time::Duration::from_secs(300))
+            ),
+        });
+    }
+    resolved
+}
+
+fn resolve_prometheus(r: &mut Resolver, raw: &RawClusterFile) -> Prometheus {
+    let table = raw.prometheus.as_ref().map(|t| t.get_ref());
+    let fallback = raw.prometheus.as_ref().map(|t| t.span());
+    let secs = |s| HumanDuration(std::time::Duration::from_secs(s));
+    let port = r.value(
+        "prometheus.port",
+        table.and_then(|t| t.port.as_ref()),
+        fallback.clone(),
+        9090,
+    );
+    Prometheus {
+        enabled: r.value(
+            "prometheus.enabled",
+            table.and_then(|t| t.enabled.as_ref()),
+            fallback.clone(),
+            true,
+        ),
+        image: r.value(
+            "prometheus.image",
+            table.and_then(|t| t.image.as_ref()),
+            fallback.clone(),
+            "docker.io/prom/prometheus:v2.53.0".to_string(),
+        ),
+        port: r.port("prometheus.port", "Prometheus's port", port.into()),
+        scrape_interval: r.value(
+            "prometheus.scrape_interval",
+            table.and_then(|t| t.scrape_interval.as_ref()),
+            fallback.clone(),
+            secs(10),
+        ),
+        node_scrape_interval: r.value(
+            "prometheus.node_scrape_interval",
+            table.and_then(|t| t.node_scrape_interval.as_ref()),
+            fallback.clone(),
+            secs(5),
+        ),
+        retention: r.value(
+            "prometheus.retention",
+            table.and_then(|t| t.retention.as_ref()),
+            fallback.clone(),
+            secs(7 * 86_400),
+        ),
+        cpu_limit: r.value(
+            "prometheus.cpu_limit",
+            table.and_then(|t| t.cpu_limit.as_ref()),
+            fallback.clone(),
+            1.0,
+        ),
+        memory_limit: r.value(
+            "prometheus.memory_limit",
+            table.and_then(|t| t.memory_limit.as_ref()),
+            fallback,
+            ByteSize(1 << 30),
+        ),
+    }
+}
+
+fn resolve_logging(r: &mut Resolver, raw: &RawClusterFile) -> Logging {
+    let table = raw.logging.as_ref().map(|t| t.get_ref());
+    Logging {
+        driver: r.value(
+            "logging.driver",
+            table.and_then(|t| t.driver.as_ref()),
+            None,
+            "json-file".to_string(),
+        ),
+        max_size: r.value(
+            "logging.max_size",
+            table.and_then(|t| t.max_size.as_ref()),
+            None,
+            ByteSize(50 << 20),
+        ),
+        max_files: r.value(
+            "logging.max_files",
+            table.and_then(|t| t.max_files.as_ref()),
+            None,
+            3,
+        ),
+    }
+}
+
+fn is_sysctl_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.split('.').all(|part| {
+            !part.is_empty()
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+        })
+        && name.contains('.')
+}
+
+fn resolve_tuning(r: &mut Resolver, raw: &RawClusterFile) -> Tuning {
+    let mut tuning = Tuning {
+        host: BTreeMap::new(),
+        container: BTreeMap::new(),
+    };
+    let Some(table) = &raw.tuning else {
+        return tuning;
+    };
+    let table = table.get_ref();
+    for (scope, written, out) in [
+        ("host", &table.host, &mut tuning.host),
+        ("container", &table.container, &mut tuning.container),
+    ] {
+        for (name, value) in written {
+            let span = Some(value.span());
+            r.spans.set(format!("tuning.{scope}.{name}"), value.span());
+            if !is_sysctl_name(name) {
+                r.problem(problems::bad_sysctl_name(name), span);
+                continue;
+            }
+            if scope == "container" && !name.starts_with("net.") {
+                r.problem(problems::sysctl_not_namespaced(name), span);
+                continue;
+            }
+            let text = match value.get_ref() {
+                toml::Value::Integer(i) => i.to_string(),
+                toml::Value::String(s) => s.clone(),
+                _ => {
+                    r.problem(problems::bad_sysctl_value(name), span);
+                    continue;
+                }
+            };
+            out.insert(name.clone(), text);
+        }
+    }
+    tuning
+}
+
+fn resolve_slo(r: &mut Resolver, raw: &RawClusterFile) -> Slo {
+    let table = raw.slo.as_ref().map(|t| t.get_ref());
+    let fallback = raw.slo.as_ref().map(|t| t.span());
+    Slo {
+        p99: r.value(
+            "slo.p99",
+            table.and_then(|t| t.p99.as_ref()),
+            fallback.clone(),
+            HumanDuration(std::time::Duration::from_millis(30)),
+        ),
+        error_rate_percent: r.value(
+            "slo.error_rate_percent",
+            table.and_then(|t| t.error_rate_percent.as_ref()),
+            fallback,
+            0.1,
+        ),
+    }
+}
+
+fn resolve_stress(r: &mut Resolver, raw: &RawClusterFile, capacity: u64) -> StressProfile {
+    let table = raw.stress.as_ref().map(|t| t.get_ref());
+    let fallback = raw.stress.as_ref().map(|t| t.span());
+    let secs = |s| HumanDuration(std::time::Duration::from_secs(s));
+    StressProfile {
+        connections: r.value(
+            "stress.connections",
+            table.and_then(|t| t.connections.as_ref()),
+            fallback.clone(),
+            u32::try_from(capacity).unwrap_or(u32::MAX),
+        ),
+        duration: r.value(
+            "stress.duration",
+            table.and_then(|t| t.duration.as_ref()),
+            fallback.clone(),
+            secs(60),
+        ),
+        ramp: r.value(
+            "stress.ramp",
+            table.and_then(|t| t.ramp.as_ref()),
+            fallback.clone(),
+            secs(30),
+        ),
+        rate: r.value(
+            "stress.rate",
+            table.and_then(|t| t.rate.as_ref()),
+            fallback,
+            1000.0,
+        ),
+        transport: r.choice(
+            "stress.transport",
+            table.and_then(|t| t.transport.as_ref()),
+            &[("tcp", Transport::Tcp), ("http", Transport::Http)],
+            Transport::Tcp,
+        ),
+    }
+}

@@ -1,0 +1,387 @@
+//! The facts of this machine that bound a plan (`validate --host`): Docker engine, open-file
+//! limits, ephemeral ports, listen backlog, CPUs and memory, each judged against the cluster.
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::config::model::{Cluster, NOFILE_HEADROOM, RuntimeKind};
+use crate::config::units::ByteSize;
+
+/// The listen backlog erlmcp-node asks for; the kernel caps it at `net.core.somaxconn`.
+const NODE_BACKLOG: u64 = 4096;
+
+/// What was read off this machine. `None` where a fact could not be read.
+#[derive(Debug, Clone, Serialize)]
+pub struct HostFacts {
+    /// Docker engine version, or why it did not answer.
+    pub docker: Result<String, String>,
+    /// The Docker socket that was asked.
+    pub docker_socket: String,
+    /// This process's open-file limit (soft, hard).
+    pub nofile: Option<(u64, u64)>,
+    /// The Docker daemon's hard open-file limit, when its process is visible.
+    pub dockerd_nofile_hard: Option<u64>,
+    /// `net.ipv4.ip_local_port_range`.
+    pub ephemeral_ports: Option<(u32, u32)>,
+    /// `net.core.somaxconn`.
+    pub somaxconn: Option<u64>,
+    /// Online CPUs.
+    pub cpus: usize,
+    /// Total memory.
+    pub memory: Option<ByteSize>,
+}
+
+/// How a fact compares with what the cluster needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// Enough.
+    Ok,
+    /// Works, with a caveat.
+    Warn,
+    /// Does not fit; the plan will fail here.
+    Fail,
+}
+
+/// One fact judged against the cluster.
+#[derive(Debug, Clone, Serialize)]
+pub struct HostCheck {
+    /// What was checked.
+    pub name: &'static str,
+    /// What this machine has.
+    pub have: String,
+    /// What the cluster needs.
+    pub need: String,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// What to do about it (empty when fine).
+    pub fix: String,
+}
+
+fn read_trimmed(path: &str) -> Option<String> {
+    std::fs::read_to_string(path)
+        .ok()
+        .map(|s| s.trim().to_string())
+}
+
+/// Parses the `Max open files` line of a `/proc/<pid>/limits` file.
+fn nofile_from_limits(limits: &str) -> Option<(u64, u64)> {
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    let mut numbers = line["Max open files".len()..].split_whitespace();
+    let soft = numbers.next()?.parse().ok()?;
+    let hard = numbers.next()?.parse().ok()?;
+    Some((soft, hard))
+}
+
+fn dockerd_nofile_hard() -> Option<u64> {
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let path = entry.path();
+        if std::fs::read_to_string(path.join("comm")).is_ok_and(|c| c.trim() == "dockerd") {
+            let limits = std::fs::read_to_string(path.join("limits")).ok()?;
+            return nofile_from_limits(&limits).map(|(_, hard)| hard);
+        }
+    }
+    None
+}
+
+/// The Docker socket this cluster's runtime talks to.
+pub fn docker_socket(cluster: &Cluster) -> PathBuf {
+    if let Ok(host) = std::env::var("DOCKER_HOST")
+        && let Some(path) = host.strip_prefix("unix://")
+    {
+        return PathBuf::from(path);
+    }
+    if cluster.runtime.kind == RuntimeKind::Colima {
+        let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
+        let colima = PathBuf::from(home)
+            .join(".colima")
+            .join(&cluster.runtime.colima_profile)
+            .join("docker.sock");
+        if colima.exists() {
+            return colima;
+        }
+    }
+    PathBuf::from("/var/run/docker.sock")
+}
+
+/// Asks the engine's `/version` over its Unix socket (no Docker CLI, no extra dependency).
+fn docker_version(socket: &PathBuf) -> Result<String, String> {
+    let mut stream = UnixStream::connect(socket)
+        .map_err(|e| format!("cannot connect to {}: {e}", socket.display()))?;
+    let timeout = Some(Duration::from_secs(3));
+    stream
+        .set_read_timeout(timeout)
+        .map_err(|e| e.to_string())?;
+    stream
+        .set_write_timeout(timeout)
+        .map_err(|e| e.to_string())?;
+    stream
+        .write_all(b"GET /version HTTP/1.0\r\nHost: docker\r\n\r\n")
+        .map_err(|e| e.to_string())?;
+    let mut response = String::new();
+    stream
+        .read_to_string(&mut response)
+        .map_err(|e| e.to_string())?;
+    let body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    let json: serde_json::Value =
+        serde_json::from_str(body).map_err(|e| format!("unexpected answer: {e}"))?;
+    let version = json["Version"].as_str().unwrap_or("unknown");
+    let api = json["ApiVersion"].as_str().unwrap_or("unknown");
+    Ok(format!("{version} (API {api})"))
+}
+
+/// Reads every fact.
+pub fn read_facts(cluster: &Cluster) -> HostFacts {
+    let socket = docker_socket(cluster);
+    let memory = read_trimmed("/proc/meminfo").and_then(|m| {
+        let line = m.lines().find(|l| l.starts_with("MemTotal:"))?.to_string();
+        let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(ByteSize(kib * 1024))
+    });
+    HostFacts {
+        docker: docker_version(&socket),
+        docker_socket: socket.display().to_string(),
+        nofile: read_trimmed("/proc/self/limits").and_then(|l| nofile_from_limits(&l)),
+        dockerd_nofile_hard: dockerd_nofile_hard(),
+        ephemeral_ports: read_trimmed("/proc/sys/net/ipv4/ip_local_port_range").and_then(|r| {
+            let mut parts = r.split_whitespace().map(|p| p.parse().ok());
+            Some((parts.next()??, parts.next()??))
+        }),
+        somaxconn: read_trimmed("/proc/sys/net/core/somaxconn").and_then(|s| s.parse().ok()),
+        cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        memory,
+    }
+}
+
+/// Judges the facts against the cluster.
+pub fn judge(cluster: &Cluster, facts: &HostFacts) -> Vec<HostCheck> {
+    let mut checks = Vec::new();
+    let uses_docker = cluster.runtime.kind != RuntimeKind::Native;
+
+    checks.push(match (&facts.docker, uses_docker) {
+        (Ok(version), _) => HostCheck {
+            name: "docker engine",
+            have: format!("{version} at {}", facts.docker_socket),
+            need: if uses_docker { "a reachable engine".into() } else { "none (native runtime)".into() },
+            verdict: Verdict::Ok,
+            fix: String::new(),
+        },
+        (Err(why), true) => HostCheck {
+            name: "docker engine",
+            have: why.clone(),
+            need: "a reachable engine".into(),
+            verdict: Verdict::Fail,
+            fix: "start Docker (or `generated/colima-setup.sh start`), set DOCKER_HOST, or run with `--runtime native`".into(),
+        },
+        (Err(why), false) => HostCheck {
+            name: "docker engine",
+            have: why.clone(),
+            need: "none (native runtime)".into(),
+            verdict: Verdict::Ok,
+            fix: String::new(),
+        },
+    });
+
+    checks.push(judge_nofile(cluster, facts));
+
+    let biggest_node = cluster
+        .nodes
+        .iter()
+        .map(|n| n.connections)
+        .max()
+        .unwrap_or(0);
+    if let Some((low, high)) = facts.ephemeral_ports {
+        let ports = u64::from(high.saturating_sub(low)) + 1;
+        let fits = u64::from(biggest_node) <= ports;
+        checks.push(HostCheck {
+            name: "ephemeral ports",
+            have: format!("{low}–{high} ({ports} ports per source address)"),
+            need: format!("{biggest_node} connections to one node"),
+            verdict: if fits { Verdict::Ok } else { Verdict::Warn },
+            fix: if fits {
+                String::new()
+            } else {
+                "the load generator spreads sessions over several 127.0.0.x source addresses; widen `net.ipv4.ip_local_port_range` for other clients".into()
+            },
+        });
+    }
+
+    if let Some(somaxconn) = facts.somaxconn {
+        let fits = somaxconn >= NODE_BACKLOG;
+        checks.push(HostCheck {
+            name: "listen backlog (somaxconn)",
+            have: somaxconn.to_string(),
+            need: format!("{NODE_BACKLOG} (erlmcp-node's backlog) for connection storms"),
+            verdict: if fits { Verdict::Ok } else { Verdict::Warn },
+            fix: if fits {
+                String::new()
+            } else {
+                format!("sysctl -w net.core.somaxconn={NODE_BACKLOG} (or `generated/colima-setup.sh tune`)")
+            },
+        });
+    }
+
+    // A Colima cluster runs inside its VM, which `validate` already compares with the limits.
+    if cluster.runtime.kind != RuntimeKind::Colima {
+        let reserved: f64 = cluster.nodes.iter().map(|n| n.cpu_reservation).sum();
+        let limits: f64 = cluster.nodes.iter().map(|n| n.cpu_limit).sum();
+        let cpus = facts.cpus as f64;
+        checks.push(HostCheck {
+            name: "cpus",
+            have: format!("{} cores", facts.cpus),
+            need: format!("{reserved} reserved, {limits} at the limits"),
+            verdict: if reserved > cpus {
+                Verdict::Fail
+            } else if limits > cpus {
+                Verdict::Warn
+            } else {
+                Verdict::Ok
+            },
+            fix: if reserved > cpus {
+                "lower `cpu_reservation`".into()
+            } else if limits > cpus {
+                "the nodes share the cores when all are busy; the load generator needs CPU too"
+                    .into()
+            } else {
+                String::new()
+            },
+        });
+        if let Some(memory) = facts.memory {
+            let reserved: u64 = cluster.nodes.iter().map(|n| n.memory_reservation.0).sum();
+            let limits: u64 = cluster.nodes.iter().map(|n| n.memory_limit.0).sum();
+            checks.push(HostCheck {
+                name: "memory",
+                have: memory.approx(),
+                need: format!(
+                    "{} reserved, {} at the limits",
+                    ByteSize(reserved),
+                    ByteSize(limits)
+                ),
+                verdict: if reserved > memory.0 {
+                    Verdict::Fail
+                } else if limits > memory.0 {
+                    Verdict::Warn
+                } else {
+                    Verdict::Ok
+                },
+                fix: if reserved > memory.0 {
+                    "lower `memory_reservation`".into()
+                } else {
+                    String::new()
+                },
+            });
+        }
+    }
+    checks
+}
+
+/// The open-file cap binds every process: each node, each load worker, Docker's port proxy.
+fn judge_nofile(cluster: &Cluster, facts: &HostFacts) -> HostCheck {
+    let Some((soft, hard)) = facts.nofile else {
+        return HostCheck {
+            name: "open files per process",
+            have: "unknown".into(),
+            need: "one descriptor per connection".into(),
+            verdict: Verdict::Warn,
+            fix: "could not read /proc/self/limits".into(),
+        };
+    };
+    let mut bound = hard;
+    let mut have = format!("soft {soft}, hard {hard}");
+    if cluster.runtime.kind != RuntimeKind::Native
+        && let Some(dockerd) = facts.dockerd_nofile_hard
+    {
+        bound = bound.min(dockerd);
+        have.push_str(&format!("; dockerd hard {dockerd}"));
+    }
+    let per_node_max = bound.saturating_sub(NOFILE_HEADROOM);
+    let worst = cluster
+        .nodes
+        .iter()
+        .max_by_key(|n| (n.connections, std::cmp::Reverse(n.index)))
+        .expect("a cluster has nodes");
+    let need = u64::from(worst.connections) + NOFILE_HEADROOM;
+    let target = u64::from(cluster.stress.connections);
+    let nodes_needed = target.div_ceil(per_node_max.max(1));
+    let workers_needed = target.div_ceil(per_node_max.max(1));
+    if need > bound {
+        HostCheck {
+            name: "open files per process",
+            have,
+            need: format!(
+                "{need} for {} ({} connections + {NOFILE_HEADROOM})",
+                worst.name, worst.connections
+            ),
+            verdict: Verdict::Fail,
+            fix: format!(
+                "this hard limit cannot be raised from inside; a node here holds at most {per_node_max} connections, \
+                 so {target} connections need {nodes_needed} nodes (`[nodes] count = {nodes_needed}`, \
+                 `connections = {}`), and the load generator uses {workers_needed} worker processes",
+                target.div_ceil(nodes_needed.max(1))
+            ),
+        }
+    } else {
+        HostCheck {
+            name: "open files per process",
+            have,
+            need: format!(
+                "{need} for {} ({} connections + {NOFILE_HEADROOM})",
+                worst.name, worst.connections
+            ),
+            verdict: if soft < need {
+                Verdict::Warn
+            } else {
+                Verdict::Ok
+            },
+            fix: if soft < need {
+                format!(
+                    "erlmcp-gen raises the soft limit to {hard} for the processes it starts; run `ulimit -n {hard}` for others"
+                )
+            } else {
+                String::new()
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_max_open_files_from_proc_limits() {
+        let limits = "Limit                     Soft Limit           Hard Limit           Units\n\
+                      Max open files            1024                 20000                files\n";
+        assert_eq!(nofile_from_limits(limits), Some((1024, 20000)));
+    }
+
+    #[test]
+    fn a_node_above_the_hard_limit_does_not_fit_and_the_fix_says_what_would() {
+        let text =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/clusters/colima.toml"))
+                .unwrap();
+        let (cluster, _) = crate::config::parse("clusters/colima.toml", &text).unwrap();
+        let facts = HostFacts {
+            docker: Ok("20.10 (API 1.41)".into()),
+            docker_socket: "/var/run/docker.sock".into(),
+            nofile: Some((20000, 20000)),
+            dockerd_nofile_hard: None,
+            ephemeral_ports: Some((32768, 60999)),
+            somaxconn: Some(4096),
+            cpus: 2,
+            memory: Some(ByteSize(24 << 30)),
+        };
+        let check = judge_nofile(&cluster, &facts);
+        assert_eq!(check.verdict, Verdict::Fail);
+        assert!(
+            check.fix.contains("at most 18976 connections"),
+            "{}",
+            check.fix
+        );
+        assert!(check.fix.contains("need 6 nodes"), "{}", check.fix);
+    }
+}

@@ -1,0 +1,347 @@
+//! The renderer: minijinja templates from `templates/` (embedded in the binary) turn a resolved
+//! cluster into the files of `generated/`, byte for byte the same for the same input.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use minijinja::value::Serde;
+use minijinja::{AutoEscape, Environment, UndefinedBehavior};
+use serde::Serialize;
+
+use crate::config::model::{
+    CONTAINER_API_PORT, CONTAINER_LISTENER_PORT, CONTAINER_PROMETHEUS_PORT, Cluster, Role,
+};
+
+/// Every template: (output file name, template source).
+const TEMPLATES: &[(&str, &str)] = &[
+    (
+        "docker-compose.yml",
+        include_str!("../templates/docker-compose.yml.j2"),
+    ),
+    (
+        "prometheus.yml",
+        include_str!("../templates/prometheus.yml.j2"),
+    ),
+    (
+        "colima-setup.sh",
+        include_str!("../templates/colima-setup.sh.j2"),
+    ),
+    ("Dockerfile", include_str!("../templates/Dockerfile.j2")),
+    (
+        "Dockerfile.prebuilt",
+        include_str!("../templates/Dockerfile.prebuilt.j2"),
+    ),
+    (
+        "Dockerfile.dockerignore",
+        include_str!("../templates/Dockerfile.dockerignore.j2"),
+    ),
+];
+
+/// Rendering failed: a template bug (undefined variable, syntax), never a user error.
+#[derive(Debug, thiserror::Error)]
+#[error("template {file} failed to render: {source}")]
+pub struct RenderError {
+    /// The output file whose template failed.
+    pub file: String,
+    /// minijinja's error, with the template line.
+    pub source: minijinja::Error,
+}
+
+/// One rendered file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderedFile {
+    /// File name inside the output directory.
+    pub name: String,
+    /// Contents, `\n` line endings, one trailing newline.
+    pub contents: String,
+}
+
+/// What the templates see: the cluster with every derived value spelled out.
+#[derive(Debug, Serialize)]
+struct RenderContext {
+    header: String,
+    name: String,
+    image: String,
+    image_builder: String,
+    network: String,
+    publish_address: String,
+    coordinator: String,
+    seeds: String,
+    container_api_port: u16,
+    container_listener_port: u16,
+    container_prometheus_port: u16,
+    max_nofile: u64,
+    nodes: Vec<NodeContext>,
+    prometheus: PrometheusContext,
+    logging: LoggingContext,
+    container_sysctls: BTreeMap<String, String>,
+    host_sysctls: BTreeMap<String, String>,
+    colima: ColimaContext,
+}
+
+#[derive(Debug, Serialize)]
+struct NodeContext {
+    name: String,
+    container_name: String,
+    role: Role,
+    is_coordinator: bool,
+    api_port: u16,
+    listener_port: u16,
+    scrape_target: String,
+    connections: u32,
+    idle_timeout: String,
+    nofile: u64,
+    cpu_limit: String,
+    memory_limit: String,
+    has_reservation: bool,
+    cpu_reservation: String,
+    memory_reservation: String,
+}
+
+#[derive(Debug, Serialize)]
+struct PrometheusContext {
+    enabled: bool,
+    image: String,
+    port: u16,
+    scrape_interval: String,
+    node_scrape_interval: String,
+    retention: String,
+    cpu_limit: String,
+    memory_limit: String,
+}
+
+#[derive(Debug, Serialize)]
+struct LoggingContext {
+    driver: String,
+    max_size: String,
+    max_files: u32,
+}
+
+#[derive(Debug, Serialize)]
+struct ColimaContext {
+    profile: String,
+    cpus: u64,
+    memory_gib: u64,
+    disk_gib: u64,
+    vm_type: String,
+}
+
+/// CPU counts as compose writes them: `3`, `2.5`.
+fn cpus(value: f64) -> String {
+    format!("{value}")
+}
+
+fn context(cluster: &Cluster) -> RenderContext {
+    let coordinator = cluster
+        .coordinator()
+        .map_or_else(String::new, |n| n.name.clone());
+    let nodes = cluster
+        .nodes
+        .iter()
+        .map(|node| NodeContext {
+            name: node.name.clone(),
+            container_name: format!("{}-{}", cluster.name, node.name),
+            role: node.role,
+            is_coordinator: node.role == Role::Coordinator,
+            api_port: node.api_port,
+            listener_port: node.listener_port,
+            scrape_target: format!("{}:{CONTAINER_API_PORT}", node.name),
+            connections: node.connections,
+            idle_timeout: node.idle_timeout.to_string(),
+            nofile: node.nofile,
+            cpu_limit: cpus(node.cpu_limit),
+            memory_limit: node.memory_limit.docker_shorthand(),
+            has_reservation: node.cpu_reservation > 0.0 || node.memory_reservation.0 > 0,
+            cpu_reservation: cpus(node.cpu_reservation),
+            memory_reservation: node.memory_reservation.docker_shorthand(),
+        })
+        .collect();
+    let p = &cluster.prometheus;
+    // Without a [vm] table the script sizes a VM that fits every container's limits.
+    let colima = match &cluster.vm {
+        Some(vm) => ColimaContext {
+            profile: cluster.runtime.colima_profile.clone(),
+            cpus: u64::from(vm.cpus),
+            memory_gib: vm.memory.gib_ceil(),
+            disk_gib: vm.disk.gib_ceil(),
+            vm_type: vm.vm_type.clone(),
+        },
+        None => {
+            let cpu: f64 = cluster.nodes.iter().map(|n| n.cpu_limit).sum::<f64>() + p.cpu_limit;
+            let memory: u64 =
+                cluster.nodes.iter().map(|n| n.memory_limit.0).sum::<u64>() + p.memory_limit.0;
+            ColimaContext {
+                profile: cluster.runtime.colima_profile.clone(),
+                cpus: cpu.ceil() as u64,
+                memory_gib: memory.div_ceil(1 << 30),
+                disk_gib: 20,
+                vm_type: "qemu".into(),
+            }
+        }
+    };
+    RenderContext {
+        header: format!(
+            "Generated by erlmcp-gen from {}. Do not edit: change the cluster file and run `erlmcp-gen render {}`.",
+            cluster.source, cluster.source
+        ),
+        name: cluster.name.clone(),
+        image: cluster.image_ref(),
+        image_builder: cluster.image.builder.clone(),
+        network: cluster.network.clone(),
+        publish_address: cluster.runtime.publish_address.to_string(),
+        seeds: format!("{coordinator}:{CONTAINER_API_PORT}"),
+        coordinator,
+        container_api_port: CONTAINER_API_PORT,
+        container_listener_port: CONTAINER_LISTENER_PORT,
+        container_prometheus_port: CONTAINER_PROMETHEUS_PORT,
+        max_nofile: cluster.nodes.iter().map(|n| n.nofile).max().unwrap_or(0),
+        nodes,
+        prometheus: PrometheusContext {
+            enabled: p.enabled,
+            image: p.image.clone(),
+            port: p.port,
+            scrape_interval: p.scrape_interval.to_string(),
+            node_scrape_interval: p.node_scrape_interval.to_string(),
+            retention: p.retention.to_string(),
+            cpu_limit: cpus(p.cpu_limit),
+            memory_limit: p.memory_limit.docker_shorthand(),
+        },
+        logging: LoggingContext {
+            driver: cluster.logging.driver.clone(),
+            max_size: cluster.logging.max_size.docker_shorthand(),
+            max_files: cluster.logging.max_files,
+        },
+        container_sysctls: cluster.tuning.container.clone(),
+        host_sysctls: cluster.tuning.host.clone(),
+        colima,
+    }
+}
+
+fn environment() -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    // minijinja would JSON-escape every value in a `.yml` file; the templates quote explicitly.
+    env.set_auto_escape_callback(|_| AutoEscape::None);
+    let syntax = minijinja::syntax::SyntaxConfig::builder()
+        .keep_trailing_newline(true)
+        .build()
+        .expect("the default delimiters are valid");
+    env.set_syntax(syntax);
+    for (name, source) in TEMPLATES {
+        env.add_template(name, source)
+            .unwrap_or_else(|e| panic!("embedded template {name} does not parse: {e:#}"));
+    }
+    env
+}
+
+/// `\n` line endings, no trailing spaces, exactly one trailing newline.
+fn normalize(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 1);
+    for line in text.replace("\r\n", "\n").lines() {
+        let _ = writeln!(out, "{}", line.trim_end());
+    }
+    while out.ends_with("\n\n") {
+        out.pop();
+    }
+    out
+}
+
+/// Renders every file for `cluster`.
+pub fn render(cluster: &Cluster) -> Result<Vec<RenderedFile>, RenderError> {
+    let env = environment();
+    let ctx = context(cluster);
+    TEMPLATES
+        .iter()
+        .map(|(name, _)| {
+            let template = env.get_template(name).map_err(|source| RenderError {
+                file: name.to_string(),
+                source,
+            })?;
+            let text = template.render(Serde(&ctx)).map_err(|source| RenderError {
+                file: name.to_string(),
+                source,
+            })?;
+            Ok(RenderedFile {
+                name: name.to_string(),
+                contents: normalize(&text),
+            })
+        })
+        .collect()
+}
+
+/// Writes the files into `dir` (created if missing). Each file is written to a temporary name
+/// and renamed, so a full disk or a crash never leaves a half-written file behind.
+pub fn write(files: &[RenderedFile], dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir)?;
+    let mut written = Vec::new();
+    for file in files {
+        let path = dir.join(&file.name);
+        let temporary = dir.join(format!(".{}.tmp", file.name));
+        std::fs::write(&temporary, &file.contents).inspect_err(|_| {
+            let _ = std::fs::remove_file(&temporary);
+        })?;
+        if file.name.ends_with(".sh") {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&temporary, std::fs::Permissions::from_mode(0o755))?;
+        }
+        std::fs::rename(&temporary, &path)?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+/// A file in the output directory that differs from a fresh render.
+#[derive(Debug)]
+pub struct StaleFile {
+    /// File name.
+    pub name: String,
+    /// Unified diff from what is on disk to what a render writes.
+    pub diff: String,
+}
+
+/// Compares a fresh render with `dir`; an empty result means `dir` is up to date.
+pub fn stale_files(files: &[RenderedFile], dir: &Path) -> Vec<StaleFile> {
+    files
+        .iter()
+        .filter_map(|file| {
+            let path = dir.join(&file.name);
+            let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
+            if on_disk == file.contents {
+                return None;
+            }
+            let shown = path.display().to_string();
+            let diff = similar::TextDiff::from_lines(&on_disk, &file.contents)
+                .unified_diff()
+                .context_radius(3)
+                .header(
+                    &format!("{shown} (on disk)"),
+                    &format!("{shown} (rendered)"),
+                )
+                .to_string();
+            Some(StaleFile {
+                name: file.name.clone(),
+                diff,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_template_parses() {
+        let env = environment();
+        for (name, _) in TEMPLATES {
+            assert!(env.get_template(name).is_ok(), "{name}");
+        }
+    }
+
+    #[test]
+    fn normalize_keeps_one_trailing_newline() {
+        assert_eq!(normalize("a  \r\nb\n\n\n"), "a\nb\n");
+        assert_eq!(normalize("a"), "a\n");
+    }
+}

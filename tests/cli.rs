@@ -1,0 +1,130 @@
+//! The `erlmcp-gen` binary end to end: exit codes, output formats, render and `--check`.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn erlmcp_gen(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_erlmcp-gen"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn validate_exits_zero_for_a_valid_file() {
+    let output = erlmcp_gen(&["validate", "clusters/local.toml"]);
+    assert!(output.status.success(), "{}", stdout(&output));
+    assert!(stdout(&output).contains("clusters/local.toml: valid — 2 nodes, 2000 connections"));
+}
+
+#[test]
+fn validate_exits_one_with_the_position_for_an_invalid_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[cluster]\nname = \"x\"\n\n[nodes]\ncount = 0\n").unwrap();
+    let output = erlmcp_gen(&["validate", bad.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    let text = stdout(&output);
+    assert!(text.contains("bad.toml:5:9"), "{text}");
+    assert!(text.contains("invalid (1 error)"), "{text}");
+}
+
+#[test]
+fn validate_json_lists_diagnostics_with_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[cluster]\nname = \"x\"\n\n[nodes]\ncount = 0\n").unwrap();
+    let output = erlmcp_gen(&["validate", bad.to_str().unwrap(), "--format", "json"]);
+    assert_eq!(output.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["valid"], false);
+    assert_eq!(json["diagnostics"][0]["code"], "no-nodes");
+    assert_eq!(json["diagnostics"][0]["line"], 5);
+    assert_eq!(json["diagnostics"][0]["column"], 9);
+    assert_eq!(json["diagnostics"][0]["severity"], "error");
+}
+
+#[test]
+fn validate_host_judges_this_machine() {
+    let output = erlmcp_gen(&[
+        "validate",
+        "clusters/local.toml",
+        "--host",
+        "--format",
+        "json",
+    ]);
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let checks = json["host"]["checks"].as_array().unwrap();
+    let names: Vec<&str> = checks.iter().map(|c| c["name"].as_str().unwrap()).collect();
+    for expected in ["docker engine", "open files per process", "cpus", "memory"] {
+        assert!(names.contains(&expected), "{names:?}");
+    }
+}
+
+#[test]
+fn render_writes_every_file_and_check_passes_then_fails_when_stale() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap();
+    let output = erlmcp_gen(&["render", "clusters/local.toml", "-o", out]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for file in [
+        "docker-compose.yml",
+        "prometheus.yml",
+        "colima-setup.sh",
+        "Dockerfile",
+        "Dockerfile.prebuilt",
+    ] {
+        assert!(Path::new(out).join(file).exists(), "{file}");
+    }
+    let check = erlmcp_gen(&["render", "clusters/local.toml", "-o", out, "--check"]);
+    assert!(check.status.success());
+
+    let compose = Path::new(out).join("docker-compose.yml");
+    let edited = std::fs::read_to_string(&compose)
+        .unwrap()
+        .replace("retries: 5", "retries: 9");
+    std::fs::write(&compose, edited).unwrap();
+    let check = erlmcp_gen(&["render", "clusters/local.toml", "-o", out, "--check"]);
+    assert_eq!(check.status.code(), Some(1));
+    let diff = stdout(&check);
+    assert!(
+        diff.contains("-      retries: 9") && diff.contains("+      retries: 5"),
+        "{diff}"
+    );
+    let stderr = String::from_utf8_lossy(&check.stderr);
+    assert!(
+        stderr.contains("run `erlmcp-gen render clusters/local.toml"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn committed_generated_directory_is_the_render_of_colima_toml() {
+    let check = erlmcp_gen(&["render", "clusters/colima.toml", "--check"]);
+    assert!(
+        check.status.success(),
+        "{}{}",
+        stdout(&check),
+        String::from_utf8_lossy(&check.stderr)
+    );
+}
+
+#[test]
+fn render_refuses_an_invalid_file_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[cluster]\nname = \"x\"\n\n[nodes]\ncount = 0\n").unwrap();
+    let out = dir.path().join("out");
+    let output = erlmcp_gen(&["render", bad.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(!out.exists());
+}
