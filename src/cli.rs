@@ -2,7 +2,8 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use erlmcp_gen::config::units::HumanDuration;
 
 /// Validate, render, run and load-test a cluster of MCP servers described in one TOML file.
 #[derive(Debug, Parser)]
@@ -20,6 +21,28 @@ pub enum Format {
     Text,
     /// For tools.
     Json,
+}
+
+/// Which runtime to act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RuntimeChoice {
+    /// The Docker engine (Colima's socket for a Colima cluster).
+    Docker,
+    /// Local processes.
+    Native,
+}
+
+/// Options every runtime command shares.
+#[derive(Debug, Args)]
+pub struct RuntimeArgs {
+    /// The cluster file.
+    pub cluster: PathBuf,
+    /// Override the cluster file's runtime (a Docker cluster falls back to native only when not given).
+    #[arg(long, value_enum)]
+    pub runtime: Option<RuntimeChoice>,
+    /// Print no progress.
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 /// The subcommands.
@@ -46,5 +69,50 @@ pub enum Command {
         /// Write nothing; fail with a diff when the output directory is stale.
         #[arg(long)]
         check: bool,
+    },
+    /// Show what `apply` would change (exit 0: nothing, 2: changes, 1: error).
+    Plan {
+        /// Cluster file and runtime.
+        #[command(flatten)]
+        runtime: RuntimeArgs,
+        /// Print the plan as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Build the image and make the runtime match the cluster file, health-gated.
+    Apply {
+        /// Cluster file and runtime.
+        #[command(flatten)]
+        runtime: RuntimeArgs,
+        /// How long each node may take to become healthy.
+        #[arg(long, default_value = "60s")]
+        health_timeout: HumanDuration,
+        /// Start containers without waiting for them to become healthy.
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// Per node: state, health, uptime, connections, RSS; and Prometheus's targets.
+    Status {
+        /// Cluster file and runtime.
+        #[command(flatten)]
+        runtime: RuntimeArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// Refresh every 2 s.
+        #[arg(long)]
+        watch: bool,
+        /// With --watch: stop after this long.
+        #[arg(long, default_value = "1h")]
+        watch_for: HumanDuration,
+    },
+    /// Remove the cluster's containers (or processes) and network; volumes only with --volumes.
+    Down {
+        /// Cluster file and runtime.
+        #[command(flatten)]
+        runtime: RuntimeArgs,
+        /// Also remove the volumes (Prometheus's data).
+        #[arg(long)]
+        volumes: bool,
     },
 }

@@ -77,7 +77,8 @@ fn nofile_from_limits(limits: &str) -> Option<(u64, u64)> {
     Some((soft, hard))
 }
 
-fn dockerd_nofile_hard() -> Option<u64> {
+/// The Docker daemon's hard open-file limit, when its process is visible from here.
+pub fn dockerd_nofile_hard() -> Option<u64> {
     for entry in std::fs::read_dir("/proc").ok()?.flatten() {
         let path = entry.path();
         if std::fs::read_to_string(path.join("comm")).is_ok_and(|c| c.trim() == "dockerd") {
@@ -86,6 +87,11 @@ fn dockerd_nofile_hard() -> Option<u64> {
         }
     }
     None
+}
+
+/// This process's open-file limit (soft, hard).
+pub fn own_nofile() -> Option<(u64, u64)> {
+    read_trimmed("/proc/self/limits").and_then(|l| nofile_from_limits(&l))
 }
 
 /// The Docker socket this cluster's runtime talks to.
@@ -145,7 +151,7 @@ pub fn read_facts(cluster: &Cluster) -> HostFacts {
     HostFacts {
         docker: docker_version(&socket),
         docker_socket: socket.display().to_string(),
-        nofile: read_trimmed("/proc/self/limits").and_then(|l| nofile_from_limits(&l)),
+        nofile: own_nofile(),
         dockerd_nofile_hard: dockerd_nofile_hard(),
         ephemeral_ports: read_trimmed("/proc/sys/net/ipv4/ip_local_port_range").and_then(|r| {
             let mut parts = r.split_whitespace().map(|p| p.parse().ok());

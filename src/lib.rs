@@ -5,10 +5,18 @@
 //! - [`diagnostic`]: findings that point at `file:line:column` with a caret and a hint.
 //! - [`validate`]: semantic checks of a resolved cluster.
 //! - [`host`]: the facts of this machine that bound a plan (`validate --host`).
+//! - [`plan`]: the pure planner: desired vs observed resources → create/recreate/remove.
+//! - [`engine`]: the runtimes that carry a plan out: Docker (bollard) and native processes.
+//! - [`probe`]: tiny HTTP GETs for health, metrics and Prometheus's API.
+//! - [`progress`]: spinners on a terminal, plain lines elsewhere, nothing when quiet.
 //! - [`render`]: templates → `generated/` (compose, Prometheus, Colima script, Dockerfiles).
 
 pub mod config;
 pub mod diagnostic;
+pub mod engine;
 pub mod host;
+pub mod plan;
+pub mod probe;
+pub mod progress;
 pub mod render;
 pub mod validate;

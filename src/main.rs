@@ -8,9 +8,12 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::Parser as _;
 
-use cli::{Cli, Command, Format};
+use cli::{Cli, Command, Format, RuntimeArgs, RuntimeChoice};
+use erlmcp_gen::config::model::RuntimeKind;
 use erlmcp_gen::config::{self, Cluster, Loaded, SpanIndex};
 use erlmcp_gen::diagnostic::Diagnostic;
+use erlmcp_gen::engine::Runtime;
+use erlmcp_gen::progress::Progress;
 use erlmcp_gen::{host, render, validate};
 
 fn main() -> ExitCode {
@@ -26,6 +29,19 @@ fn main() -> ExitCode {
             out,
             check,
         } => cmd_render(&cluster, &out, check),
+        Command::Plan { runtime, json } => block_on(cmd_plan(runtime, json)),
+        Command::Apply {
+            runtime,
+            health_timeout,
+            no_wait,
+        } => block_on(cmd_apply(runtime, (!no_wait).then_some(health_timeout.0))),
+        Command::Status {
+            runtime,
+            json,
+            watch,
+            watch_for,
+        } => block_on(cmd_status(runtime, json, watch.then_some(watch_for.0))),
+        Command::Down { runtime, volumes } => block_on(cmd_down(runtime, volumes)),
     };
     match result {
         Ok(code) => code,
@@ -171,6 +187,107 @@ fn cmd_render(path: &Path, out: &Path, check: bool) -> anyhow::Result<ExitCode> 
         render::write(&files, out).with_context(|| format!("writing {}", out.display()))?;
     for path in written {
         println!("wrote {}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn block_on(
+    future: impl std::future::Future<Output = anyhow::Result<ExitCode>>,
+) -> anyhow::Result<ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?
+        .block_on(future)
+}
+
+/// Loads the cluster and picks its runtime.
+async fn runtime_for(args: &RuntimeArgs) -> anyhow::Result<(Cluster, Runtime, Progress)> {
+    let cluster = load_valid(&args.cluster)?;
+    let progress = Progress::new(args.quiet);
+    let choice = args.runtime.map(|r| match r {
+        RuntimeChoice::Docker => RuntimeKind::Docker,
+        RuntimeChoice::Native => RuntimeKind::Native,
+    });
+    let runtime = Runtime::select(&cluster, choice, &progress).await?;
+    Ok((cluster, runtime, progress))
+}
+
+async fn cmd_plan(args: RuntimeArgs, json: bool) -> anyhow::Result<ExitCode> {
+    let (cluster, runtime, progress) = runtime_for(&args).await?;
+    let prepared = runtime.prepare(&cluster, &progress).await?;
+    let plan = prepared.plan(&cluster).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&plan)?);
+    } else {
+        print!("{}", plan.to_text());
+    }
+    Ok(if plan.has_changes() {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+async fn cmd_apply(
+    args: RuntimeArgs,
+    health_timeout: Option<std::time::Duration>,
+) -> anyhow::Result<ExitCode> {
+    let (cluster, runtime, progress) = runtime_for(&args).await?;
+    let prepared = runtime.prepare(&cluster, &progress).await?;
+    let plan = prepared.plan(&cluster).await?;
+    if !args.quiet {
+        print!("{}", plan.to_text());
+    }
+    if !plan.has_changes() {
+        if !args.quiet {
+            println!("nothing to do: no resource was touched");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    prepared
+        .apply(&cluster, &plan, &progress, health_timeout)
+        .await?;
+    if !args.quiet {
+        println!("applied: {}", cluster.source);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn cmd_status(
+    args: RuntimeArgs,
+    json: bool,
+    watch: Option<std::time::Duration>,
+) -> anyhow::Result<ExitCode> {
+    let (cluster, runtime, _) = runtime_for(&args).await?;
+    let deadline = watch.map(|d| std::time::Instant::now() + d);
+    loop {
+        let status = runtime.status(&cluster).await?;
+        if json {
+            println!("{}", serde_json::to_string_pretty(&status)?);
+        } else {
+            if watch.is_some() {
+                print!("\x1b[2J\x1b[H");
+            }
+            print!("{}", status.to_text());
+        }
+        match deadline {
+            Some(deadline) if std::time::Instant::now() < deadline => {
+                tokio::select! {
+                    _ = tokio::time::sleep(std::time::Duration::from_secs(2)) => {}
+                    _ = tokio::signal::ctrl_c() => return Ok(ExitCode::SUCCESS),
+                }
+            }
+            _ => return Ok(ExitCode::SUCCESS),
+        }
+    }
+}
+
+async fn cmd_down(args: RuntimeArgs, volumes: bool) -> anyhow::Result<ExitCode> {
+    let (cluster, runtime, progress) = runtime_for(&args).await?;
+    runtime.down(&cluster, volumes, &progress).await?;
+    if !args.quiet {
+        println!("down: {} on {}", cluster.name, runtime.name());
     }
     Ok(ExitCode::SUCCESS)
 }

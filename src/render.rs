@@ -132,7 +132,16 @@ fn cpus(value: f64) -> String {
     format!("{value}")
 }
 
-fn context(cluster: &Cluster) -> RenderContext {
+/// Where Prometheus reaches the nodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ScrapeTargets {
+    /// By container name on the cluster network (`node1:8080`).
+    ClusterNetwork,
+    /// On this host's published ports (`127.0.0.1:8080`), for the native runtime.
+    HostPorts,
+}
+
+fn context(cluster: &Cluster, targets: ScrapeTargets) -> RenderContext {
     let coordinator = cluster
         .coordinator()
         .map_or_else(String::new, |n| n.name.clone());
@@ -146,7 +155,12 @@ fn context(cluster: &Cluster) -> RenderContext {
             is_coordinator: node.role == Role::Coordinator,
             api_port: node.api_port,
             listener_port: node.listener_port,
-            scrape_target: format!("{}:{CONTAINER_API_PORT}", node.name),
+            scrape_target: match targets {
+                ScrapeTargets::ClusterNetwork => format!("{}:{CONTAINER_API_PORT}", node.name),
+                ScrapeTargets::HostPorts => {
+                    crate::engine::reachable(cluster, node.api_port).to_string()
+                }
+            },
             connections: node.connections,
             idle_timeout: node.idle_timeout.to_string(),
             nofile: node.nofile,
@@ -250,7 +264,7 @@ fn normalize(text: &str) -> String {
 /// Renders every file for `cluster`.
 pub fn render(cluster: &Cluster) -> Result<Vec<RenderedFile>, RenderError> {
     let env = environment();
-    let ctx = context(cluster);
+    let ctx = context(cluster, ScrapeTargets::ClusterNetwork);
     TEMPLATES
         .iter()
         .map(|(name, _)| {
@@ -268,6 +282,19 @@ pub fn render(cluster: &Cluster) -> Result<Vec<RenderedFile>, RenderError> {
             })
         })
         .collect()
+}
+
+/// The Prometheus configuration for a cluster of local processes: the same as the rendered
+/// `prometheus.yml`, but scraping the nodes' ports on this host.
+pub fn prometheus_config_for_host_ports(cluster: &Cluster) -> Result<String, RenderError> {
+    let env = environment();
+    let ctx = context(cluster, ScrapeTargets::HostPorts);
+    let fail = |source| RenderError {
+        file: "prometheus.yml".into(),
+        source,
+    };
+    let template = env.get_template("prometheus.yml").map_err(fail)?;
+    Ok(normalize(&template.render(Serde(&ctx)).map_err(fail)?))
 }
 
 /// Writes the files into `dir` (created if missing). Each file is written to a temporary name

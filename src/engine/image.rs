@@ -1,0 +1,285 @@
+//! Build contexts for the images `apply` builds: the node image (`prebuilt`: a host-built static
+//! binary `FROM scratch`; `source`: the multi-stage Dockerfile over the workspace) and the local
+//! Prometheus image assembled from the host's own Prometheus install. Each context is a tar held
+//! in memory and named by its content hash, so an image is rebuilt only when its inputs change.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context as _, bail};
+use sha2::{Digest, Sha256};
+
+use crate::progress::Progress;
+
+/// A build context ready to send to the engine.
+#[derive(Debug, Clone)]
+pub struct BuildContext {
+    /// Image reference, `repository:tag`; the tag ends in the content hash.
+    pub tag: String,
+    /// The tar archive.
+    pub tar: Vec<u8>,
+}
+
+/// Short hex SHA-256 of some bytes.
+pub fn short_hash(parts: &[&[u8]]) -> String {
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update((part.len() as u64).to_le_bytes());
+        hasher.update(part);
+    }
+    hasher
+        .finalize()
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// True when an ELF file has no program interpreter, i.e. runs `FROM scratch`.
+pub fn is_static_elf(bytes: &[u8]) -> bool {
+    const PT_INTERP: u32 = 3;
+    if bytes.len() < 64 || &bytes[..4] != b"\x7fELF" || bytes[4] != 2 {
+        return false; // not a 64-bit ELF
+    }
+    let u16_at = |at: usize| u16::from_le_bytes([bytes[at], bytes[at + 1]]) as usize;
+    let phoff = u64::from_le_bytes(bytes[0x20..0x28].try_into().expect("8 bytes")) as usize;
+    let (phentsize, phnum) = (u16_at(0x36), u16_at(0x38));
+    (0..phnum).all(|i| {
+        let at = phoff + i * phentsize;
+        bytes
+            .get(at..at + 4)
+            .is_some_and(|t| u32::from_le_bytes(t.try_into().expect("4 bytes")) != PT_INTERP)
+    })
+}
+
+/// The workspace this binary was built from, when it is still there (a development checkout).
+pub fn workspace_root() -> Option<PathBuf> {
+    let mut dir = std::env::current_dir().ok();
+    while let Some(d) = dir {
+        if d.join("node/Cargo.toml").exists() && d.join("Cargo.toml").exists() {
+            return Some(d);
+        }
+        dir = d.parent().map(Path::to_path_buf);
+    }
+    let built_from = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    built_from
+        .join("node/Cargo.toml")
+        .exists()
+        .then_some(built_from)
+}
+
+/// Finds a statically linked `erlmcp-node`: `ERLMCP_NODE_BINARY`, else one beside this program,
+/// else builds one in the workspace (`cargo build --release` with `+crt-static`, a no-op when fresh).
+pub fn static_node_binary(progress: &Progress) -> anyhow::Result<PathBuf> {
+    if let Ok(path) = std::env::var("ERLMCP_NODE_BINARY") {
+        let path = PathBuf::from(path);
+        let bytes = std::fs::read(&path)
+            .with_context(|| format!("ERLMCP_NODE_BINARY={}", path.display()))?;
+        if !is_static_elf(&bytes) {
+            bail!(
+                "ERLMCP_NODE_BINARY={} is dynamically linked; the image runs it FROM scratch, so build it with RUSTFLAGS=\"-C target-feature=+crt-static\"",
+                path.display()
+            );
+        }
+        return Ok(path);
+    }
+    if let Some(sibling) = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.join("erlmcp-node")))
+        && std::fs::read(&sibling).is_ok_and(|b| is_static_elf(&b))
+    {
+        return Ok(sibling);
+    }
+    let Some(root) = workspace_root() else {
+        bail!(
+            "no statically linked erlmcp-node found: set ERLMCP_NODE_BINARY or run from the erlmcp-gen workspace"
+        );
+    };
+    let target = format!("{}-unknown-linux-gnu", std::env::consts::ARCH);
+    let task = progress.task("erlmcp-node (static build)");
+    task.step(format!(
+        "cargo build --release -p erlmcp-node --target {target}"
+    ));
+    let output = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(&root)
+        .env("RUSTFLAGS", "-C target-feature=+crt-static")
+        .args([
+            "build",
+            "--release",
+            "--quiet",
+            "-p",
+            "erlmcp-node",
+            "--target",
+            &target,
+        ])
+        .output()
+        .context("running cargo to build erlmcp-node")?;
+    if !output.status.success() {
+        task.failed("cargo build failed");
+        bail!(
+            "building erlmcp-node failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    task.done("ready");
+    Ok(root.join("target").join(target).join("release/erlmcp-node"))
+}
+
+fn append(
+    builder: &mut tar::Builder<Vec<u8>>,
+    path: &str,
+    bytes: &[u8],
+    mode: u32,
+) -> anyhow::Result<()> {
+    let mut header = tar::Header::new_gnu();
+    header.set_size(bytes.len() as u64);
+    header.set_mode(mode);
+    header.set_mtime(0); // fixed, so equal inputs give equal archives
+    header.set_cksum();
+    builder.append_data(&mut header, path, bytes)?;
+    Ok(())
+}
+
+/// The `prebuilt` node image: the rendered `Dockerfile.prebuilt` and the static binary.
+pub fn prebuilt_node_context(
+    repository: &str,
+    version: &str,
+    dockerfile: &str,
+    binary: &Path,
+) -> anyhow::Result<BuildContext> {
+    let bytes = std::fs::read(binary).with_context(|| format!("reading {}", binary.display()))?;
+    let hash = short_hash(&[dockerfile.as_bytes(), &bytes]);
+    let mut builder = tar::Builder::new(Vec::new());
+    append(&mut builder, "Dockerfile", dockerfile.as_bytes(), 0o644)?;
+    append(&mut builder, "erlmcp-node", &bytes, 0o755)?;
+    Ok(BuildContext {
+        tag: format!("{repository}:{version}-{hash}"),
+        tar: builder.into_inner()?,
+    })
+}
+
+/// The `source` node image: the workspace's sources and the rendered multi-stage `Dockerfile`.
+pub fn source_node_context(
+    repository: &str,
+    version: &str,
+    dockerfile: &str,
+    root: &Path,
+) -> anyhow::Result<BuildContext> {
+    let mut files = Vec::new();
+    for top in ["Cargo.toml", "Cargo.lock", "src", "node", "templates"] {
+        collect_files(root, &root.join(top), &mut files)?;
+    }
+    files.sort();
+    let mut parts: Vec<Vec<u8>> = vec![dockerfile.as_bytes().to_vec()];
+    let mut builder = tar::Builder::new(Vec::new());
+    append(&mut builder, "Dockerfile", dockerfile.as_bytes(), 0o644)?;
+    for relative in &files {
+        let bytes = std::fs::read(root.join(relative))?;
+        append(&mut builder, relative, &bytes, 0o644)?;
+        parts.push(relative.as_bytes().to_vec());
+        parts.push(bytes);
+    }
+    let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+    Ok(BuildContext {
+        tag: format!("{repository}:{version}-{}", short_hash(&refs)),
+        tar: builder.into_inner()?,
+    })
+}
+
+fn collect_files(root: &Path, path: &Path, out: &mut Vec<String>) -> anyhow::Result<()> {
+    if path.is_file() {
+        let relative = path.strip_prefix(root)?.to_string_lossy().into_owned();
+        out.push(relative);
+    } else if path.is_dir() {
+        for entry in std::fs::read_dir(path)? {
+            let entry = entry?;
+            if entry.file_name() != "target" {
+                collect_files(root, &entry.path(), out)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The host's Prometheus binary, if installed (Debian's `prometheus` package).
+pub fn host_prometheus() -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join("prometheus"))
+            .find(|candidate| candidate.is_file())
+    })
+}
+
+/// Shared libraries a dynamically linked binary loads, as `ldd` reports them.
+fn shared_libraries(binary: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let output = Command::new("ldd")
+        .arg(binary)
+        .output()
+        .context("running ldd")?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let mut libraries = Vec::new();
+    for line in text.lines() {
+        // "libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x…)" or "/lib64/ld-linux-x86-64.so.2 (0x…)"
+        let path = match line.split_once("=>") {
+            Some((_, right)) => right.split_whitespace().next(),
+            None => line.split_whitespace().next(),
+        };
+        if let Some(path) = path.filter(|p| p.starts_with('/')) {
+            libraries.push(PathBuf::from(path));
+        }
+    }
+    Ok(libraries)
+}
+
+/// A Prometheus image assembled from the host's install: the binary, the libraries it links and
+/// a data directory owned by `nobody`, `FROM scratch`. For machines that cannot pull images.
+pub fn local_prometheus_context(binary: &Path) -> anyhow::Result<BuildContext> {
+    let dockerfile = "# Built by erlmcp-gen from the host's Prometheus install (no registry needed).\n\
+        FROM scratch\nCOPY rootfs/ /\nCOPY --chown=65534:65534 data/ /prometheus/\nUSER 65534:65534\n\
+        EXPOSE 9090\nENTRYPOINT [\"/bin/prometheus\"]\n";
+    let bytes = std::fs::read(binary).with_context(|| format!("reading {}", binary.display()))?;
+    let mut builder = tar::Builder::new(Vec::new());
+    append(&mut builder, "Dockerfile", dockerfile.as_bytes(), 0o644)?;
+    append(&mut builder, "rootfs/bin/prometheus", &bytes, 0o755)?;
+    append(&mut builder, "data/.keep", b"", 0o644)?;
+    append(&mut builder, "rootfs/etc/prometheus/.keep", b"", 0o644)?;
+    let mut parts = vec![dockerfile.as_bytes().to_vec(), bytes];
+    for library in shared_libraries(binary)? {
+        let resolved = std::fs::canonicalize(&library)?;
+        let lib_bytes = std::fs::read(&resolved)?;
+        let inside = format!("rootfs{}", library.display());
+        append(&mut builder, &inside, &lib_bytes, 0o755)?;
+        parts.push(lib_bytes);
+    }
+    let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+    Ok(BuildContext {
+        tag: format!("erlmcp-prometheus-local:{}", short_hash(&refs)),
+        tar: builder.into_inner()?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_test_binary_is_recognised_as_dynamic_and_garbage_as_not_static() {
+        let me = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+        assert!(!is_static_elf(&me), "test binaries link libc dynamically");
+        assert!(!is_static_elf(b"#!/bin/sh\n"));
+    }
+
+    #[test]
+    fn equal_inputs_give_equal_tags_and_different_ones_differ() {
+        let dir = tempfile::tempdir().unwrap();
+        let binary = dir.path().join("erlmcp-node");
+        std::fs::write(&binary, b"one").unwrap();
+        let a = prebuilt_node_context("erlmcp-node", "1.0", "FROM scratch\n", &binary).unwrap();
+        let b = prebuilt_node_context("erlmcp-node", "1.0", "FROM scratch\n", &binary).unwrap();
+        assert_eq!((a.tag.clone(), a.tar.clone()), (b.tag, b.tar));
+        std::fs::write(&binary, b"two").unwrap();
+        let c = prebuilt_node_context("erlmcp-node", "1.0", "FROM scratch\n", &binary).unwrap();
+        assert_ne!(a.tag, c.tag);
+        assert!(a.tag.starts_with("erlmcp-node:1.0-"));
+    }
+}
