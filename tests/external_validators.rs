@@ -89,10 +89,16 @@ fn project_scripts_pass_shellcheck() {
     if !tool_available("shellcheck") {
         return;
     }
-    let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts");
-    for entry in std::fs::read_dir(scripts).unwrap().flatten() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for entry in std::fs::read_dir(root.join("scripts")).unwrap().flatten() {
         if entry.path().extension().is_some_and(|e| e == "sh") {
-            run_ok(Command::new("shellcheck").arg(entry.path()));
+            // -x follows `source scripts/lib.sh`, resolved from the repository root.
+            run_ok(
+                Command::new("shellcheck")
+                    .current_dir(root)
+                    .arg("-x")
+                    .arg(entry.path()),
+            );
         }
     }
 }

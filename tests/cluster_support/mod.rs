@@ -1,0 +1,166 @@
+//! Shared by the runtime tests: a private cluster file per test, the `erlmcp-gen` binary, and a
+//! minimal MCP client that proves a node answers through its published port.
+
+#![allow(dead_code)] // each test file uses a different part
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+/// A cluster file in a temporary directory, removed (and its cluster taken down) at the end.
+pub struct TestCluster {
+    pub dir: tempfile::TempDir,
+    pub file: PathBuf,
+    pub runtime: &'static str,
+}
+
+/// A 2-node cluster with its own name and ports, so tests and real clusters never collide.
+pub fn cluster_toml(name: &str, base_port: u16, runtime: &str, worker_memory: &str) -> String {
+    format!(
+        r#"[cluster]
+name = "{name}"
+version = "0.0.1"
+
+[runtime]
+kind = "{runtime}"
+
+[nodes]
+count = 2
+api_port = {api}
+listener_port = {listener}
+
+[defaults]
+connections = 200
+cpu_limit = 0.5
+memory_limit = "128MiB"
+nofile = 4096
+idle_timeout = "5m"
+
+[[node]]
+name = "node1"
+role = "coordinator"
+
+[[node]]
+name = "node2"
+memory_limit = "{worker_memory}"
+
+[prometheus]
+port = {prometheus}
+memory_limit = "256MiB"
+scrape_interval = "2s"
+node_scrape_interval = "1s"
+
+[stress]
+connections = 100
+"#,
+        api = base_port,
+        listener = base_port + 100,
+        prometheus = base_port + 200,
+    )
+}
+
+impl TestCluster {
+    pub fn new(name: &str, base_port: u16, runtime: &'static str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join(format!("{name}.toml"));
+        std::fs::write(&file, cluster_toml(name, base_port, runtime, "128MiB")).unwrap();
+        TestCluster { dir, file, runtime }
+    }
+
+    /// Rewrites the file with a different worker memory limit (changes node2 only).
+    pub fn change_worker_memory(&self, name: &str, base_port: u16, memory: &str) {
+        std::fs::write(
+            &self.file,
+            cluster_toml(name, base_port, self.runtime, memory),
+        )
+        .unwrap();
+    }
+
+    /// Runs `erlmcp-gen <command> <file> --runtime <runtime> <extra…>`.
+    pub fn run(&self, command: &str, extra: &[&str]) -> Output {
+        let mut args = vec![
+            command,
+            self.file.to_str().unwrap(),
+            "--runtime",
+            self.runtime,
+        ];
+        args.extend_from_slice(extra);
+        erlmcp_gen(&args, self.dir.path())
+    }
+}
+
+impl Drop for TestCluster {
+    fn drop(&mut self) {
+        let _ = self.run("down", &["--volumes", "--quiet"]);
+    }
+}
+
+/// Runs the erlmcp-gen binary with a private native-state directory.
+pub fn erlmcp_gen(args: &[&str], state: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_erlmcp-gen"))
+        .args(args)
+        .env("ERLMCP_STATE_DIR", state.join("state"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap()
+}
+
+pub fn text(output: &Output) -> String {
+    format!(
+        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// Initializes an MCP session over TCP and returns the server's name from `serverInfo`.
+pub fn mcp_initialize(port: u16) -> Result<String, String> {
+    let stream = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut writer = stream.try_clone().unwrap();
+    let request = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"erlmcp-gen-tests","version":"0"}}}"#;
+    writeln!(writer, "{request}").map_err(|e| e.to_string())?;
+    let mut line = String::new();
+    BufReader::new(stream)
+        .read_line(&mut line)
+        .map_err(|e| e.to_string())?;
+    let json: serde_json::Value =
+        serde_json::from_str(&line).map_err(|e| format!("{e}: {line}"))?;
+    json["result"]["serverInfo"]["name"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| format!("no serverInfo in {line}"))
+}
+
+/// True when a Docker engine answers; false (with a loud SKIPPED) elsewhere; a failure under CI.
+pub fn docker_available() -> bool {
+    let ok = Command::new("docker")
+        .arg("info")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(
+            std::env::var("CI").is_err(),
+            "a Docker engine is required under CI"
+        );
+        eprintln!("SKIPPED: no Docker engine answers (`docker info` failed)");
+    }
+    ok
+}
+
+/// Polls `check` every 500 ms for up to `limit`.
+pub fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        if check() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    false
+}
