@@ -1,1 +1,32 @@
 //! erlmcp-node: the MCP server every cluster node runs.
+//!
+//! # Layout
+//! - [`config`]: the node's settings (flags and `ERLMCP_*` variables map onto them).
+//! - [`framing`]: newline-delimited JSON-RPC: complete lines out of a byte stream, bounded.
+//! - [`session`]: one MCP session's few bytes of state (phase, protocol version, log level).
+//! - [`dispatch`]: the MCP dispatcher: one JSON-RPC message in, a reply out.
+//! - [`methods`]: the MCP methods, one file per family (lifecycle, tools, resources, prompts).
+//! - [`long_task`]: requests that outlive their dispatch (`sleep_ms`): progress and cancellation.
+//! - [`metrics`]: Prometheus metrics and the rolling p99.
+//! - [`state`]: the shared node handle: config, metrics, drain flag, HTTP sessions.
+//! - [`tcp`]: the MCP-over-TCP listener: admission, accept loop, lean per-connection loop.
+//! - [`http`]: the API port: Streamable HTTP at `/mcp`, `/health`, `/ready`, `/metrics`.
+//! - [`stdio`]: one MCP session over stdin/stdout.
+//! - [`server`]: runs the listeners together until shutdown, then drains.
+//! - [`baseline`]: a bare newline echo server, the yardstick benchmarks compare against.
+//! - [`healthcheck`]: `erlmcp-node healthcheck`, the image's HEALTHCHECK (no curl in `scratch`).
+
+pub mod baseline;
+pub mod config;
+pub mod dispatch;
+pub mod framing;
+pub mod healthcheck;
+pub mod http;
+pub mod long_task;
+pub mod methods;
+pub mod metrics;
+pub mod server;
+pub mod session;
+pub mod state;
+pub mod stdio;
+pub mod tcp;

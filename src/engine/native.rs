@@ -327,8 +327,14 @@ impl NativeEngine {
                 .iter()
                 .find(|s| s.name == step.name)
                 .expect("the plan names only wanted processes");
-            self.replace(cluster, &mut state, spec, step, progress, health_timeout)
-                .await?;
+            if let Err(error) = self
+                .replace(cluster, &mut state, spec, step, progress, health_timeout)
+                .await
+            {
+                // Leave no dead process in the state: the next apply starts it afresh.
+                self.stop(&mut state, &spec.name)?;
+                return Err(error);
+            }
         }
         Ok(())
     }

@@ -1,0 +1,96 @@
+//! The node's settings. `main.rs` fills them from flags and `ERLMCP_*` environment variables.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+/// Whether the node coordinates the cluster or serves as a worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Seeds membership.
+    Coordinator,
+    /// Serves sessions.
+    Worker,
+}
+
+/// Everything a node needs to run.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// Cluster name (labels only).
+    pub cluster: String,
+    /// This node's name.
+    pub node_name: String,
+    /// Coordinator or worker.
+    pub role: Role,
+    /// Address both listeners bind.
+    pub bind: IpAddr,
+    /// HTTP API port (`/mcp`, `/health`, `/ready`, `/metrics`); 0 picks a free one.
+    pub api_port: u16,
+    /// MCP-over-TCP port; 0 picks a free one.
+    pub listener_port: u16,
+    /// Concurrent sessions beyond which new connections are refused.
+    pub max_connections: usize,
+    /// Other nodes' `host:api_port` to join through.
+    pub seeds: Vec<String>,
+    /// The host other nodes reach this node at.
+    pub advertise_host: String,
+    /// A session that sends nothing this long is closed.
+    pub idle_timeout: Duration,
+    /// Longest accepted JSON-RPC line; longer ones get an error and a close.
+    pub max_line_bytes: usize,
+    /// How long SIGTERM waits for in-flight requests.
+    pub drain_timeout: Duration,
+    /// Listen backlog (the kernel caps it at `net.core.somaxconn`).
+    pub backlog: u32,
+}
+
+impl NodeConfig {
+    /// A config for tests: loopback, ephemeral ports, small limits.
+    pub fn for_tests() -> Self {
+        NodeConfig {
+            cluster: "test".into(),
+            node_name: "node1".into(),
+            role: Role::Coordinator,
+            bind: IpAddr::from([127, 0, 0, 1]),
+            api_port: 0,
+            listener_port: 0,
+            max_connections: 100,
+            seeds: Vec::new(),
+            advertise_host: "127.0.0.1".into(),
+            idle_timeout: Duration::from_secs(300),
+            max_line_bytes: 1 << 20,
+            drain_timeout: Duration::from_secs(5),
+            backlog: 1024,
+        }
+    }
+}
+
+/// Parses `500ms`, `30s`, `5m`, `2h`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let digits = text.bytes().take_while(u8::is_ascii_digit).count();
+    let value: u64 = text[..digits]
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration like `30s` or `5m`"))?;
+    let millis = match &text[digits..] {
+        "ms" => value,
+        "s" | "" => value * 1000,
+        "m" => value * 60_000,
+        "h" => value * 3_600_000,
+        _ => return Err(format!("`{text}` is not a duration like `30s` or `5m`")),
+    };
+    Ok(Duration::from_millis(millis))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("10"), Ok(Duration::from_secs(10)));
+        assert!(parse_duration("soon").is_err());
+    }
+}

@@ -1,0 +1,394 @@
+//! The API port: Streamable HTTP at `/mcp` (POST, GET stream, DELETE; `Mcp-Session-Id` and
+//! `MCP-Protocol-Version` for the handshake revisions, per-request `_meta` for the stateless
+//! 2026-07-28 one), and `/health`, `/ready`, `/metrics` for operators.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use futures_util::stream::{self, Stream, StreamExt};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::dispatch::{self, Reply, code};
+use crate::long_task::{Cancels, LongTask};
+use crate::session::{STATELESS_VERSION, Session, version_index};
+use crate::state::{HttpSession, Node};
+
+const SESSION_HEADER: &str = "mcp-session-id";
+const VERSION_HEADER: &str = "mcp-protocol-version";
+
+/// The API router.
+pub fn router(node: Node) -> Router {
+    Router::new()
+        .route("/mcp", get(mcp_get).post(mcp_post).delete(mcp_delete))
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .route("/metrics", get(metrics))
+        .with_state(node)
+}
+
+async fn health() -> &'static str {
+    "ok\n"
+}
+
+async fn ready(State(node): State<Node>) -> Response {
+    if node.is_ready() {
+        (StatusCode::OK, "ready\n").into_response()
+    } else if node.is_draining() {
+        (StatusCode::SERVICE_UNAVAILABLE, "draining\n").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "full\n").into_response()
+    }
+}
+
+async fn metrics(State(node): State<Node>) -> Response {
+    let body = node.metrics.render();
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+}
+
+/// An error response with a JSON-RPC body.
+fn rpc_error(status: StatusCode, rpc_code: i32, message: &str) -> Response {
+    let body = dispatch::error_response(None, rpc_code, message);
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+fn refusal(status: StatusCode, rpc_code: i32, message: &str) -> Box<Response> {
+    Box::new(rpc_error(status, rpc_code, message))
+}
+
+fn host_name(value: &str) -> &str {
+    let value = value.trim();
+    if let Some(rest) = value.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    value.rsplit_once(':').map_or(value, |(host, _)| host)
+}
+
+fn is_loopback_name(host: &str) -> bool {
+    matches!(host, "localhost" | "127.0.0.1" | "::1") || host.starts_with("127.")
+}
+
+/// DNS-rebinding protection: a foreign `Origin` is refused; a node bound to loopback answers only
+/// loopback `Host` names (one bound to every interface, as in a container, answers any).
+fn check_origin_and_host(node: &Node, headers: &HeaderMap) -> Result<(), Box<Response>> {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(host_name);
+    if node.config.bind.is_loopback() && !host.is_some_and(is_loopback_name) {
+        return Err(refusal(
+            StatusCode::FORBIDDEN,
+            code::INVALID_REQUEST,
+            "Host not allowed",
+        ));
+    }
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let origin = origin.to_str().unwrap_or_default();
+        let origin_host = origin.split_once("://").map_or(origin, |(_, rest)| rest);
+        let origin_host = host_name(origin_host.split('/').next().unwrap_or_default());
+        let same_host = host.is_some_and(|h| h == origin_host);
+        if !(is_loopback_name(origin_host) || same_host) {
+            return Err(refusal(
+                StatusCode::FORBIDDEN,
+                code::INVALID_REQUEST,
+                "Origin not allowed",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn accepts(headers: &HeaderMap, kind: &str) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains(kind) || v.contains("*/*"))
+}
+
+fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn json_response(status: StatusCode, body: Vec<u8>, session_id: Option<&str>) -> Response {
+    let mut response = (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
+    if let Some(id) = session_id.and_then(|id| HeaderValue::from_str(id).ok()) {
+        response.headers_mut().insert(SESSION_HEADER, id);
+    }
+    response
+}
+
+/// A new unguessable session id.
+fn new_session_id() -> String {
+    let mut bytes = [0u8; 16];
+    if std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
+        .is_err()
+    {
+        // No /dev/urandom: mix the clock and a counter (unique, if not secret).
+        static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        bytes[..8].copy_from_slice(&n.to_le_bytes());
+        bytes[8..].copy_from_slice(&(t as u64).to_le_bytes());
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[derive(serde::Deserialize)]
+struct Peek<'a> {
+    #[serde(borrow, default)]
+    method: Option<std::borrow::Cow<'a, str>>,
+}
+
+async fn mcp_post(State(node): State<Node>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err(refused) = check_origin_and_host(&node, &headers) {
+        return *refused;
+    }
+    if !accepts(&headers, "application/json") && !accepts(&headers, "text/event-stream") {
+        return rpc_error(
+            StatusCode::NOT_ACCEPTABLE,
+            code::INVALID_REQUEST,
+            "Accept must include application/json or text/event-stream",
+        );
+    }
+    let header_version = header_text(&headers, VERSION_HEADER);
+    if let Some(version) = header_version
+        && version_index(version).is_none()
+    {
+        let message = format!("unsupported MCP-Protocol-Version: {version}");
+        return rpc_error(StatusCode::BAD_REQUEST, code::INVALID_REQUEST, &message);
+    }
+    let method = serde_json::from_slice::<Peek>(&body)
+        .ok()
+        .and_then(|p| p.method.map(|m| m.into_owned()));
+    let stateless = header_version == Some(STATELESS_VERSION);
+
+    // The handshake creates a session; the stateless revision needs none.
+    if method.as_deref() == Some("initialize") && !stateless {
+        let Some(slot) = node.try_open_session("http") else {
+            node.metrics.connections_rejected.inc();
+            let message = format!(
+                "node {} is at capacity; connect to another node",
+                node.config.node_name
+            );
+            return rpc_error(StatusCode::SERVICE_UNAVAILABLE, code::AT_CAPACITY, &message);
+        };
+        let mut session = Session::default();
+        let reply = dispatch::dispatch(&body, &mut session, &node);
+        let Reply::Message(message) = reply else {
+            return StatusCode::ACCEPTED.into_response();
+        };
+        if !message.windows(9).any(|w| w == b"\"result\":") {
+            return json_response(StatusCode::OK, message, None); // a failed initialize opens no session
+        }
+        let id = new_session_id();
+        node.http_sessions.lock().expect("sessions lock").insert(
+            id.clone(),
+            HttpSession {
+                session,
+                cancels: Cancels::new(),
+                slot,
+            },
+        );
+        return json_response(StatusCode::OK, message, Some(&id));
+    }
+
+    let session_id = header_text(&headers, SESSION_HEADER).map(str::to_string);
+    let reply = match &session_id {
+        _ if stateless || (session_id.is_none() && is_stateless_body(&body)) => {
+            let mut session = Session::default();
+            dispatch::dispatch(&body, &mut session, &node)
+        }
+        None => {
+            return rpc_error(
+                StatusCode::BAD_REQUEST,
+                code::INVALID_REQUEST,
+                "missing Mcp-Session-Id: send initialize first",
+            );
+        }
+        Some(id) => {
+            let mut sessions = node.http_sessions.lock().expect("sessions lock");
+            let Some(http) = sessions.get_mut(id) else {
+                drop(sessions);
+                return rpc_error(
+                    StatusCode::NOT_FOUND,
+                    code::INVALID_REQUEST,
+                    "unknown or expired Mcp-Session-Id",
+                );
+            };
+            let reply = dispatch::dispatch(&body, &mut http.session, &node);
+            if let Reply::Cancel(request) = &reply
+                && let Some(cancel) = http.cancels.remove(request)
+            {
+                let _ = cancel.send(());
+            }
+            reply
+        }
+    };
+    match reply {
+        Reply::None | Reply::Cancel(_) => StatusCode::ACCEPTED.into_response(),
+        Reply::Message(message) => {
+            let status = if message.starts_with(b"{\"jsonrpc\":\"2.0\",\"id\":null") {
+                StatusCode::BAD_REQUEST
+            } else {
+                StatusCode::OK
+            };
+            json_response(status, message, None)
+        }
+        Reply::Long(task) => {
+            run_long(
+                node,
+                task,
+                session_id,
+                accepts(&headers, "text/event-stream"),
+            )
+            .await
+        }
+    }
+}
+
+fn is_stateless_body(body: &[u8]) -> bool {
+    // Cheap pre-check; dispatch parses `_meta` properly.
+    body.windows(STATELESS_VERSION.len())
+        .any(|w| w == STATELESS_VERSION.as_bytes())
+}
+
+/// Runs a long request: as an SSE stream (progress, then the response) when the client accepts
+/// one, else as a single JSON response once it is done.
+async fn run_long(node: Node, task: LongTask, session_id: Option<String>, sse: bool) -> Response {
+    let (outbox, mut inbox) = mpsc::unbounded_channel();
+    let (cancel, cancelled) = oneshot::channel();
+    if let Some(id) = &session_id
+        && let Some(http) = node
+            .http_sessions
+            .lock()
+            .expect("sessions lock")
+            .get_mut(id)
+    {
+        http.cancels.insert(task.key(), cancel);
+    } else {
+        std::mem::forget(cancel); // nothing can cancel it: keep the receiver from firing
+    }
+    let runner = node.clone();
+    tokio::spawn(async move {
+        runner.metrics.in_flight.inc();
+        task.run(outbox, cancelled).await;
+        runner.metrics.in_flight.dec();
+    });
+    if sse {
+        let events = stream::unfold(inbox, |mut inbox| async move {
+            let message = inbox.recv().await?;
+            let event = Event::default()
+                .event("message")
+                .data(String::from_utf8_lossy(&message));
+            Some((Ok::<_, Infallible>(event), inbox))
+        });
+        return Sse::new(events).into_response();
+    }
+    let mut last = None;
+    while let Some(message) = inbox.recv().await {
+        last = Some(message);
+    }
+    match last {
+        Some(message) if !message.starts_with(b"{\"jsonrpc\":\"2.0\",\"method\"") => {
+            json_response(StatusCode::OK, message, None)
+        }
+        _ => StatusCode::ACCEPTED.into_response(), // cancelled: no response, as the spec says
+    }
+}
+
+/// `GET /mcp`: the session's server-to-client stream. This server starts no requests of its
+/// own, so the stream carries keep-alives until the session ends or the node drains.
+async fn mcp_get(State(node): State<Node>, headers: HeaderMap) -> Response {
+    if let Err(refused) = check_origin_and_host(&node, &headers) {
+        return *refused;
+    }
+    if !accepts(&headers, "text/event-stream") {
+        return rpc_error(
+            StatusCode::NOT_ACCEPTABLE,
+            code::INVALID_REQUEST,
+            "Accept must include text/event-stream",
+        );
+    }
+    let Some(id) = header_text(&headers, SESSION_HEADER).map(str::to_string) else {
+        return StatusCode::METHOD_NOT_ALLOWED.into_response();
+    };
+    if !node
+        .http_sessions
+        .lock()
+        .expect("sessions lock")
+        .contains_key(&id)
+    {
+        return rpc_error(
+            StatusCode::NOT_FOUND,
+            code::INVALID_REQUEST,
+            "unknown or expired Mcp-Session-Id",
+        );
+    }
+    Sse::new(session_stream(node, id))
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response()
+}
+
+fn session_stream(node: Node, id: String) -> impl Stream<Item = Result<Event, Infallible>> {
+    // Checks once a second whether the session still exists; ends when it does not.
+    stream::unfold((node, id), |(node, id)| async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let alive = !node.is_draining()
+                && node
+                    .http_sessions
+                    .lock()
+                    .expect("sessions lock")
+                    .contains_key(&id);
+            if !alive {
+                return None::<(Result<Event, Infallible>, (Node, String))>;
+            }
+        }
+    })
+    .boxed()
+}
+
+async fn mcp_delete(State(node): State<Node>, headers: HeaderMap) -> Response {
+    if let Err(refused) = check_origin_and_host(&node, &headers) {
+        return *refused;
+    }
+    let Some(id) = header_text(&headers, SESSION_HEADER) else {
+        return rpc_error(
+            StatusCode::BAD_REQUEST,
+            code::INVALID_REQUEST,
+            "missing Mcp-Session-Id",
+        );
+    };
+    match node.http_sessions.lock().expect("sessions lock").remove(id) {
+        Some(_) => StatusCode::OK.into_response(),
+        None => rpc_error(
+            StatusCode::NOT_FOUND,
+            code::INVALID_REQUEST,
+            "unknown or expired Mcp-Session-Id",
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_names_lose_their_ports() {
+        assert_eq!(host_name("localhost:8080"), "localhost");
+        assert_eq!(host_name("[::1]:8080"), "::1");
+        assert_eq!(host_name("node1"), "node1");
+        assert!(is_loopback_name("127.0.0.5"));
+        assert!(!is_loopback_name("evil.example"));
+    }
+}

@@ -1,0 +1,285 @@
+//! Prometheus metrics, and the rolling p99 the seed's docs query as `erlmcp_latency_p99_ms`.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use prometheus::{
+    Encoder, Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
+    Opts, Registry, TextEncoder,
+};
+
+/// Method labels with their own series; anything else counts as `other`, so label values stay bounded.
+pub const METHODS: [&str; 14] = [
+    "initialize",
+    "ping",
+    "tools/list",
+    "tools/call",
+    "resources/list",
+    "resources/read",
+    "resources/templates/list",
+    "prompts/list",
+    "prompts/get",
+    "logging/setLevel",
+    "server/discover",
+    "notification",
+    "invalid",
+    "other",
+];
+
+/// The label index of a method.
+pub fn method_index(method: &str) -> usize {
+    METHODS
+        .iter()
+        .position(|m| *m == method)
+        .unwrap_or(METHODS.len() - 1)
+}
+
+/// A request's outcome label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Answered with a result.
+    Ok,
+    /// Answered with a JSON-RPC error.
+    Error,
+}
+
+/// Latency buckets of the rolling window: 0.05 ms doubling up to ~100 s.
+const ROLLING_BUCKETS: usize = 32;
+const ROLLING_WINDOW: Duration = Duration::from_secs(10);
+
+/// Counts of recent latencies in exponential buckets: this window and the one before, so the
+/// p99 always covers at least one full window.
+struct Rolling {
+    started: Instant,
+    current: [u64; ROLLING_BUCKETS],
+    previous: [u64; ROLLING_BUCKETS],
+}
+
+fn bucket_of(micros: u64) -> usize {
+    // Bucket i holds latencies below 50 µs · 2^i.
+    let mut bound = 50u64;
+    for i in 0..ROLLING_BUCKETS {
+        if micros < bound {
+            return i;
+        }
+        bound = bound.saturating_mul(2);
+    }
+    ROLLING_BUCKETS - 1
+}
+
+fn bucket_upper_ms(i: usize) -> f64 {
+    0.05 * f64::from(1u32 << i.min(31))
+}
+
+/// Every metric a node exports.
+pub struct Metrics {
+    registry: Registry,
+    /// Open sessions per transport.
+    pub connections_active: IntGaugeVec,
+    /// Accepted sessions per transport.
+    pub connections_total: IntCounterVec,
+    /// Connections refused at capacity.
+    pub connections_rejected: IntCounter,
+    requests: Vec<[IntCounter; 2]>,
+    durations: Vec<Histogram>,
+    latency_p99_ms: Gauge,
+    /// Requests being processed right now (drain waits for zero).
+    pub in_flight: IntGauge,
+    rolling: Mutex<Rolling>,
+    rolling_total: AtomicU64,
+}
+
+impl Metrics {
+    /// Registers every metric, plus the process collector (RSS, CPU, open fds).
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let connections_active = IntGaugeVec::new(
+            Opts::new("erlmcp_connections_active", "Open MCP sessions"),
+            &["transport"],
+        )
+        .expect("valid metric");
+        let connections_total = IntCounterVec::new(
+            Opts::new("erlmcp_connections_total", "MCP sessions accepted"),
+            &["transport"],
+        )
+        .expect("valid metric");
+        let connections_rejected = IntCounter::new(
+            "erlmcp_connections_rejected_total",
+            "Connections refused at max_connections",
+        )
+        .expect("valid metric");
+        let requests_vec = IntCounterVec::new(
+            Opts::new("erlmcp_requests_total", "JSON-RPC messages handled"),
+            &["method", "outcome"],
+        )
+        .expect("valid metric");
+        let duration_vec = prometheus::HistogramVec::new(
+            HistogramOpts::new(
+                "erlmcp_request_duration_seconds",
+                "Time to handle a request",
+            )
+            .buckets(prometheus::exponential_buckets(0.00005, 2.0, 18).expect("valid buckets")),
+            &["method"],
+        )
+        .expect("valid metric");
+        let latency_p99_ms = Gauge::new(
+            "erlmcp_latency_p99_ms",
+            "p99 request handling time over the last 10 to 20 seconds, in milliseconds",
+        )
+        .expect("valid metric");
+        let in_flight = IntGauge::new("erlmcp_requests_in_flight", "Requests being handled")
+            .expect("valid metric");
+        for collector in [
+            Box::new(connections_active.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(connections_total.clone()),
+            Box::new(connections_rejected.clone()),
+            Box::new(requests_vec.clone()),
+            Box::new(duration_vec.clone()),
+            Box::new(latency_p99_ms.clone()),
+            Box::new(in_flight.clone()),
+        ] {
+            registry.register(collector).expect("unique metric names");
+        }
+        #[cfg(target_os = "linux")]
+        registry
+            .register(Box::new(
+                prometheus::process_collector::ProcessCollector::for_self(),
+            ))
+            .expect("unique metric names");
+        // Resolve every label once: the hot path then touches only atomics.
+        let requests = METHODS
+            .iter()
+            .map(|m| {
+                [
+                    requests_vec.with_label_values(&[m, "ok"]),
+                    requests_vec.with_label_values(&[m, "error"]),
+                ]
+            })
+            .collect();
+        let durations = METHODS
+            .iter()
+            .map(|m| duration_vec.with_label_values(&[m]))
+            .collect();
+        for transport in ["tcp", "http", "stdio"] {
+            connections_active.with_label_values(&[transport]).set(0);
+            connections_total.with_label_values(&[transport]).inc_by(0);
+        }
+        Metrics {
+            registry,
+            connections_active,
+            connections_total,
+            connections_rejected,
+            requests,
+            durations,
+            latency_p99_ms,
+            in_flight,
+            rolling: Mutex::new(Rolling {
+                started: Instant::now(),
+                current: [0; ROLLING_BUCKETS],
+                previous: [0; ROLLING_BUCKETS],
+            }),
+            rolling_total: AtomicU64::new(0),
+        }
+    }
+
+    /// Records one handled message.
+    pub fn record(&self, method: usize, outcome: Outcome, elapsed: Duration) {
+        let method = method.min(METHODS.len() - 1);
+        self.requests[method][outcome as usize].inc();
+        self.durations[method].observe(elapsed.as_secs_f64());
+        let bucket = bucket_of(elapsed.as_micros() as u64);
+        let mut rolling = self.rolling.lock().expect("metrics lock");
+        if rolling.started.elapsed() >= ROLLING_WINDOW {
+            rolling.previous = rolling.current;
+            rolling.current = [0; ROLLING_BUCKETS];
+            rolling.started = Instant::now();
+        }
+        rolling.current[bucket] += 1;
+        self.rolling_total.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// p99 of the rolling window in milliseconds (the upper bound of its bucket), 0 when empty.
+    pub fn rolling_p99_ms(&self) -> f64 {
+        let rolling = self.rolling.lock().expect("metrics lock");
+        let stale = rolling.started.elapsed() >= ROLLING_WINDOW * 2;
+        let mut counts = [0u64; ROLLING_BUCKETS];
+        if !stale {
+            for (i, count) in counts.iter_mut().enumerate() {
+                *count = rolling.current[i] + rolling.previous[i];
+            }
+        }
+        let total: u64 = counts.iter().sum();
+        if total == 0 {
+            return 0.0;
+        }
+        let rank = (total as f64 * 0.99).ceil() as u64;
+        let mut seen = 0;
+        for (i, count) in counts.iter().enumerate() {
+            seen += count;
+            if seen >= rank {
+                return bucket_upper_ms(i);
+            }
+        }
+        bucket_upper_ms(ROLLING_BUCKETS - 1)
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        self.latency_p99_ms.set(self.rolling_p99_ms());
+        let mut out = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut out)
+            .expect("text encoding cannot fail");
+        String::from_utf8(out).expect("text exposition is UTF-8")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rolling_p99_tracks_the_slow_tail() {
+        let metrics = Metrics::new();
+        assert_eq!(metrics.rolling_p99_ms(), 0.0);
+        for _ in 0..98 {
+            metrics.record(0, Outcome::Ok, Duration::from_micros(100));
+        }
+        for _ in 0..2 {
+            metrics.record(0, Outcome::Ok, Duration::from_millis(20));
+        }
+        let p99 = metrics.rolling_p99_ms();
+        assert!((20.0..=51.2).contains(&p99), "{p99}");
+    }
+
+    #[test]
+    fn exposition_has_the_documented_names() {
+        let metrics = Metrics::new();
+        metrics.record(
+            method_index("tools/call"),
+            Outcome::Ok,
+            Duration::from_micros(80),
+        );
+        let text = metrics.render();
+        for name in [
+            "erlmcp_connections_active{transport=\"tcp\"} 0",
+            "erlmcp_connections_total",
+            "erlmcp_connections_rejected_total 0",
+            "erlmcp_requests_total{method=\"tools/call\",outcome=\"ok\"} 1",
+            "erlmcp_request_duration_seconds_bucket",
+            "erlmcp_latency_p99_ms",
+            "process_resident_memory_bytes",
+            "process_open_fds",
+            "process_cpu_seconds_total",
+        ] {
+            assert!(text.contains(name), "missing {name}");
+        }
+    }
+}

@@ -1,0 +1,73 @@
+//! One MCP session over stdin/stdout, for desktop clients that spawn the server.
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::dispatch::{self, Reply, code};
+use crate::framing::LineBuffer;
+use crate::long_task::Cancels;
+use crate::session::Session;
+use crate::state::Node;
+
+/// Serves until stdin closes; every reply (including long requests') goes through one writer.
+pub async fn serve(node: Node) -> anyhow::Result<()> {
+    let _slot = node.try_open_session("stdio");
+    let (outbox, mut inbox) = mpsc::unbounded_channel::<Vec<u8>>();
+    let writer = tokio::spawn(async move {
+        let mut stdout = tokio::io::stdout();
+        while let Some(mut message) = inbox.recv().await {
+            message.push(b'\n');
+            if stdout.write_all(&message).await.is_err() || stdout.flush().await.is_err() {
+                break;
+            }
+        }
+    });
+    let mut stdin = tokio::io::stdin();
+    let mut framing = LineBuffer::default();
+    let mut session = Session::default();
+    let mut cancels = Cancels::new();
+    let mut buffer = vec![0u8; 64 * 1024];
+    loop {
+        let n = stdin.read(&mut buffer).await?;
+        if n == 0 {
+            break;
+        }
+        let mut replies = Vec::new();
+        let fed = framing.feed(&buffer[..n], node.config.max_line_bytes, |line| {
+            replies.push(dispatch::dispatch(line, &mut session, &node));
+        });
+        for reply in replies {
+            match reply {
+                Reply::None => {}
+                Reply::Message(message) => {
+                    let _ = outbox.send(message);
+                }
+                Reply::Cancel(id) => {
+                    if let Some(cancel) = cancels.remove(&id) {
+                        let _ = cancel.send(());
+                    }
+                }
+                Reply::Long(task) => {
+                    let (cancel, cancelled) = oneshot::channel();
+                    cancels.insert(task.key(), cancel);
+                    tokio::spawn(task.run(outbox.clone(), cancelled));
+                }
+            }
+        }
+        if fed.is_err() {
+            let message = format!(
+                "line longer than {} bytes; closing",
+                node.config.max_line_bytes
+            );
+            let _ = outbox.send(dispatch::error_response(
+                None,
+                code::INVALID_REQUEST,
+                &message,
+            ));
+            break;
+        }
+    }
+    drop(outbox);
+    let _ = writer.await;
+    Ok(())
+}
