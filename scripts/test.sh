@@ -18,6 +18,14 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
 fi
 
+# The official MCP Python SDK drives erlmcp-node in node/tests/python_sdk.rs.
+if ! python3 -c 'import mcp' >/dev/null 2>&1; then
+  if python3 -m pip --version >/dev/null 2>&1; then
+    echo "test.sh: installing the MCP Python SDK (pip install mcp)"
+    python3 -m pip install -q mcp || echo "test.sh: WARNING: pip install mcp failed; the Python SDK tests will say SKIPPED" >&2
+  fi
+fi
+
 if ! docker info >/dev/null 2>&1; then
   echo "test.sh: WARNING: no Docker engine answers; the Docker tests will say SKIPPED" >&2
 fi

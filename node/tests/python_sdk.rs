@@ -1,0 +1,83 @@
+//! An unchanged official MCP client from another language, the Python SDK (`pip install mcp`),
+//! drives the node over Streamable HTTP and over stdio. CI installs the SDK; elsewhere a missing
+//! SDK is a loud skip.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+fn sdk_available() -> bool {
+    let ok = Command::new("python3")
+        .args(["-c", "import mcp"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI installs the Python MCP SDK (pip install mcp)"
+        );
+        eprintln!("SKIPPED: python mcp SDK not installed (pip install mcp)");
+    }
+    ok
+}
+
+fn script() -> String {
+    format!("{}/tests/python/sdk_client.py", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn run(args: &[&str]) {
+    let output = Command::new("python3")
+        .arg(script())
+        .args(args)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.ends_with("ok\n"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn python_sdk_over_streamable_http() {
+    if !sdk_available() {
+        return;
+    }
+    let mut node = Command::new(env!("CARGO_BIN_EXE_erlmcp-node"))
+        .args([
+            "--node-name",
+            "py-http",
+            "--bind",
+            "127.0.0.1",
+            "--api-port",
+            "0",
+            "--listener-port",
+            "0",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The node logs the ports it bound (port 0 picks free ones).
+    let stderr = node.stderr.take().unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stderr));
+    let api = loop {
+        let line = lines.next().expect("the node logs before serving").unwrap();
+        if line.contains("\"serving\"") {
+            let json: serde_json::Value = serde_json::from_str(&line).unwrap();
+            break json["fields"]["api"].as_u64().unwrap() as u16;
+        }
+    };
+    std::thread::sleep(Duration::from_millis(100));
+    run(&["http", &format!("http://127.0.0.1:{api}/mcp")]);
+    node.kill().unwrap();
+    let _ = node.wait();
+}
+
+#[test]
+fn python_sdk_over_stdio() {
+    if !sdk_available() {
+        return;
+    }
+    run(&["stdio", env!("CARGO_BIN_EXE_erlmcp-node")]);
+}
