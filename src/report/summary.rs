@@ -22,7 +22,7 @@ pub struct SummaryInputs<'a> {
     pub generator_cpu_seconds: f64,
     /// Worker shards run.
     pub workers: u32,
-    /// Workers the parent had to stop after they overran every bound.
+    /// Workers that ended without reporting completion (crashed, or abandoned after overrunning).
     pub workers_lost: u32,
     /// Seconds requests were being sent (the hold, or less if interrupted).
     pub hold_seconds: f64,
@@ -90,7 +90,7 @@ pub struct RequestSummary {
 pub struct GeneratorCost {
     /// Worker shards.
     pub workers: u32,
-    /// Workers stopped by the parent after overrunning every bound.
+    /// Workers that ended without reporting completion; their unresolved requests are missing.
     pub workers_lost: u32,
     /// CPU seconds (user + system) of the parent and all workers.
     pub cpu_seconds: f64,
@@ -107,7 +107,7 @@ pub struct SloVerdict {
     pub p99_ok: Option<bool>,
     /// Whether the error rate is within it.
     pub error_rate_ok: bool,
-    /// Both hold and the run was not interrupted.
+    /// Both hold, the run was not interrupted and no worker was lost.
     pub passed: bool,
 }
 
@@ -252,7 +252,10 @@ impl StressSummary {
             slo: options.slo,
             p99_ok,
             error_rate_ok,
-            passed: p99_ok.unwrap_or(total.sent == 0) && error_rate_ok && !inputs.interrupted,
+            passed: p99_ok.unwrap_or(total.sent == 0)
+                && error_rate_ok
+                && !inputs.interrupted
+                && inputs.workers_lost == 0,
         };
         let generator = GeneratorCost {
             workers: inputs.workers,
@@ -380,7 +383,10 @@ impl StressSummary {
             g.cpu_us_per_request
                 .map_or("n/a".to_string(), |v| format!("{v:.1}")),
             if g.workers_lost > 0 {
-                format!(", {} workers stopped after overrun", g.workers_lost)
+                format!(
+                    ", {} workers LOST (ended without completing)",
+                    g.workers_lost
+                )
             } else {
                 String::new()
             }

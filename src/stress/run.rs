@@ -3,7 +3,7 @@
 
 use super::machine::{MachineFacts, process_cpu_seconds};
 use super::placement::{loopback_sources, plan_sessions};
-use super::resources::{NativeSampler, NodeSample, ResourceSampler};
+use super::resources::{NativeSampler, NoSampler, NodeSample, ResourceSampler};
 use super::stats::Timeline;
 use super::worker::{ShardSpec, ShardTarget, WorkerEvent, run_shard};
 use super::{StressOptions, StressTarget, TargetKind, WorkerLaunch};
@@ -22,6 +22,9 @@ use tokio::sync::{mpsc, watch};
 /// Source addresses per worker: one has ~28,000 ephemeral ports, a worker holds at most ~18,000
 /// sessions; the second leaves room for re-placed sessions while old ports sit in TIME_WAIT.
 const SOURCES_PER_WORKER: u8 = 2;
+
+/// Most sessions one process may hold: the open-file cap here is 20,000, less room for the rest.
+const IN_PROCESS_SESSION_LIMIT: u32 = 18_000;
 
 /// Extra time, beyond the planned run and its timeouts, before the parent stops workers itself.
 const OVERRUN_GRACE: Duration = Duration::from_secs(30);
@@ -59,40 +62,47 @@ pub async fn run_async(
     if options.connections == 0 {
         bail!("--connections must be at least 1");
     }
+    if options.launch == WorkerLaunch::InProcess && options.connections > IN_PROCESS_SESSION_LIMIT {
+        bail!(
+            "{} sessions cannot be held in one process (open-file cap); run workers as processes",
+            options.connections
+        );
+    }
     let (baseline, cluster): (Vec<_>, Vec<_>) = targets
         .into_iter()
         .partition(|t| t.kind == TargetKind::BaselineEcho);
-    let mut sampler = Some(sampler);
-    let baseline_summary = if baseline.is_empty() {
+    if cluster.is_empty() {
+        return Ok(run_phase(baseline, options, sampler).await?.summary);
+    }
+    let baseline_run = if baseline.is_empty() {
         None
     } else {
         let mut baseline_options = options.clone();
         baseline_options.out_dir = options.out_dir.join("baseline");
-        let no_sampler: Box<dyn ResourceSampler> = Box::new(super::resources::NoSampler);
-        let summary = run_phase(
-            baseline,
-            &baseline_options,
-            if cluster.is_empty() {
-                sampler.take().unwrap_or(no_sampler)
-            } else {
-                no_sampler
-            },
-        )
-        .await?;
-        if cluster.is_empty() || summary.interrupted {
-            return Ok(summary);
+        let phase = run_phase(baseline, &baseline_options, Box::new(NoSampler)).await?;
+        if phase.summary.interrupted {
+            return Ok(phase.summary);
         }
-        Some(summary)
+        Some(phase.summary)
     };
-    let sampler = sampler
-        .take()
-        .unwrap_or_else(|| Box::new(super::resources::NoSampler));
-    let mut summary = run_phase(cluster, options, sampler).await?;
-    if let Some(baseline) = baseline_summary {
-        summary.attach_baseline(&baseline);
-        report::write_summary_files(&options.out_dir, &summary)?;
+    let mut phase = run_phase(cluster, options, sampler).await?;
+    if let Some(baseline) = baseline_run {
+        phase.summary.attach_baseline(&baseline);
+        report::write_all(
+            &options.out_dir,
+            &phase.summary,
+            &phase.timeline,
+            &phase.samples,
+        )?;
     }
-    Ok(summary)
+    Ok(phase.summary)
+}
+
+/// What one phase measured (its files are already written).
+struct PhaseOutput {
+    summary: StressSummary,
+    timeline: Timeline,
+    samples: Vec<(u64, NodeSample)>,
 }
 
 /// How the parent tells one worker to stop early.
@@ -127,7 +137,7 @@ async fn run_phase(
     targets: Vec<StressTarget>,
     options: &StressOptions,
     mut sampler: Box<dyn ResourceSampler>,
-) -> anyhow::Result<StressSummary> {
+) -> anyhow::Result<PhaseOutput> {
     std::fs::create_dir_all(&options.out_dir)
         .with_context(|| format!("creating {}", options.out_dir.display()))?;
     let started_unix = SystemTime::now()
@@ -173,7 +183,8 @@ async fn run_phase(
     let mut running = specs.len();
     let mut worker_cpu_seconds = 0.0;
     let mut interrupted_at: Option<Duration> = None;
-    let mut workers_lost = 0u32;
+    let mut done = vec![false; specs.len()];
+    let mut overran = false;
     let (mut failed_requests, mut failed_sessions) = (0u64, 0u64);
     let mut ctrl_c = std::pin::pin!(tokio::signal::ctrl_c());
     let mut overrun_timer = std::pin::pin!(tokio::time::sleep(overrun));
@@ -188,7 +199,10 @@ async fn run_phase(
                         update_progress(bar, &timeline, row.second, options, (failed_requests, failed_sessions));
                     }
                 }
-                Some((_, Some(WorkerEvent::Done { cpu_seconds }))) => worker_cpu_seconds += cpu_seconds.unwrap_or(0.0),
+                Some((worker, Some(WorkerEvent::Done { cpu_seconds }))) => {
+                    done[worker as usize] = true;
+                    worker_cpu_seconds += cpu_seconds.unwrap_or(0.0);
+                }
                 Some((_, None)) => running -= 1,
                 None => break,
             },
@@ -197,13 +211,20 @@ async fn run_phase(
                 for stop in &mut stops { stop.stop().await; }
             }
             () = &mut overrun_timer => {
-                // A worker that outlives every bound it was given is stopped, and the run says so.
-                workers_lost += running as u32;
+                // Workers that outlive every bound they were given are stopped; if they still
+                // do not finish, the parent gives up on them and the summary says so.
+                if overran {
+                    break;
+                }
+                overran = true;
+                interrupted_at.get_or_insert(start.elapsed());
                 for stop in &mut stops { stop.stop().await; }
                 overrun_timer.set(tokio::time::sleep(OVERRUN_GRACE));
             }
         }
     }
+    // A worker that ended without saying it was done may have left requests unresolved.
+    let workers_lost = done.iter().filter(|d| !**d).count() as u32;
     sampling.store(false, Ordering::Relaxed);
     let samples = sampler_thread.join().unwrap_or_default();
     if let Some(bar) = &progress {
@@ -229,7 +250,11 @@ async fn run_phase(
         started_unix,
     });
     report::write_all(&options.out_dir, &summary, &timeline, &samples)?;
-    Ok(summary)
+    Ok(PhaseOutput {
+        summary,
+        timeline,
+        samples,
+    })
 }
 
 /// The shard of every worker: sessions per target, source addresses and rate share.
@@ -279,10 +304,14 @@ async fn launch(
         WorkerLaunch::InProcess => {
             let (stop_tx, stop_rx) = watch::channel(false);
             let (shard_tx, mut shard_rx) = mpsc::unbounded_channel();
-            tokio::spawn(run_shard(spec, stop_rx, shard_tx));
+            let shard = tokio::spawn(run_shard(spec, stop_rx, shard_tx));
             tokio::spawn(async move {
                 while let Some(event) = shard_rx.recv().await {
                     let _ = events.send((worker, Some(event)));
+                }
+                if shard.await.is_ok() {
+                    // Its CPU time is this process's, which the parent measures itself.
+                    let _ = events.send((worker, Some(WorkerEvent::Done { cpu_seconds: None })));
                 }
                 let _ = events.send((worker, None));
             });
