@@ -90,6 +90,7 @@ fn no_data(out: &mut String, message: &str) {
 /// Axes, grid lines and tick labels for the given ranges; returns the data→pixel mappings.
 fn axes(
     out: &mut String,
+    x_ticks: bool,
     x: (f64, f64),
     y: (f64, f64),
     x_label: &str,
@@ -118,7 +119,7 @@ fn axes(
     }
     let x_step = tick_step(x1 - x0, 8.0);
     let mut tick = (x0 / x_step).ceil() * x_step;
-    while tick <= x1 + x_step * 1e-9 {
+    while x_ticks && tick <= x1 + x_step * 1e-9 {
         let px = sx(tick);
         let _ = write!(
             out,
@@ -165,7 +166,7 @@ pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series]) 
     }
     let y_max = points.iter().map(|p| p.1).fold(0.0, f64::max);
     let y1 = if y_max > 0.0 { y_max * 1.1 } else { 1.0 };
-    let (sx, sy) = axes(&mut out, (x0, x1), (0.0, y1), x_label, y_label);
+    let (sx, sy) = axes(&mut out, true, (x0, x1), (0.0, y1), x_label, y_label);
     for (index, s) in series.iter().enumerate() {
         let colour = PALETTE[index % PALETTE.len()];
         let path: Vec<String> = s
@@ -208,6 +209,7 @@ pub fn bar_chart(title: &str, x_label: &str, y_label: &str, bars: &[(String, f64
     let y1 = if y_max > 0.0 { y_max * 1.1 } else { 1.0 };
     let (_, sy) = axes(
         &mut out,
+        false,
         (0.0, bars.len() as f64),
         (0.0, y1),
         x_label,
@@ -234,7 +236,7 @@ pub fn bar_chart(title: &str, x_label: &str, y_label: &str, bars: &[(String, f64
                 out,
                 "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\" font-size=\"9\" fill=\"#333\">{}</text>",
                 x + slot / 2.0,
-                TOP - 4.0,
+                HEIGHT - BOTTOM + 14.0,
                 escape(label)
             );
         }

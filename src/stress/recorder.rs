@@ -3,12 +3,15 @@
 use super::failure::FailureClass;
 use super::stats::{SecondRow, TargetSecond};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Counts since the last cut, plus the open-session gauge per target.
 #[derive(Debug)]
 pub struct Recorder {
     state: Mutex<SecondRow>,
+    /// Requests sent and not yet resolved (answered or failed).
+    outstanding: AtomicU64,
 }
 
 impl Recorder {
@@ -26,6 +29,7 @@ impl Recorder {
                 targets,
                 ..SecondRow::default()
             }),
+            outstanding: AtomicU64::new(0),
         }
     }
 
@@ -40,11 +44,18 @@ impl Recorder {
 
     /// `n` requests fell due.
     pub fn requests_sent(&self, n: u64) {
+        self.outstanding.fetch_add(n, Ordering::SeqCst);
         self.with(|row| row.sent += n);
+    }
+
+    /// Requests sent and not yet resolved.
+    pub fn outstanding(&self) -> u64 {
+        self.outstanding.load(Ordering::SeqCst)
     }
 
     /// A request was answered successfully after `latency` (from its intended send time).
     pub fn request_ok(&self, latency: Duration) {
+        self.outstanding.fetch_sub(1, Ordering::SeqCst);
         self.with(|row| {
             row.ok += 1;
             row.latency.record(latency);
@@ -56,6 +67,7 @@ impl Recorder {
         if n == 0 {
             return;
         }
+        self.outstanding.fetch_sub(n, Ordering::SeqCst);
         self.with(|row| {
             row.failed += n;
             row.request_failures.add(class, n);
@@ -135,6 +147,7 @@ mod tests {
         recorder.requests_sent(3);
         recorder.request_ok(Duration::from_millis(2));
         recorder.requests_failed(FailureClass::RequestTimeout, 2);
+        assert_eq!(recorder.outstanding(), 0);
         let first = recorder.cut(1);
         assert_eq!(
             (first.second, first.sent, first.ok, first.failed),

@@ -163,6 +163,12 @@ pub async fn run_shard(
     let _ = finish_tx.send(true);
     // The dispatcher ends by itself at `hold_end` or on `stop`; wait so no request is issued after.
     let _ = dispatcher.await;
+    // Let the last requests resolve before any session closes, so that a burst of closing
+    // connections does not delay (and so inflate the latency of) answers still on their way.
+    let drain_deadline = Instant::now() + Duration::from_millis(spec.request_timeout_ms);
+    while recorder.outstanding() > 0 && Instant::now() < drain_deadline {
+        sleep(Duration::from_millis(10)).await;
+    }
     // Dropping every sender tells each session to finish its in-flight requests and close.
     registry.lock().unwrap_or_else(|p| p.into_inner()).take();
     while slots.join_next().await.is_some() {}
