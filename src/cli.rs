@@ -106,6 +106,43 @@ pub enum Command {
         #[arg(long, default_value = "1h")]
         watch_for: HumanDuration,
     },
+    /// Load the running cluster: ramp to N MCP sessions, drive echo at an open-model rate, and
+    /// write CSV files, summary.json/txt and report.html (exit 1 when the SLO is breached).
+    Stress {
+        /// Cluster file and runtime.
+        #[command(flatten)]
+        runtime: RuntimeArgs,
+        /// Concurrent sessions (default: the file's `[stress] connections`).
+        #[arg(long)]
+        connections: Option<u32>,
+        /// Hold time after the ramp (default: `[stress] duration`).
+        #[arg(long)]
+        duration: Option<HumanDuration>,
+        /// Linear ramp time (default: `[stress] ramp`).
+        #[arg(long)]
+        ramp: Option<HumanDuration>,
+        /// Total echo requests per second (default: `[stress] rate`).
+        #[arg(long)]
+        rate: Option<f64>,
+        /// tcp (http is not driven by the load generator yet).
+        #[arg(long, default_value = "tcp")]
+        transport: String,
+        /// Output directory (default: results/<cluster>-<UTC time>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Skip the bare echo baseline.
+        #[arg(long)]
+        no_baseline: bool,
+        /// Sessions per load-generator process (each session is an open file).
+        #[arg(long, default_value_t = 16_000)]
+        sessions_per_worker: u32,
+        /// Run the profile on two runtimes and report the second's overhead, e.g. native,docker.
+        #[arg(long, value_enum, value_delimiter = ',')]
+        compare: Vec<RuntimeChoice>,
+    },
+    /// Internal: one load-generator worker process of `stress` (shard spec on stdin).
+    #[command(hide = true)]
+    StressWorker,
     /// Remove the cluster's containers (or processes) and network; volumes only with --volumes.
     Down {
         /// Cluster file and runtime.

@@ -10,6 +10,9 @@
 //! - [`probe`]: tiny HTTP GETs for health, metrics and Prometheus's API.
 //! - [`progress`]: spinners on a terminal, plain lines elsewhere, nothing when quiet.
 //! - [`render`]: templates → `generated/` (compose, Prometheus, Colima script, Dockerfiles).
+//! - [`stress`]: the load generator behind `erlmcp-gen stress` (sessions, workers, pacing, stats).
+//! - [`stress_command`]: `stress` against a running cluster: targets, baselines, `--compare`.
+//! - [`report`]: the files a stress run writes (CSV, summary, HTML with SVG charts).
 
 pub mod config;
 pub mod diagnostic;
@@ -19,4 +22,7 @@ pub mod plan;
 pub mod probe;
 pub mod progress;
 pub mod render;
+pub mod report;
+pub mod stress;
+pub mod stress_command;
 pub mod validate;

@@ -14,6 +14,7 @@ use erlmcp_gen::config::{self, Cluster, Loaded, SpanIndex};
 use erlmcp_gen::diagnostic::Diagnostic;
 use erlmcp_gen::engine::Runtime;
 use erlmcp_gen::progress::Progress;
+use erlmcp_gen::stress_command::{self, StressRequest};
 use erlmcp_gen::{host, render, validate};
 
 fn main() -> ExitCode {
@@ -42,6 +43,38 @@ fn main() -> ExitCode {
             watch_for,
         } => block_on(cmd_status(runtime, json, watch.then_some(watch_for.0))),
         Command::Down { runtime, volumes } => block_on(cmd_down(runtime, volumes)),
+        Command::StressWorker => erlmcp_gen::stress::worker_main().map(|()| ExitCode::SUCCESS),
+        Command::Stress {
+            runtime,
+            connections,
+            duration,
+            ramp,
+            rate,
+            transport,
+            out,
+            no_baseline,
+            sessions_per_worker,
+            compare,
+        } => block_on(async move {
+            let cluster = load_valid(&runtime.cluster)?;
+            if transport != "tcp" {
+                anyhow::bail!(
+                    "--transport {transport}: the load generator drives MCP over TCP only (see README, Limitations)"
+                );
+            }
+            let request = StressRequest {
+                connections: connections.unwrap_or(cluster.stress.connections),
+                duration: duration.map_or(cluster.stress.duration.0, |d| d.0),
+                ramp: ramp.map_or(cluster.stress.ramp.0, |d| d.0),
+                rate: rate.unwrap_or(cluster.stress.rate),
+                baseline: !no_baseline,
+                sessions_per_worker,
+                out,
+                command_line: std::env::args().collect::<Vec<_>>().join(" "),
+                progress: !runtime.quiet,
+            };
+            cmd_stress(cluster, runtime, request, compare).await
+        }),
     };
     match result {
         Ok(code) => code,
@@ -281,6 +314,87 @@ async fn cmd_status(
             _ => return Ok(ExitCode::SUCCESS),
         }
     }
+}
+
+fn runtime_kind(choice: RuntimeChoice) -> RuntimeKind {
+    match choice {
+        RuntimeChoice::Docker => RuntimeKind::Docker,
+        RuntimeChoice::Native => RuntimeKind::Native,
+    }
+}
+
+async fn cmd_stress(
+    cluster: Cluster,
+    args: RuntimeArgs,
+    request: StressRequest,
+    compare: Vec<RuntimeChoice>,
+) -> anyhow::Result<ExitCode> {
+    let progress = Progress::new(args.quiet);
+    let out = request
+        .out
+        .clone()
+        .unwrap_or_else(|| stress_command::default_out_dir(&cluster.name));
+    if compare.is_empty() {
+        let runtime = Runtime::select(&cluster, args.runtime.map(runtime_kind), &progress).await?;
+        let summary = stress_command::run_on(&cluster, &runtime, &request, &out, &progress).await?;
+        print!("{}", summary.to_text());
+        println!("report: {}", out.join("report.html").display());
+        return Ok(if summary.verdict.passed {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        });
+    }
+    // --compare: the same profile on each runtime, the cluster brought up on each first.
+    let kinds: Vec<RuntimeKind> = compare.into_iter().map(runtime_kind).collect();
+    let (first, second) = stress_command::compare_runtimes(&kinds)?;
+    let mut summaries = Vec::new();
+    for kind in [first, second] {
+        let runtime = Runtime::select(&cluster, Some(kind), &progress).await?;
+        let name = runtime.name();
+        let prepared = runtime.prepare(&cluster, &progress).await?;
+        let plan = prepared.plan(&cluster).await?;
+        if plan.has_changes() {
+            prepared
+                .apply(
+                    &cluster,
+                    &plan,
+                    &progress,
+                    Some(std::time::Duration::from_secs(120)),
+                )
+                .await?;
+        }
+        let runtime = Runtime::select(&cluster, Some(kind), &progress).await?;
+        let summary =
+            stress_command::run_on(&cluster, &runtime, &request, &out.join(name), &progress)
+                .await?;
+        summaries.push((name, summary));
+    }
+    let rows = stress_command::compare(&summaries[0].1, &summaries[1].1);
+    let text = stress_command::compare_text((summaries[0].0, summaries[1].0), &rows);
+    std::fs::create_dir_all(&out)?;
+    std::fs::write(out.join("compare.txt"), &text)?;
+    std::fs::write(
+        out.join("compare.json"),
+        serde_json::to_string_pretty(&rows)?,
+    )?;
+    println!(
+        "overhead of {} against {} (same profile, this machine, this run):",
+        summaries[1].0, summaries[0].0
+    );
+    print!("{text}");
+    println!(
+        "reports: {}/{{{},{}}}/report.html",
+        out.display(),
+        summaries[0].0,
+        summaries[1].0
+    );
+    let passed = summaries.iter().all(|(_, s)| s.verdict.passed);
+    Ok(if passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 async fn cmd_down(args: RuntimeArgs, volumes: bool) -> anyhow::Result<ExitCode> {

@@ -6,6 +6,7 @@ pub mod docker;
 pub mod image;
 pub mod native;
 pub mod status;
+pub mod targets;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 

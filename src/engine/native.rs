@@ -90,8 +90,9 @@ pub fn state_dir(cluster: &str) -> PathBuf {
     base.join(cluster)
 }
 
-/// A dynamically or statically linked `erlmcp-node` to run on this host.
-fn node_program(progress: &Progress) -> anyhow::Result<PathBuf> {
+/// A dynamically or statically linked `erlmcp-node` to run on this host (beside erlmcp-gen,
+/// `ERLMCP_NODE_BINARY`, or built in the workspace).
+pub fn node_program(progress: &Progress) -> anyhow::Result<PathBuf> {
     if let Some(path) = std::env::var_os("ERLMCP_NODE_BINARY") {
         return Ok(PathBuf::from(path));
     }

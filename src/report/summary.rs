@@ -1,0 +1,418 @@
+//! The run's summary: totals, percentiles, throughput, error rate, SLO verdict, machine, command.
+
+use crate::stress::failure::FailureCounts;
+use crate::stress::machine::MachineFacts;
+use crate::stress::stats::Timeline;
+use crate::stress::{Slo, StressOptions, StressTarget};
+use serde::{Deserialize, Serialize};
+use std::fmt::Write as _;
+
+/// Everything [`StressSummary::build`] needs; all of it measured by the run.
+#[derive(Debug)]
+pub struct SummaryInputs<'a> {
+    /// The run's options.
+    pub options: &'a StressOptions,
+    /// The targets it loaded.
+    pub targets: &'a [StressTarget],
+    /// The merged per-second rows.
+    pub timeline: &'a Timeline,
+    /// The machine it ran on.
+    pub machine: MachineFacts,
+    /// CPU seconds used by the parent and every worker process.
+    pub generator_cpu_seconds: f64,
+    /// Worker shards run.
+    pub workers: u32,
+    /// Workers that ended without reporting completion (crashed, or abandoned after overrunning).
+    pub workers_lost: u32,
+    /// Seconds requests were being sent (the hold, or less if interrupted).
+    pub hold_seconds: f64,
+    /// Seconds from start to the last worker's end.
+    pub wall_seconds: f64,
+    /// Whether Ctrl-C cut the run short.
+    pub interrupted: bool,
+    /// Start time, seconds since the Unix epoch.
+    pub started_unix: u64,
+}
+
+/// Latency percentiles in milliseconds; `None` when no request succeeded.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LatencySummary {
+    /// Median.
+    pub p50: Option<f64>,
+    /// 95th percentile.
+    pub p95: Option<f64>,
+    /// 99th percentile.
+    pub p99: Option<f64>,
+    /// 99.9th percentile.
+    pub p999: Option<f64>,
+    /// Largest.
+    pub max: Option<f64>,
+    /// Mean.
+    pub mean: Option<f64>,
+}
+
+/// Session counts over the run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SessionSummary {
+    /// Sessions asked for.
+    pub target: u64,
+    /// Most sessions open at once (see [`crate::stress::stats::SecondRow::peak_open`]).
+    pub peak_open: u64,
+    /// Fewest sessions open at a second boundary during the hold (after the ramp).
+    pub min_open_during_hold: Option<u64>,
+    /// Handshakes completed (including re-placed sessions).
+    pub opened: u64,
+    /// Failed attempts plus sessions that ended abnormally.
+    pub failed: u64,
+    /// Those failures by class.
+    pub failures: FailureCounts,
+}
+
+/// Request counts over the run; `sent == ok + failed` always.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RequestSummary {
+    /// Requests that fell due by the schedule.
+    pub sent: u64,
+    /// Answered successfully.
+    pub ok: u64,
+    /// Failed (see `failures`).
+    pub failed: u64,
+    /// Failures by class.
+    pub failures: FailureCounts,
+    /// `failed / sent` (0 when nothing was sent).
+    pub error_rate: f64,
+    /// Successful answers per second of hold.
+    pub throughput_rps: f64,
+}
+
+/// What the load generator itself cost.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GeneratorCost {
+    /// Worker shards.
+    pub workers: u32,
+    /// Workers that ended without reporting completion; their unresolved requests are missing.
+    pub workers_lost: u32,
+    /// CPU seconds (user + system) of the parent and all workers.
+    pub cpu_seconds: f64,
+    /// CPU microseconds per request sent (`None` when none was sent).
+    pub cpu_us_per_request: Option<f64>,
+}
+
+/// The SLO check.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SloVerdict {
+    /// The objective.
+    pub slo: Slo,
+    /// Whether p99 is within it (`None`: no successful request to judge).
+    pub p99_ok: Option<bool>,
+    /// Whether the error rate is within it.
+    pub error_rate_ok: bool,
+    /// Both hold, the run was not interrupted and no worker was lost.
+    pub passed: bool,
+}
+
+/// The same profile against the bare echo baseline, and the cluster's ratio to it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BaselineComparison {
+    /// Baseline successful answers per second.
+    pub throughput_rps: f64,
+    /// Baseline latency.
+    pub latency_ms: LatencySummary,
+    /// Baseline error rate.
+    pub error_rate: f64,
+    /// Cluster throughput divided by baseline throughput (`None` if the baseline answered nothing).
+    pub throughput_ratio: Option<f64>,
+}
+
+/// Per-target session counts.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TargetSummary {
+    /// Node name.
+    pub node: String,
+    /// Most sessions open on it at once.
+    pub peak_open: u64,
+    /// Handshakes completed on it.
+    pub opened: u64,
+    /// Failed attempts and abnormal ends on it.
+    pub failed: u64,
+}
+
+/// The summary of one run, written as `summary.json` and `summary.txt`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StressSummary {
+    /// Cluster name.
+    pub cluster: String,
+    /// Runtime recorded by the caller ("native", "docker").
+    pub runtime: String,
+    /// The exact command line.
+    pub command_line: String,
+    /// Start, seconds since the Unix epoch.
+    pub started_unix: u64,
+    /// Whether Ctrl-C cut the run short.
+    pub interrupted: bool,
+    /// Requested sessions.
+    pub connections: u32,
+    /// Planned ramp, seconds.
+    pub ramp_seconds: f64,
+    /// Planned hold, seconds.
+    pub duration_seconds: f64,
+    /// Seconds requests were actually sent.
+    pub hold_seconds: f64,
+    /// Wall-clock seconds of the whole run.
+    pub wall_seconds: f64,
+    /// Requested total rate, req/s.
+    pub rate: f64,
+    /// Sessions.
+    pub sessions: SessionSummary,
+    /// Sessions per target.
+    pub targets: Vec<TargetSummary>,
+    /// Requests.
+    pub requests: RequestSummary,
+    /// Latency of successful requests, from intended send time.
+    pub latency_ms: LatencySummary,
+    /// The generator's own cost.
+    pub generator: GeneratorCost,
+    /// SLO verdict.
+    pub verdict: SloVerdict,
+    /// The machine.
+    pub machine: MachineFacts,
+    /// Comparison with the baseline echo server, when one was run.
+    pub baseline: Option<BaselineComparison>,
+}
+
+impl StressSummary {
+    /// Builds the summary from what the run measured.
+    pub fn build(inputs: &SummaryInputs<'_>) -> Self {
+        let options = inputs.options;
+        let total = inputs.timeline.total();
+        let ramp_end = options.ramp.as_secs();
+        let hold_end = (options.ramp + options.duration).as_secs();
+        let rows: Vec<_> = inputs.timeline.rows().collect();
+        let min_open_during_hold = rows
+            .iter()
+            .filter(|r| r.second > ramp_end && r.second <= hold_end)
+            .map(|r| r.open_sessions())
+            .min();
+        let targets = inputs
+            .targets
+            .iter()
+            .map(|t| {
+                let of = |r: &crate::stress::stats::SecondRow| {
+                    r.targets.iter().find(|x| x.node == t.node).cloned()
+                };
+                TargetSummary {
+                    node: t.node.clone(),
+                    peak_open: rows
+                        .iter()
+                        .filter_map(|r| of(r))
+                        .map(|x| x.peak_open)
+                        .max()
+                        .unwrap_or(0),
+                    opened: rows.iter().filter_map(|r| of(r)).map(|x| x.opened).sum(),
+                    failed: rows.iter().filter_map(|r| of(r)).map(|x| x.failed).sum(),
+                }
+            })
+            .collect::<Vec<_>>();
+        let sessions = SessionSummary {
+            target: u64::from(options.connections),
+            peak_open: rows.iter().map(|r| r.peak_open).max().unwrap_or(0),
+            min_open_during_hold,
+            opened: targets.iter().map(|t| t.opened).sum(),
+            failed: targets.iter().map(|t| t.failed).sum(),
+            failures: total.session_failures.clone(),
+        };
+        let error_rate = if total.sent == 0 {
+            0.0
+        } else {
+            total.failed as f64 / total.sent as f64
+        };
+        let requests = RequestSummary {
+            sent: total.sent,
+            ok: total.ok,
+            failed: total.failed,
+            failures: total.request_failures.clone(),
+            error_rate,
+            throughput_rps: if inputs.hold_seconds > 0.0 {
+                total.ok as f64 / inputs.hold_seconds
+            } else {
+                0.0
+            },
+        };
+        let latency_ms = LatencySummary {
+            p50: total.latency.quantile_ms(0.50),
+            p95: total.latency.quantile_ms(0.95),
+            p99: total.latency.quantile_ms(0.99),
+            p999: total.latency.quantile_ms(0.999),
+            max: total.latency.max_ms(),
+            mean: total.latency.mean_ms(),
+        };
+        let p99_ok = latency_ms.p99.map(|p99| p99 <= options.slo.p99_ms);
+        let error_rate_ok = error_rate <= options.slo.max_error_rate;
+        let verdict = SloVerdict {
+            slo: options.slo,
+            p99_ok,
+            error_rate_ok,
+            passed: p99_ok.unwrap_or(total.sent == 0)
+                && error_rate_ok
+                && !inputs.interrupted
+                && inputs.workers_lost == 0,
+        };
+        let generator = GeneratorCost {
+            workers: inputs.workers,
+            workers_lost: inputs.workers_lost,
+            cpu_seconds: inputs.generator_cpu_seconds,
+            cpu_us_per_request: (total.sent > 0)
+                .then(|| inputs.generator_cpu_seconds * 1e6 / total.sent as f64),
+        };
+        StressSummary {
+            cluster: options.cluster.clone(),
+            runtime: options.runtime.clone(),
+            command_line: options.command_line.clone(),
+            started_unix: inputs.started_unix,
+            interrupted: inputs.interrupted,
+            connections: options.connections,
+            ramp_seconds: options.ramp.as_secs_f64(),
+            duration_seconds: options.duration.as_secs_f64(),
+            hold_seconds: inputs.hold_seconds,
+            wall_seconds: inputs.wall_seconds,
+            rate: options.rate,
+            sessions,
+            targets,
+            requests,
+            latency_ms,
+            generator,
+            verdict,
+            machine: inputs.machine.clone(),
+            baseline: None,
+        }
+    }
+
+    /// Records the baseline run's figures and the cluster's throughput ratio to it.
+    pub fn attach_baseline(&mut self, baseline: &StressSummary) {
+        let base = baseline.requests.throughput_rps;
+        self.baseline = Some(BaselineComparison {
+            throughput_rps: base,
+            latency_ms: baseline.latency_ms.clone(),
+            error_rate: baseline.requests.error_rate,
+            throughput_ratio: (base > 0.0).then(|| self.requests.throughput_rps / base),
+        });
+    }
+
+    /// The human-readable `summary.txt`.
+    pub fn to_text(&self) -> String {
+        let ms = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.3} ms"));
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "erlmcp-gen stress: {} ({})",
+            self.cluster, self.runtime
+        );
+        let _ = writeln!(out, "command:     {}", self.command_line);
+        let _ = writeln!(
+            out,
+            "machine:     {} cores, {} MiB, kernel {}, {}",
+            self.machine.cores,
+            self.machine.memory_bytes.map_or(0, |b| b / (1024 * 1024)),
+            self.machine.kernel.as_deref().unwrap_or("?"),
+            self.machine.cpu_model.as_deref().unwrap_or("?")
+        );
+        let _ = writeln!(
+            out,
+            "plan:        {} sessions, ramp {:.0} s, hold {:.0} s, {} req/s{}",
+            self.connections,
+            self.ramp_seconds,
+            self.duration_seconds,
+            self.rate,
+            if self.interrupted {
+                " (interrupted)"
+            } else {
+                ""
+            }
+        );
+        let s = &self.sessions;
+        let _ = writeln!(
+            out,
+            "sessions:    peak {} / {}, min during hold {}, opened {}, failed {}",
+            s.peak_open,
+            s.target,
+            s.min_open_during_hold
+                .map_or("n/a".to_string(), |v| v.to_string()),
+            s.opened,
+            s.failed
+        );
+        for (class, n) in &s.failures.0 {
+            let _ = writeln!(out, "  session {class}: {n}");
+        }
+        for t in &self.targets {
+            let _ = writeln!(
+                out,
+                "  {}: peak {}, opened {}, failed {}",
+                t.node, t.peak_open, t.opened, t.failed
+            );
+        }
+        let r = &self.requests;
+        let _ = writeln!(
+            out,
+            "requests:    sent {}, ok {}, failed {} (error rate {:.4} %), throughput {:.1} req/s over {:.1} s",
+            r.sent,
+            r.ok,
+            r.failed,
+            r.error_rate * 100.0,
+            r.throughput_rps,
+            self.hold_seconds
+        );
+        for (class, n) in &r.failures.0 {
+            let _ = writeln!(out, "  request {class}: {n}");
+        }
+        let l = &self.latency_ms;
+        let _ = writeln!(
+            out,
+            "latency:     p50 {}, p95 {}, p99 {}, p99.9 {}, max {}",
+            ms(l.p50),
+            ms(l.p95),
+            ms(l.p99),
+            ms(l.p999),
+            ms(l.max)
+        );
+        let g = &self.generator;
+        let _ = writeln!(
+            out,
+            "generator:   {} workers, {:.2} CPU s, {} CPU µs/request{}",
+            g.workers,
+            g.cpu_seconds,
+            g.cpu_us_per_request
+                .map_or("n/a".to_string(), |v| format!("{v:.1}")),
+            if g.workers_lost > 0 {
+                format!(
+                    ", {} workers LOST (ended without completing)",
+                    g.workers_lost
+                )
+            } else {
+                String::new()
+            }
+        );
+        if let Some(b) = &self.baseline {
+            let _ = writeln!(
+                out,
+                "baseline:    {:.1} req/s, p50 {}, p99 {}; cluster/baseline throughput {}",
+                b.throughput_rps,
+                ms(b.latency_ms.p50),
+                ms(b.latency_ms.p99),
+                b.throughput_ratio
+                    .map_or("n/a".to_string(), |v| format!("{v:.3}"))
+            );
+        }
+        let v = &self.verdict;
+        let _ = writeln!(
+            out,
+            "SLO:         p99 <= {} ms: {}, error rate <= {}: {} => {}",
+            v.slo.p99_ms,
+            v.p99_ok
+                .map_or("n/a", |ok| if ok { "ok" } else { "BREACH" }),
+            v.slo.max_error_rate,
+            if v.error_rate_ok { "ok" } else { "BREACH" },
+            if v.passed { "PASS" } else { "FAIL" }
+        );
+        out
+    }
+}

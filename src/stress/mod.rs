@@ -1,0 +1,147 @@
+//! The load generator behind `erlmcp-gen stress`.
+//!
+//! # Layout
+//! - `protocol`: the wire lines (MCP initialize/initialized/echo, baseline echo) and reply parsing.
+//! - `session`: one TCP session: connect, handshake, pipelined echo requests matched by id.
+//! - `schedule`: open-model pacing; every request's intended send time is fixed by the rate.
+//! - `failure`: the failure classes every failed attempt or request is counted under.
+//! - `recorder`: a worker's running tally, cut into one row per second.
+//! - `stats`: HDR latency histograms, per-second rows and their merge over workers.
+//! - `placement`: pure planning of sessions over targets, workers and source addresses.
+//! - `worker`: one shard of sessions (in a `stress-worker` process or in-process).
+//! - `run`: the parent: plans, spawns workers, aggregates, samples resources, writes the report.
+//! - `resources`: per-node resource sampling (/proc and the node's `/metrics`).
+//! - `machine`: facts about the machine and CPU time of processes.
+
+pub mod failure;
+pub mod machine;
+pub mod placement;
+pub mod protocol;
+pub mod recorder;
+pub mod resources;
+pub mod run;
+pub mod schedule;
+pub mod session;
+pub mod stats;
+pub mod worker;
+
+pub use run::{StressSummary, run, run_with_sampler};
+pub use worker::worker_main;
+
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// What speaks on a target's TCP port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetKind {
+    /// An MCP node: newline-delimited JSON-RPC with an `initialize` handshake.
+    Mcp,
+    /// A bare newline echo server (no handshake): the baseline the cluster is compared with.
+    BaselineEcho,
+}
+
+/// One node to load.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StressTarget {
+    /// Node name, as in the cluster TOML.
+    pub node: String,
+    /// Its MCP-over-TCP (or baseline echo) listener.
+    pub tcp_addr: SocketAddr,
+    /// Its HTTP API (`/metrics`, `/ready`), if it has one.
+    pub api_addr: Option<SocketAddr>,
+    /// Its process id when it runs natively on this machine (for /proc sampling).
+    pub pid: Option<u32>,
+    /// How many sessions it accepts; sessions are placed in proportion to it.
+    pub capacity: u32,
+    /// MCP node or baseline echo server.
+    pub kind: TargetKind,
+}
+
+/// The service-level objective a run is judged by.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Slo {
+    /// Highest acceptable p99 latency over the run, in milliseconds.
+    pub p99_ms: f64,
+    /// Highest acceptable fraction of failed requests (0..=1).
+    pub max_error_rate: f64,
+}
+
+/// How shards are run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WorkerLaunch {
+    /// Each shard in its own process: `<exe> stress-worker`.
+    Process(PathBuf),
+    /// Every shard as a task of this process (tests; small runs under the open-file cap).
+    InProcess,
+}
+
+impl WorkerLaunch {
+    /// Worker processes of the running executable (`erlmcp-gen stress-worker`).
+    pub fn current_exe() -> anyhow::Result<Self> {
+        Ok(WorkerLaunch::Process(std::env::current_exe()?))
+    }
+}
+
+/// Everything about a run except its targets.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StressOptions {
+    /// Concurrent sessions to ramp to.
+    pub connections: u32,
+    /// How long to hold the sessions and send requests after the ramp.
+    pub duration: Duration,
+    /// How long the linear ramp to `connections` takes.
+    pub ramp: Duration,
+    /// Total echo requests per second over all sessions (open model).
+    pub rate: f64,
+    /// Bound on connect plus handshake of one session.
+    pub connect_timeout: Duration,
+    /// Bound on one request, from its intended send time.
+    pub request_timeout: Duration,
+    /// Most sessions one worker holds (each is an open file; the cap is 20,000 per process).
+    pub sessions_per_worker: u32,
+    /// Bound on connection attempts per session slot (first placement plus re-placements).
+    pub max_attempts_per_session: u32,
+    /// The SLO the summary's verdict checks.
+    pub slo: Slo,
+    /// Cluster name (recorded, and used in the report title).
+    pub cluster: String,
+    /// Runtime the cluster runs on, e.g. "native" or "docker" (recorded only).
+    pub runtime: String,
+    /// The exact command line that started the run (recorded only).
+    pub command_line: String,
+    /// Directory all output files are written to (created if missing).
+    pub out_dir: PathBuf,
+    /// Show a live progress line on stderr.
+    pub progress: bool,
+    /// How shards run.
+    pub launch: WorkerLaunch,
+}
+
+impl StressOptions {
+    /// Options with the usual defaults for everything but what a run must name.
+    pub fn new(connections: u32, duration: Duration, rate: f64, out_dir: PathBuf) -> Self {
+        Self {
+            connections,
+            duration,
+            ramp: Duration::from_secs(1),
+            rate,
+            connect_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(5),
+            sessions_per_worker: 16_000,
+            max_attempts_per_session: 5,
+            slo: Slo {
+                p99_ms: 100.0,
+                max_error_rate: 0.01,
+            },
+            cluster: "cluster".to_string(),
+            runtime: "native".to_string(),
+            command_line: String::new(),
+            out_dir,
+            progress: false,
+            launch: WorkerLaunch::InProcess,
+        }
+    }
+}

@@ -1,0 +1,173 @@
+//! The worker-side tally that sessions and the dispatcher report into, cut into one row per second.
+
+use super::failure::FailureClass;
+use super::stats::{SecondRow, TargetSecond};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Counts since the last cut, plus the open-session gauge per target.
+#[derive(Debug)]
+pub struct Recorder {
+    state: Mutex<SecondRow>,
+    /// Requests sent and not yet resolved (answered or failed).
+    outstanding: AtomicU64,
+}
+
+impl Recorder {
+    /// A recorder for the given target node names (indexes match the worker's target table).
+    pub fn new(nodes: &[String]) -> Self {
+        let targets = nodes
+            .iter()
+            .map(|node| TargetSecond {
+                node: node.clone(),
+                ..TargetSecond::default()
+            })
+            .collect();
+        Self {
+            state: Mutex::new(SecondRow {
+                targets,
+                ..SecondRow::default()
+            }),
+            outstanding: AtomicU64::new(0),
+        }
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut SecondRow) -> R) -> R {
+        // A panic elsewhere must not lose the counts: take the data even from a poisoned lock.
+        let mut guard = self
+            .state
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        f(&mut guard)
+    }
+
+    /// `n` requests fell due.
+    pub fn requests_sent(&self, n: u64) {
+        self.outstanding.fetch_add(n, Ordering::SeqCst);
+        self.with(|row| row.sent += n);
+    }
+
+    /// Requests sent and not yet resolved.
+    pub fn outstanding(&self) -> u64 {
+        self.outstanding.load(Ordering::SeqCst)
+    }
+
+    /// A request was answered successfully after `latency` (from its intended send time).
+    pub fn request_ok(&self, latency: Duration) {
+        self.outstanding.fetch_sub(1, Ordering::SeqCst);
+        self.with(|row| {
+            row.ok += 1;
+            row.latency.record(latency);
+        });
+    }
+
+    /// `n` requests failed with `class`.
+    pub fn requests_failed(&self, class: FailureClass, n: u64) {
+        if n == 0 {
+            return;
+        }
+        self.outstanding.fetch_sub(n, Ordering::SeqCst);
+        self.with(|row| {
+            row.failed += n;
+            row.request_failures.add(class, n);
+        });
+    }
+
+    /// A session on `target` completed its handshake.
+    pub fn session_opened(&self, target: usize) {
+        self.with(|row| {
+            let t = &mut row.targets[target];
+            t.open += 1;
+            t.opened += 1;
+            t.peak_open = t.peak_open.max(t.open);
+            let open: u64 = row.targets.iter().map(|t| t.open).sum();
+            row.peak_open = row.peak_open.max(open);
+        });
+    }
+
+    /// An open session on `target` ended, abnormally when `failure` is set.
+    pub fn session_closed(&self, target: usize, failure: Option<FailureClass>) {
+        self.with(|row| {
+            let t = &mut row.targets[target];
+            t.open = t.open.saturating_sub(1);
+            t.closed += 1;
+            if let Some(class) = failure {
+                t.failed += 1;
+                row.session_failures.add(class, 1);
+            }
+        });
+    }
+
+    /// An attempt to open a session on `target` failed with `class`.
+    pub fn session_attempt_failed(&self, target: usize, class: FailureClass) {
+        self.with(|row| {
+            row.targets[target].failed += 1;
+            row.session_failures.add(class, 1);
+        });
+    }
+
+    /// Returns the counts since the last cut as the row of `second` and starts a new row.
+    /// The open-session gauge carries over.
+    pub fn cut(&self, second: u64) -> SecondRow {
+        self.with(|row| {
+            let targets = row
+                .targets
+                .iter()
+                .map(|t| TargetSecond {
+                    node: t.node.clone(),
+                    open: t.open,
+                    peak_open: t.open,
+                    ..TargetSecond::default()
+                })
+                .collect();
+            let peak_open = row.targets.iter().map(|t| t.open).sum();
+            let next = SecondRow {
+                targets,
+                peak_open,
+                ..SecondRow::default()
+            };
+            let mut taken = std::mem::replace(row, next);
+            taken.second = second;
+            taken
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cut_resets_counters_but_keeps_the_open_gauge() {
+        let recorder = Recorder::new(&["a".to_string(), "b".to_string()]);
+        recorder.session_opened(0);
+        recorder.session_opened(0);
+        recorder.session_attempt_failed(1, FailureClass::ConnectRefused);
+        recorder.requests_sent(3);
+        recorder.request_ok(Duration::from_millis(2));
+        recorder.requests_failed(FailureClass::RequestTimeout, 2);
+        assert_eq!(recorder.outstanding(), 0);
+        let first = recorder.cut(1);
+        assert_eq!(
+            (first.second, first.sent, first.ok, first.failed),
+            (1, 3, 1, 2)
+        );
+        assert_eq!((first.targets[0].open, first.targets[0].opened), (2, 2));
+        assert_eq!(first.targets[1].failed, 1);
+        assert_eq!(first.session_failures.get(FailureClass::ConnectRefused), 1);
+
+        recorder.session_closed(0, Some(FailureClass::Reset));
+        let second = recorder.cut(2);
+        assert_eq!((second.sent, second.ok, second.failed), (0, 0, 0));
+        assert_eq!(
+            (
+                second.targets[0].open,
+                second.targets[0].closed,
+                second.targets[0].failed
+            ),
+            (1, 1, 1)
+        );
+        assert_eq!(second.latency.count(), 0);
+    }
+}

@@ -1,0 +1,393 @@
+//! The parent of a run: plans the shards, starts the workers, merges their rows, samples the
+//! nodes, handles Ctrl-C, and writes every output file.
+
+use super::machine::{MachineFacts, process_cpu_seconds};
+use super::placement::{loopback_sources, plan_sessions};
+use super::resources::{NativeSampler, NoSampler, NodeSample, ResourceSampler};
+use super::stats::Timeline;
+use super::worker::{ShardSpec, ShardTarget, WorkerEvent, run_shard};
+use super::{StressOptions, StressTarget, TargetKind, WorkerLaunch};
+use crate::report;
+pub use crate::report::summary::StressSummary;
+use anyhow::{Context, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{ChildStdin, Command};
+use tokio::sync::{mpsc, watch};
+
+/// Source addresses per worker: one has ~28,000 ephemeral ports, a worker holds at most ~18,000
+/// sessions; the second leaves room for re-placed sessions while old ports sit in TIME_WAIT.
+const SOURCES_PER_WORKER: u8 = 2;
+
+/// Most sessions one process may hold: the open-file cap here is 20,000, less room for the rest.
+const IN_PROCESS_SESSION_LIMIT: u32 = 18_000;
+
+/// Extra time, beyond the planned run and its timeouts, before the parent stops workers itself.
+const OVERRUN_GRACE: Duration = Duration::from_secs(30);
+
+/// Runs a stress test with the native resource sampler and writes every file into `options.out_dir`.
+///
+/// Targets of kind [`TargetKind::BaselineEcho`] are driven first, with the same options, into
+/// `out_dir/baseline/`; the MCP targets then get the main run, and its summary compares the two.
+pub fn run(targets: Vec<StressTarget>, options: &StressOptions) -> anyhow::Result<StressSummary> {
+    let sampler = NativeSampler::new(&targets);
+    run_with_sampler(targets, options, Box::new(sampler))
+}
+
+/// Like [`run`], with a caller-chosen resource sampler (e.g. Docker stats).
+pub fn run_with_sampler(
+    targets: Vec<StressTarget>,
+    options: &StressOptions,
+    sampler: Box<dyn ResourceSampler>,
+) -> anyhow::Result<StressSummary> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(run_async(targets, options, sampler))
+}
+
+/// The async body of [`run_with_sampler`], for callers already inside a tokio runtime.
+pub async fn run_async(
+    targets: Vec<StressTarget>,
+    options: &StressOptions,
+    sampler: Box<dyn ResourceSampler>,
+) -> anyhow::Result<StressSummary> {
+    if targets.is_empty() {
+        bail!("no targets to load");
+    }
+    if options.connections == 0 {
+        bail!("--connections must be at least 1");
+    }
+    if options.launch == WorkerLaunch::InProcess && options.connections > IN_PROCESS_SESSION_LIMIT {
+        bail!(
+            "{} sessions cannot be held in one process (open-file cap); run workers as processes",
+            options.connections
+        );
+    }
+    let (baseline, cluster): (Vec<_>, Vec<_>) = targets
+        .into_iter()
+        .partition(|t| t.kind == TargetKind::BaselineEcho);
+    if cluster.is_empty() {
+        return Ok(run_phase(baseline, options, sampler).await?.summary);
+    }
+    let baseline_run = if baseline.is_empty() {
+        None
+    } else {
+        let mut baseline_options = options.clone();
+        baseline_options.out_dir = options.out_dir.join("baseline");
+        let phase = run_phase(baseline, &baseline_options, Box::new(NoSampler)).await?;
+        if phase.summary.interrupted {
+            return Ok(phase.summary);
+        }
+        Some(phase.summary)
+    };
+    let mut phase = run_phase(cluster, options, sampler).await?;
+    if let Some(baseline) = baseline_run {
+        phase.summary.attach_baseline(&baseline);
+        report::write_all(
+            &options.out_dir,
+            &phase.summary,
+            &phase.timeline,
+            &phase.samples,
+        )?;
+    }
+    Ok(phase.summary)
+}
+
+/// What one phase measured (its files are already written).
+struct PhaseOutput {
+    summary: StressSummary,
+    timeline: Timeline,
+    samples: Vec<(u64, NodeSample)>,
+}
+
+/// How the parent tells one worker to stop early.
+enum StopHandle {
+    InProcess(watch::Sender<bool>),
+    Process(Option<ChildStdin>),
+}
+
+impl StopHandle {
+    async fn stop(&mut self) {
+        match self {
+            StopHandle::InProcess(tx) => {
+                let _ = tx.send(true);
+            }
+            StopHandle::Process(stdin) => {
+                if let Some(mut stdin) = stdin.take() {
+                    let _ = stdin.write_all(b"stop\n").await;
+                    let _ = stdin.flush().await;
+                    // Keep it open until the worker exits: closing would also mean stop, and it is.
+                    *self = StopHandle::Process(Some(stdin));
+                }
+            }
+        }
+    }
+}
+
+/// What the workers send the parent: `(worker, Some(event))`, then `(worker, None)` when it ends.
+type EventSender = mpsc::UnboundedSender<(u32, Option<WorkerEvent>)>;
+
+/// One measured run against one set of targets.
+async fn run_phase(
+    targets: Vec<StressTarget>,
+    options: &StressOptions,
+    mut sampler: Box<dyn ResourceSampler>,
+) -> anyhow::Result<PhaseOutput> {
+    std::fs::create_dir_all(&options.out_dir)
+        .with_context(|| format!("creating {}", options.out_dir.display()))?;
+    let started_unix = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let cpu_at_start = process_cpu_seconds("self").unwrap_or(0.0);
+    let start = Instant::now();
+
+    let specs = shard_specs(&targets, options);
+    let (events_tx, mut events_rx) = mpsc::unbounded_channel();
+    let mut stops = Vec::new();
+    for spec in specs.iter().cloned() {
+        stops.push(launch(spec, &options.launch, events_tx.clone()).await?);
+    }
+    drop(events_tx);
+
+    // Resource sampling runs on its own thread: /proc reads and HTTP GETs block.
+    let sampling = Arc::new(AtomicBool::new(true));
+    let sampler_thread = {
+        let sampling = sampling.clone();
+        std::thread::spawn(move || {
+            let mut samples: Vec<(u64, NodeSample)> = Vec::new();
+            let mut second = 0u64;
+            while sampling.load(Ordering::Relaxed) {
+                let now = start.elapsed().as_secs();
+                if now >= second {
+                    samples.extend(sampler.sample().into_iter().map(|s| (now, s)));
+                    second = now + 1;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            samples
+        })
+    };
+
+    let progress = options.progress.then(|| progress_bar(options.connections));
+    let planned_end = options.ramp + options.duration;
+    let overrun = planned_end
+        + options.connect_timeout * options.max_attempts_per_session.max(1)
+        + options.request_timeout
+        + OVERRUN_GRACE;
+    let mut timeline = Timeline::default();
+    let mut running = specs.len();
+    let mut worker_cpu_seconds = 0.0;
+    let mut interrupted_at: Option<Duration> = None;
+    let mut done = vec![false; specs.len()];
+    let mut overran = false;
+    let (mut failed_requests, mut failed_sessions) = (0u64, 0u64);
+    let mut ctrl_c = std::pin::pin!(tokio::signal::ctrl_c());
+    let mut overrun_timer = std::pin::pin!(tokio::time::sleep(overrun));
+    while running > 0 {
+        tokio::select! {
+            event = events_rx.recv() => match event {
+                Some((_, Some(WorkerEvent::Second(row)))) => {
+                    timeline.add(&row);
+                    failed_requests += row.failed;
+                    failed_sessions += row.session_failures.total();
+                    if let Some(bar) = &progress {
+                        update_progress(bar, &timeline, row.second, options, (failed_requests, failed_sessions));
+                    }
+                }
+                Some((worker, Some(WorkerEvent::Done { cpu_seconds }))) => {
+                    done[worker as usize] = true;
+                    worker_cpu_seconds += cpu_seconds.unwrap_or(0.0);
+                }
+                Some((_, None)) => running -= 1,
+                None => break,
+            },
+            _ = &mut ctrl_c, if interrupted_at.is_none() => {
+                interrupted_at = Some(start.elapsed());
+                for stop in &mut stops { stop.stop().await; }
+            }
+            () = &mut overrun_timer => {
+                // Workers that outlive every bound they were given are stopped; if they still
+                // do not finish, the parent gives up on them and the summary says so.
+                if overran {
+                    break;
+                }
+                overran = true;
+                interrupted_at.get_or_insert(start.elapsed());
+                for stop in &mut stops { stop.stop().await; }
+                overrun_timer.set(tokio::time::sleep(OVERRUN_GRACE));
+            }
+        }
+    }
+    // A worker that ended without saying it was done may have left requests unresolved.
+    let workers_lost = done.iter().filter(|d| !**d).count() as u32;
+    sampling.store(false, Ordering::Relaxed);
+    let samples = sampler_thread.join().unwrap_or_default();
+    if let Some(bar) = &progress {
+        bar.finish_and_clear();
+    }
+    let wall = start.elapsed();
+    let parent_cpu = process_cpu_seconds("self").unwrap_or(cpu_at_start) - cpu_at_start;
+    let hold_seconds = match interrupted_at {
+        Some(at) => at.saturating_sub(options.ramp).as_secs_f64(),
+        None => options.duration.as_secs_f64(),
+    };
+    let summary = StressSummary::build(&report::summary::SummaryInputs {
+        options,
+        targets: &targets,
+        timeline: &timeline,
+        machine: MachineFacts::read(),
+        generator_cpu_seconds: parent_cpu + worker_cpu_seconds,
+        workers: specs.len() as u32,
+        workers_lost,
+        hold_seconds,
+        wall_seconds: wall.as_secs_f64(),
+        interrupted: interrupted_at.is_some(),
+        started_unix,
+    });
+    report::write_all(&options.out_dir, &summary, &timeline, &samples)?;
+    Ok(PhaseOutput {
+        summary,
+        timeline,
+        samples,
+    })
+}
+
+/// The shard of every worker: sessions per target, source addresses and rate share.
+pub fn shard_specs(targets: &[StressTarget], options: &StressOptions) -> Vec<ShardSpec> {
+    let capacities: Vec<u64> = targets.iter().map(|t| u64::from(t.capacity)).collect();
+    let plan = plan_sessions(
+        u64::from(options.connections),
+        &capacities,
+        u64::from(options.sessions_per_worker),
+    );
+    plan.into_iter()
+        .enumerate()
+        .map(|(worker, sessions)| {
+            let worker_sessions: u64 = sessions.iter().sum();
+            ShardSpec {
+                worker: worker as u32,
+                targets: targets
+                    .iter()
+                    .zip(sessions)
+                    .map(|(t, n)| ShardTarget {
+                        node: t.node.clone(),
+                        tcp_addr: t.tcp_addr,
+                        kind: t.kind,
+                        sessions: n,
+                    })
+                    .collect(),
+                sources: loopback_sources(worker as u32, SOURCES_PER_WORKER),
+                ramp_ms: options.ramp.as_millis() as u64,
+                hold_ms: options.duration.as_millis() as u64,
+                rate: options.rate * worker_sessions as f64 / f64::from(options.connections),
+                connect_timeout_ms: options.connect_timeout.as_millis() as u64,
+                request_timeout_ms: options.request_timeout.as_millis() as u64,
+                max_attempts_per_slot: options.max_attempts_per_session.max(1),
+            }
+        })
+        .collect()
+}
+
+/// Starts one worker, in-process or as a `stress-worker` child, forwarding its events.
+async fn launch(
+    spec: ShardSpec,
+    launch: &WorkerLaunch,
+    events: EventSender,
+) -> anyhow::Result<StopHandle> {
+    let worker = spec.worker;
+    match launch {
+        WorkerLaunch::InProcess => {
+            let (stop_tx, stop_rx) = watch::channel(false);
+            let (shard_tx, mut shard_rx) = mpsc::unbounded_channel();
+            let shard = tokio::spawn(run_shard(spec, stop_rx, shard_tx));
+            tokio::spawn(async move {
+                while let Some(event) = shard_rx.recv().await {
+                    let _ = events.send((worker, Some(event)));
+                }
+                if shard.await.is_ok() {
+                    // Its CPU time is this process's, which the parent measures itself.
+                    let _ = events.send((worker, Some(WorkerEvent::Done { cpu_seconds: None })));
+                }
+                let _ = events.send((worker, None));
+            });
+            Ok(StopHandle::InProcess(stop_tx))
+        }
+        WorkerLaunch::Process(exe) => {
+            let mut child = Command::new(exe)
+                .arg("stress-worker")
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit())
+                .kill_on_drop(true)
+                .spawn()
+                .with_context(|| format!("starting worker {}", exe.display()))?;
+            let mut stdin = child.stdin.take().context("worker stdin")?;
+            let stdout = child.stdout.take().context("worker stdout")?;
+            let mut line = serde_json::to_string(&spec)?;
+            line.push('\n');
+            stdin.write_all(line.as_bytes()).await?;
+            stdin.flush().await?;
+            tokio::spawn(async move {
+                let mut lines = BufReader::new(stdout).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    match serde_json::from_str::<WorkerEvent>(&line) {
+                        Ok(event) => {
+                            let _ = events.send((worker, Some(event)));
+                        }
+                        Err(e) => {
+                            eprintln!("stress worker {worker}: unreadable line ({e}): {line}")
+                        }
+                    }
+                }
+                let _ = child.wait().await;
+                let _ = events.send((worker, None));
+            });
+            Ok(StopHandle::Process(Some(stdin)))
+        }
+    }
+}
+
+fn progress_bar(connections: u32) -> ProgressBar {
+    let bar = ProgressBar::new(u64::from(connections));
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} sessions  {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar
+}
+
+fn update_progress(
+    bar: &ProgressBar,
+    timeline: &Timeline,
+    second: u64,
+    options: &StressOptions,
+    failed: (u64, u64),
+) {
+    let Some(row) = timeline.row(second) else {
+        return;
+    };
+    let phase = if second <= options.ramp.as_secs() {
+        "ramp"
+    } else if second <= (options.ramp + options.duration).as_secs() {
+        "hold"
+    } else {
+        "drain"
+    };
+    bar.set_position(row.open_sessions());
+    bar.set_message(format!(
+        "{phase} | {} req/s | p99 {} | errors {} req, {} sessions",
+        row.ok,
+        row.latency
+            .quantile_ms(0.99)
+            .map_or("-".to_string(), |v| format!("{v:.1} ms")),
+        failed.0,
+        failed.1,
+    ));
+}

@@ -1,0 +1,273 @@
+//! Measurements: HDR latency histograms and the per-second rows that workers send and the parent merges.
+
+use super::failure::FailureCounts;
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// Highest latency the histogram tracks, in microseconds (one hour); larger values saturate.
+const MAX_TRACKED_MICROS: u64 = 3_600_000_000;
+
+/// Latencies in microseconds with 3 significant digits; serializes as `[[value, count], ...]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(into = "Vec<[u64; 2]>", try_from = "Vec<[u64; 2]>")]
+pub struct LatencyHistogram(Histogram<u64>);
+
+impl Default for LatencyHistogram {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl PartialEq for LatencyHistogram {
+    fn eq(&self, other: &Self) -> bool {
+        Vec::<[u64; 2]>::from(self.clone()) == Vec::<[u64; 2]>::from(other.clone())
+    }
+}
+
+impl LatencyHistogram {
+    /// An empty histogram.
+    pub fn new() -> Self {
+        Self(Histogram::new_with_bounds(1, MAX_TRACKED_MICROS, 3).expect("valid static bounds"))
+    }
+
+    /// Records one latency (values above one hour are recorded as one hour).
+    pub fn record(&mut self, latency: Duration) {
+        let micros = u64::try_from(latency.as_micros())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        self.0.saturating_record(micros);
+    }
+
+    /// Adds every sample of `other`.
+    pub fn merge(&mut self, other: &LatencyHistogram) {
+        // Both have the same bounds, so adding cannot fail.
+        self.0.add(&other.0).expect("histograms share bounds");
+    }
+
+    /// How many samples were recorded.
+    pub fn count(&self) -> u64 {
+        self.0.len()
+    }
+
+    /// The latency at quantile `q` (0..=1) in milliseconds, or `None` without samples.
+    pub fn quantile_ms(&self, q: f64) -> Option<f64> {
+        (self.count() > 0).then(|| self.0.value_at_quantile(q) as f64 / 1000.0)
+    }
+
+    /// The largest recorded latency in milliseconds, or `None` without samples.
+    pub fn max_ms(&self) -> Option<f64> {
+        (self.count() > 0).then(|| self.0.max() as f64 / 1000.0)
+    }
+
+    /// The mean latency in milliseconds, or `None` without samples.
+    pub fn mean_ms(&self) -> Option<f64> {
+        (self.count() > 0).then(|| self.0.mean() / 1000.0)
+    }
+
+    /// `(upper bound in ms, count)` per logarithmic bucket (doubling from 0.1 ms), for the distribution chart.
+    pub fn log_buckets_ms(&self) -> Vec<(f64, u64)> {
+        if self.count() == 0 {
+            return Vec::new();
+        }
+        self.0
+            .iter_log(100, 2.0)
+            .map(|v| {
+                (
+                    v.value_iterated_to() as f64 / 1000.0,
+                    v.count_since_last_iteration(),
+                )
+            })
+            .collect()
+    }
+}
+
+impl From<LatencyHistogram> for Vec<[u64; 2]> {
+    fn from(histogram: LatencyHistogram) -> Self {
+        histogram
+            .0
+            .iter_recorded()
+            .map(|v| [v.value_iterated_to(), v.count_at_value()])
+            .collect()
+    }
+}
+
+impl TryFrom<Vec<[u64; 2]>> for LatencyHistogram {
+    type Error = String;
+    fn try_from(buckets: Vec<[u64; 2]>) -> Result<Self, String> {
+        let mut histogram = LatencyHistogram::new();
+        for [value, count] in buckets {
+            histogram
+                .0
+                .record_n(value.clamp(1, MAX_TRACKED_MICROS), count)
+                .map_err(|e| format!("bad histogram bucket {value}: {e:?}"))?;
+        }
+        Ok(histogram)
+    }
+}
+
+/// One target's session counts during one second, as seen by one worker.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TargetSecond {
+    /// Node name.
+    pub node: String,
+    /// Sessions open at the end of the second.
+    pub open: u64,
+    /// Most sessions open at any instant during the second (per worker; summed over workers
+    /// it is an upper bound, as workers may peak at different instants).
+    pub peak_open: u64,
+    /// Sessions whose handshake completed during the second.
+    pub opened: u64,
+    /// Sessions that stopped being open during the second (normally or not).
+    pub closed: u64,
+    /// Failed session attempts plus open sessions that ended abnormally.
+    pub failed: u64,
+}
+
+/// Everything measured during one second of a run: one worker's, or the merge of all workers'.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SecondRow {
+    /// Whole seconds since the run started.
+    pub second: u64,
+    /// Per-target session counts.
+    pub targets: Vec<TargetSecond>,
+    /// Most sessions open at any instant during the second over all targets (per worker;
+    /// summed over workers it is an upper bound, as workers may peak at different instants).
+    pub peak_open: u64,
+    /// Requests that fell due (by the schedule) during the second.
+    pub sent: u64,
+    /// Requests answered successfully during the second.
+    pub ok: u64,
+    /// Requests that failed during the second.
+    pub failed: u64,
+    /// Request failures by class.
+    pub request_failures: FailureCounts,
+    /// Session failures (attempts and abnormal ends) by class.
+    pub session_failures: FailureCounts,
+    /// Latency of the requests answered successfully during the second.
+    pub latency: LatencyHistogram,
+}
+
+impl SecondRow {
+    /// Adds another worker's row for the same second.
+    pub fn merge(&mut self, other: &SecondRow) {
+        for target in &other.targets {
+            match self.targets.iter_mut().find(|t| t.node == target.node) {
+                Some(mine) => {
+                    mine.open += target.open;
+                    mine.peak_open += target.peak_open;
+                    mine.opened += target.opened;
+                    mine.closed += target.closed;
+                    mine.failed += target.failed;
+                }
+                None => self.targets.push(target.clone()),
+            }
+        }
+        self.peak_open += other.peak_open;
+        self.sent += other.sent;
+        self.ok += other.ok;
+        self.failed += other.failed;
+        self.request_failures.merge(&other.request_failures);
+        self.session_failures.merge(&other.session_failures);
+        self.latency.merge(&other.latency);
+    }
+
+    /// Sessions open at the end of the second, over all targets.
+    pub fn open_sessions(&self) -> u64 {
+        self.targets.iter().map(|t| t.open).sum()
+    }
+}
+
+/// The per-second rows of a whole run, merged over workers.
+#[derive(Debug, Clone, Default)]
+pub struct Timeline {
+    rows: BTreeMap<u64, SecondRow>,
+}
+
+impl Timeline {
+    /// Merges one worker's row into the second it belongs to.
+    pub fn add(&mut self, row: &SecondRow) {
+        self.rows
+            .entry(row.second)
+            .or_insert_with(|| SecondRow {
+                second: row.second,
+                ..SecondRow::default()
+            })
+            .merge(row);
+    }
+
+    /// The merged rows in time order.
+    pub fn rows(&self) -> impl Iterator<Item = &SecondRow> {
+        self.rows.values()
+    }
+
+    /// The sum of all rows (its `second` and `open` fields are meaningless).
+    pub fn total(&self) -> SecondRow {
+        let mut total = SecondRow::default();
+        for row in self.rows.values() {
+            total.merge(row);
+        }
+        total
+    }
+
+    /// The merged row of one second, if any worker reported it.
+    pub fn row(&self, second: u64) -> Option<&SecondRow> {
+        self.rows.get(&second)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn histogram_round_trips_through_json() {
+        let mut h = LatencyHistogram::new();
+        for n in [1, 2, 3, 50, 1000] {
+            h.record(ms(n));
+        }
+        let json = serde_json::to_string(&h).unwrap();
+        let back: LatencyHistogram = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, h);
+        assert_eq!(back.count(), 5);
+        assert_eq!(back.max_ms().map(|v| v.round()), Some(1000.0));
+    }
+
+    #[test]
+    fn empty_histogram_has_no_percentiles() {
+        let h = LatencyHistogram::new();
+        assert_eq!(h.quantile_ms(0.99), None);
+        assert_eq!(h.max_ms(), None);
+        assert!(h.log_buckets_ms().is_empty());
+    }
+
+    #[test]
+    fn rows_from_two_workers_merge_per_second_and_target() {
+        let row = |node: &str, open, sent, ok, failed| SecondRow {
+            second: 3,
+            targets: vec![TargetSecond {
+                node: node.into(),
+                open,
+                opened: open,
+                ..Default::default()
+            }],
+            sent,
+            ok,
+            failed,
+            ..Default::default()
+        };
+        let mut timeline = Timeline::default();
+        timeline.add(&row("a", 10, 5, 4, 1));
+        timeline.add(&row("a", 7, 3, 3, 0));
+        timeline.add(&row("b", 2, 1, 0, 1));
+        let merged = timeline.row(3).unwrap();
+        assert_eq!(merged.open_sessions(), 19);
+        assert_eq!(merged.targets.len(), 2);
+        assert_eq!((merged.sent, merged.ok, merged.failed), (9, 7, 2));
+    }
+}

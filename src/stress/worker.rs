@@ -1,0 +1,368 @@
+//! A worker: one shard of sessions in one process, ramped, driven and reported second by second.
+//!
+//! The parent runs shards in worker processes (`erlmcp-gen stress-worker`, spec as one JSON
+//! line on stdin, events as JSON lines on stdout) because one process may hold at most
+//! 20,000 open files here; tests may run a shard in-process through [`run_shard`].
+
+use super::TargetKind;
+use super::failure::FailureClass;
+use super::placement::{slot_targets, source_for};
+use super::recorder::Recorder;
+use super::schedule::OpenSchedule;
+use super::session::{Session, SessionEnd};
+use super::stats::SecondRow;
+use serde::{Deserialize, Serialize};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+use tokio::time::{Instant, MissedTickBehavior, sleep, sleep_until};
+
+/// How long a worker avoids a target after it refused or timed out a connect, or was full.
+const AVOID_TARGET_FOR: Duration = Duration::from_secs(1);
+
+/// One target as a worker sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShardTarget {
+    /// Node name.
+    pub node: String,
+    /// Where its MCP (or baseline echo) TCP listener is.
+    pub tcp_addr: SocketAddr,
+    /// MCP node or bare echo server.
+    pub kind: TargetKind,
+    /// Sessions this worker initially places on it.
+    pub sessions: u64,
+}
+
+/// Everything a worker needs to run its shard; sent by the parent as one JSON line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShardSpec {
+    /// Worker index (0-based).
+    pub worker: u32,
+    /// Targets and this worker's initial placement on each.
+    pub targets: Vec<ShardTarget>,
+    /// Source addresses for sessions to loopback targets (empty: let the kernel choose).
+    pub sources: Vec<IpAddr>,
+    /// Ramp length: session `i` of `n` opens at `ramp * i / n`.
+    pub ramp_ms: u64,
+    /// Hold length after the ramp, during which requests are sent.
+    pub hold_ms: u64,
+    /// This worker's share of the total request rate (req/s).
+    pub rate: f64,
+    /// Bound on connect plus handshake.
+    pub connect_timeout_ms: u64,
+    /// Bound on each request, from its intended send time.
+    pub request_timeout_ms: u64,
+    /// Bound on the connection attempts of one session slot (first placement plus re-placements).
+    pub max_attempts_per_slot: u32,
+}
+
+impl ShardSpec {
+    /// How many sessions this worker opens.
+    pub fn sessions(&self) -> u64 {
+        self.targets.iter().map(|t| t.sessions).sum()
+    }
+}
+
+/// What a worker reports to the parent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum WorkerEvent {
+    /// The counts of one second.
+    Second(SecondRow),
+    /// The shard finished; every request it sent is resolved in the rows already reported.
+    Done {
+        /// CPU time (user + system) the worker process used, when it is its own process.
+        cpu_seconds: Option<f64>,
+    },
+}
+
+/// Where requests are handed to open sessions; closed (None) once the run stops sending.
+type Registry = Mutex<Option<Vec<mpsc::UnboundedSender<Instant>>>>;
+
+/// Per-target "avoid until" times (ms since shard start), for re-placement.
+struct TargetHealth {
+    start: Instant,
+    avoid_until_ms: Vec<AtomicU64>,
+}
+
+impl TargetHealth {
+    fn avoid(&self, target: usize) {
+        let until = (Instant::now() + AVOID_TARGET_FOR - self.start).as_millis() as u64;
+        self.avoid_until_ms[target].store(until, Ordering::Relaxed);
+    }
+
+    /// The next target after `failed` (in table order) that is not being avoided, else `failed + 1`.
+    fn next_after(&self, failed: usize) -> usize {
+        let now = (Instant::now() - self.start).as_millis() as u64;
+        let n = self.avoid_until_ms.len();
+        (1..=n)
+            .map(|step| (failed + step) % n)
+            .find(|t| self.avoid_until_ms[*t].load(Ordering::Relaxed) <= now)
+            .unwrap_or((failed + 1) % n)
+    }
+}
+
+/// Runs one shard to completion, sending its rows on `events`; `stop` ends it early (Ctrl-C).
+pub async fn run_shard(
+    spec: ShardSpec,
+    stop: watch::Receiver<bool>,
+    events: mpsc::UnboundedSender<WorkerEvent>,
+) {
+    let start = Instant::now();
+    let ramp = Duration::from_millis(spec.ramp_ms);
+    let hold_end = start + ramp + Duration::from_millis(spec.hold_ms);
+    let nodes: Vec<String> = spec.targets.iter().map(|t| t.node.clone()).collect();
+    let recorder = Arc::new(Recorder::new(&nodes));
+    let registry: Arc<Registry> = Arc::new(Mutex::new(Some(Vec::new())));
+    let health = Arc::new(TargetHealth {
+        start,
+        avoid_until_ms: nodes.iter().map(|_| AtomicU64::new(0)).collect(),
+    });
+    let spec = Arc::new(spec);
+
+    // `finished` flips when the hold ends or the run is stopped: no more sessions, no more requests.
+    let (finish_tx, finished) = watch::channel(false);
+    let mut slots = JoinSet::new();
+    let order = slot_targets(&spec.targets.iter().map(|t| t.sessions).collect::<Vec<_>>());
+    let total = order.len().max(1) as u32;
+    for (slot, target) in order.into_iter().enumerate() {
+        let opens_at = start + ramp.mul_f64(slot as f64 / total as f64);
+        let context = SlotContext {
+            spec: spec.clone(),
+            recorder: recorder.clone(),
+            registry: registry.clone(),
+            health: health.clone(),
+            finished: finished.clone(),
+        };
+        slots.spawn(context.run(slot, target, opens_at));
+    }
+
+    let last_reported = Arc::new(AtomicU64::new(0));
+    let reporter = tokio::spawn(report_every_second(
+        recorder.clone(),
+        events.clone(),
+        start,
+        last_reported.clone(),
+    ));
+    let dispatcher = tokio::spawn(dispatch(
+        OpenSchedule::new(start + ramp, spec.rate, hold_end),
+        recorder.clone(),
+        registry.clone(),
+        stop.clone(),
+    ));
+
+    let mut stop = stop;
+    tokio::select! {
+        _ = sleep_until(hold_end) => {}
+        _ = stop.wait_for(|stopped| *stopped) => {}
+    }
+    let _ = finish_tx.send(true);
+    // The dispatcher ends by itself at `hold_end` or on `stop`; wait so no request is issued after.
+    let _ = dispatcher.await;
+    // Let the last requests resolve before any session closes, so that a burst of closing
+    // connections does not delay (and so inflate the latency of) answers still on their way.
+    let drain_deadline = Instant::now() + Duration::from_millis(spec.request_timeout_ms);
+    while recorder.outstanding() > 0 && Instant::now() < drain_deadline {
+        sleep(Duration::from_millis(10)).await;
+    }
+    // Dropping every sender tells each session to finish its in-flight requests and close.
+    registry.lock().unwrap_or_else(|p| p.into_inner()).take();
+    while slots.join_next().await.is_some() {}
+    reporter.abort();
+    let _ = reporter.await;
+    // The final row takes the second after the last one reported, so no second is reported twice.
+    let last = last_reported.load(Ordering::SeqCst) + 1;
+    let _ = events.send(WorkerEvent::Second(recorder.cut(last)));
+}
+
+/// Cuts a row at every whole second since `start`.
+async fn report_every_second(
+    recorder: Arc<Recorder>,
+    events: mpsc::UnboundedSender<WorkerEvent>,
+    start: Instant,
+    last_reported: Arc<AtomicU64>,
+) {
+    let mut tick = tokio::time::interval_at(start + Duration::from_secs(1), Duration::from_secs(1));
+    tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    loop {
+        let at = tick.tick().await;
+        let second = (at - start).as_secs_f64().round() as u64;
+        let row = recorder.cut(second);
+        last_reported.store(second, Ordering::SeqCst);
+        if events.send(WorkerEvent::Second(row)).is_err() {
+            return;
+        }
+    }
+}
+
+/// Issues requests at their intended times, round-robin over the open sessions.
+async fn dispatch(
+    mut schedule: OpenSchedule,
+    recorder: Arc<Recorder>,
+    registry: Arc<Registry>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut cursor = 0usize;
+    while let Some(at) = schedule.next_at() {
+        tokio::select! {
+            _ = sleep_until(at) => {}
+            _ = stop.wait_for(|stopped| *stopped) => return,
+        }
+        let due = schedule.take_due(Instant::now());
+        recorder.requests_sent(due.len() as u64);
+        let mut guard = registry.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(sessions) = guard.as_mut() else {
+            recorder.requests_failed(FailureClass::NoOpenSession, due.len() as u64);
+            return;
+        };
+        for intended in due {
+            loop {
+                if sessions.is_empty() {
+                    recorder.requests_failed(FailureClass::NoOpenSession, 1);
+                    break;
+                }
+                cursor %= sessions.len();
+                if sessions[cursor].send(intended).is_ok() {
+                    cursor += 1;
+                    break;
+                }
+                // That session has ended: forget it and hand the request to the next one.
+                sessions.swap_remove(cursor);
+            }
+        }
+    }
+}
+
+/// What one session slot shares with the rest of its shard.
+struct SlotContext {
+    spec: Arc<ShardSpec>,
+    recorder: Arc<Recorder>,
+    registry: Arc<Registry>,
+    health: Arc<TargetHealth>,
+    finished: watch::Receiver<bool>,
+}
+
+impl SlotContext {
+    fn is_finished(&self) -> bool {
+        *self.finished.borrow()
+    }
+
+    /// Opens the slot's session at `opens_at`, re-placing it on another target when the
+    /// attempt fails or the session dies, up to `max_attempts_per_slot` attempts.
+    async fn run(mut self, slot: usize, mut target: usize, opens_at: Instant) {
+        tokio::select! {
+            _ = sleep_until(opens_at) => {}
+            _ = self.finished.wait_for(|f| *f) => return,
+        }
+        let connect_timeout = Duration::from_millis(self.spec.connect_timeout_ms);
+        let request_timeout = Duration::from_millis(self.spec.request_timeout_ms);
+        for attempt in 1..=self.spec.max_attempts_per_slot {
+            if self.is_finished() {
+                return;
+            }
+            let shard_target = &self.spec.targets[target];
+            let source = source_for(shard_target.tcp_addr, &self.spec.sources, slot);
+            match Session::open(
+                shard_target.tcp_addr,
+                shard_target.kind,
+                source,
+                connect_timeout,
+            )
+            .await
+            {
+                Ok(session) => {
+                    self.recorder.session_opened(target);
+                    let (tx, rx) = mpsc::unbounded_channel();
+                    let registered = match self
+                        .registry
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .as_mut()
+                    {
+                        Some(sessions) => {
+                            sessions.push(tx);
+                            true
+                        }
+                        None => false,
+                    };
+                    if !registered {
+                        // The run stopped while this session was connecting: close it at once.
+                        self.recorder.session_closed(target, None);
+                        return;
+                    }
+                    match session.drive(rx, request_timeout, &self.recorder).await {
+                        SessionEnd::Stopped => {
+                            self.recorder.session_closed(target, None);
+                            return;
+                        }
+                        SessionEnd::Died(class) => {
+                            self.recorder.session_closed(target, Some(class))
+                        }
+                    }
+                }
+                Err(class) => {
+                    self.recorder.session_attempt_failed(target, class);
+                    if matches!(
+                        class,
+                        FailureClass::ConnectRefused
+                            | FailureClass::ConnectTimeout
+                            | FailureClass::RejectedAtCapacity
+                    ) {
+                        self.health.avoid(target);
+                    }
+                }
+            }
+            target = self.health.next_after(target);
+            // Back off a little more each attempt so a dead node is not hammered.
+            let backoff = Duration::from_millis(50 * u64::from(attempt));
+            tokio::select! {
+                _ = sleep(backoff) => {}
+                _ = self.finished.wait_for(|f| *f) => return,
+            }
+        }
+    }
+}
+
+/// The `erlmcp-gen stress-worker` process: reads a [`ShardSpec`] line from stdin, runs it, and
+/// writes [`WorkerEvent`] JSON lines to stdout. Stdin closing, a `stop` line or Ctrl-C stop it early.
+pub fn worker_main() -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let result = runtime.block_on(async {
+        let mut stdin = BufReader::new(tokio::io::stdin()).lines();
+        let line = stdin.next_line().await?.ok_or_else(|| anyhow::anyhow!("no shard spec on stdin"))?;
+        let spec: ShardSpec = serde_json::from_str(&line)?;
+        let (stop_tx, stop_rx) = watch::channel(false);
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = async { while let Ok(Some(line)) = stdin.next_line().await { if line.trim() == "stop" { break; } } } => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+            let _ = stop_tx.send(true);
+        });
+        let (events_tx, mut events_rx) = mpsc::unbounded_channel();
+        let shard = tokio::spawn(run_shard(spec, stop_rx, events_tx));
+        let mut stdout = tokio::io::stdout();
+        while let Some(event) = events_rx.recv().await {
+            let mut line = serde_json::to_string(&event)?;
+            line.push('\n');
+            stdout.write_all(line.as_bytes()).await?;
+            stdout.flush().await?;
+        }
+        shard.await?;
+        let done = WorkerEvent::Done { cpu_seconds: super::machine::process_cpu_seconds("self").ok() };
+        let mut line = serde_json::to_string(&done)?;
+        line.push('\n');
+        stdout.write_all(line.as_bytes()).await?;
+        stdout.flush().await?;
+        Ok(())
+    });
+    // The stdin watcher sits in a blocking read until the parent closes stdin; don't wait for it.
+    runtime.shutdown_background();
+    result
+}

@@ -1,0 +1,219 @@
+//! `erlmcp-gen stress`: a stress profile (from the cluster file, overridden by flags) run against
+//! the running cluster, with a baseline echo server driven by the same generator in the same run,
+//! on one runtime or, with `--compare`, on several for the container overhead.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::bail;
+use serde::Serialize;
+
+use crate::config::model::{Cluster, RuntimeKind};
+use crate::engine::Runtime;
+use crate::engine::targets::{Baselines, cluster_targets};
+use crate::progress::Progress;
+use crate::stress::resources::NativeSampler;
+use crate::stress::{Slo, StressOptions, StressSummary, WorkerLaunch};
+
+/// A stress run's settings, as flags override the cluster file's `[stress]` profile.
+#[derive(Debug, Clone)]
+pub struct StressRequest {
+    /// Concurrent sessions.
+    pub connections: u32,
+    /// Hold time after the ramp.
+    pub duration: Duration,
+    /// Ramp time.
+    pub ramp: Duration,
+    /// Total echo requests per second.
+    pub rate: f64,
+    /// Drive the baseline echo servers too.
+    pub baseline: bool,
+    /// Sessions per worker process.
+    pub sessions_per_worker: u32,
+    /// Output directory (default `results/<cluster>-<UTC time>`).
+    pub out: Option<PathBuf>,
+    /// The command line, recorded in the summary.
+    pub command_line: String,
+    /// Live progress line.
+    pub progress: bool,
+}
+
+/// `results/<cluster>-YYYYmmdd-HHMMSS` (UTC).
+pub fn default_out_dir(cluster: &str) -> PathBuf {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs()) as i64;
+    let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since the epoch (the inverse of the usual days-from-civil).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    PathBuf::from("results").join(format!(
+        "{cluster}-{year:04}{month:02}{day:02}-{:02}{:02}{:02}",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    ))
+}
+
+fn options(cluster: &Cluster, request: &StressRequest, runtime: &str, out: &Path) -> StressOptions {
+    let mut options = StressOptions::new(
+        request.connections,
+        request.duration,
+        request.rate,
+        out.to_path_buf(),
+    );
+    options.ramp = request.ramp;
+    options.sessions_per_worker = request.sessions_per_worker;
+    options.slo = Slo {
+        p99_ms: cluster.slo.p99.0.as_secs_f64() * 1000.0,
+        max_error_rate: cluster.slo.error_rate_percent / 100.0,
+    };
+    options.cluster = cluster.name.clone();
+    options.runtime = runtime.to_string();
+    options.command_line = request.command_line.clone();
+    options.progress = request.progress;
+    options.launch = WorkerLaunch::current_exe().unwrap_or(WorkerLaunch::InProcess);
+    options
+}
+
+/// Runs the profile against the cluster on `runtime`, writing every file into `out`.
+pub async fn run_on(
+    cluster: &Cluster,
+    runtime: &Runtime,
+    request: &StressRequest,
+    out: &Path,
+    progress: &Progress,
+) -> anyhow::Result<StressSummary> {
+    let mut targets = cluster_targets(cluster, runtime).await?;
+    let _baselines = if request.baseline {
+        let baselines = Baselines::start(cluster, progress)?;
+        targets.extend(baselines.targets.clone());
+        Some(baselines)
+    } else {
+        None
+    };
+    let options = options(cluster, request, runtime.name(), out);
+    let sampler = NativeSampler::new(&targets);
+    crate::stress::run::run_async(targets, &options, Box::new(sampler)).await
+}
+
+/// One metric of a `--compare` run: its value per runtime and the overhead of the second.
+#[derive(Debug, Serialize)]
+pub struct Overhead {
+    /// Metric name.
+    pub metric: &'static str,
+    /// Value on the first runtime.
+    pub first: Option<f64>,
+    /// Value on the second runtime.
+    pub second: Option<f64>,
+    /// (second − first) / first in percent, higher meaning worse for latencies and better for
+    /// throughput.
+    pub change_percent: Option<f64>,
+}
+
+/// The per-metric comparison of two runs of the same profile.
+pub fn compare(first: &StressSummary, second: &StressSummary) -> Vec<Overhead> {
+    let row = |metric, a: Option<f64>, b: Option<f64>| Overhead {
+        metric,
+        first: a,
+        second: b,
+        change_percent: match (a, b) {
+            (Some(a), Some(b)) if a != 0.0 => Some((b - a) / a * 100.0),
+            _ => None,
+        },
+    };
+    vec![
+        row(
+            "throughput_rps",
+            Some(first.requests.throughput_rps),
+            Some(second.requests.throughput_rps),
+        ),
+        row(
+            "latency_p50_ms",
+            first.latency_ms.p50,
+            second.latency_ms.p50,
+        ),
+        row(
+            "latency_p95_ms",
+            first.latency_ms.p95,
+            second.latency_ms.p95,
+        ),
+        row(
+            "latency_p99_ms",
+            first.latency_ms.p99,
+            second.latency_ms.p99,
+        ),
+        row(
+            "latency_max_ms",
+            first.latency_ms.max,
+            second.latency_ms.max,
+        ),
+        row(
+            "error_rate",
+            Some(first.requests.error_rate),
+            Some(second.requests.error_rate),
+        ),
+        row(
+            "sessions_peak",
+            Some(first.sessions.peak_open as f64),
+            Some(second.sessions.peak_open as f64),
+        ),
+    ]
+}
+
+/// The comparison as a table.
+pub fn compare_text(names: (&str, &str), rows: &[Overhead]) -> String {
+    let fmt = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.3}"));
+    let mut out = format!(
+        "{:<16} {:>14} {:>14} {:>10}\n",
+        "metric", names.0, names.1, "change"
+    );
+    for row in rows {
+        let change = row
+            .change_percent
+            .map_or("-".to_string(), |c| format!("{c:+.1}%"));
+        out.push_str(&format!(
+            "{:<16} {:>14} {:>14} {:>10}\n",
+            row.metric,
+            fmt(row.first),
+            fmt(row.second),
+            change
+        ));
+    }
+    out
+}
+
+/// The runtimes `--compare` names, checked.
+pub fn compare_runtimes(kinds: &[RuntimeKind]) -> anyhow::Result<(RuntimeKind, RuntimeKind)> {
+    match kinds {
+        [a, b] if a != b => Ok((*a, *b)),
+        _ => bail!("--compare takes two different runtimes, like `--compare native,docker`"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn out_dirs_name_the_cluster_and_a_utc_time() {
+        let dir = default_out_dir("erlmcp");
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(name.starts_with("erlmcp-20"), "{name}");
+        assert_eq!(name.len(), "erlmcp-20261126-201811".len());
+    }
+
+    #[test]
+    fn compare_needs_two_different_runtimes() {
+        assert!(compare_runtimes(&[RuntimeKind::Native, RuntimeKind::Docker]).is_ok());
+        assert!(compare_runtimes(&[RuntimeKind::Native]).is_err());
+        assert!(compare_runtimes(&[RuntimeKind::Native, RuntimeKind::Native]).is_err());
+    }
+}

@@ -1,0 +1,297 @@
+//! End-to-end stress runs against mock servers: counts reconcile, failures are classified,
+//! files are written with their exact schemas.
+
+mod support;
+
+use erlmcp_gen::report::csv::{CONNECTIONS_HEADER, LATENCY_HEADER, RESOURCES_HEADER};
+use erlmcp_gen::stress::failure::FailureClass;
+use erlmcp_gen::stress::{
+    Slo, StressOptions, StressSummary, StressTarget, TargetKind, WorkerLaunch, run,
+};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+use support::{MockConfig, MockServer, closed_port};
+
+fn out_dir(name: &str) -> PathBuf {
+    let dir =
+        std::env::temp_dir().join(format!("erlmcp-stress-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn target(node: &str, addr: SocketAddr, capacity: u32, kind: TargetKind) -> StressTarget {
+    StressTarget {
+        node: node.into(),
+        tcp_addr: addr,
+        api_addr: None,
+        pid: Some(std::process::id()),
+        capacity,
+        kind,
+    }
+}
+
+/// A short run: `connections` sessions, 300 ms ramp, `hold_ms` hold, `rate` req/s.
+fn options(name: &str, connections: u32, hold_ms: u64, rate: f64) -> StressOptions {
+    let mut options = StressOptions::new(
+        connections,
+        Duration::from_millis(hold_ms),
+        rate,
+        out_dir(name),
+    );
+    options.ramp = Duration::from_millis(300);
+    options.connect_timeout = Duration::from_secs(2);
+    options.request_timeout = Duration::from_millis(500);
+    options.command_line = format!("test {name}");
+    options
+}
+
+fn assert_reconciles(summary: &StressSummary) {
+    let r = &summary.requests;
+    assert_eq!(r.sent, r.ok + r.failed, "sent = ok + failed");
+    assert_eq!(
+        r.failed,
+        r.failures.total(),
+        "every failed request has a class"
+    );
+}
+
+fn first_line(path: PathBuf) -> String {
+    std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn mcp_run_holds_every_session_and_writes_every_file() {
+    let server = MockServer::start(MockConfig::mcp(1000));
+    let options = options("mcp", 20, 1500, 200.0);
+    let summary = run(
+        vec![target("node1", server.addr, 1000, TargetKind::Mcp)],
+        &options,
+    )
+    .unwrap();
+
+    assert_reconciles(&summary);
+    assert_eq!(summary.sessions.peak_open, 20);
+    assert_eq!(summary.sessions.failed, 0);
+    assert!(summary.requests.ok > 0);
+    assert_eq!(summary.requests.failed, 0);
+    assert!(summary.latency_ms.p99.is_some());
+    assert!(summary.verdict.passed);
+    assert!(summary.generator.cpu_us_per_request.is_some());
+
+    let dir = &options.out_dir;
+    assert_eq!(first_line(dir.join("connections.csv")), CONNECTIONS_HEADER);
+    assert_eq!(first_line(dir.join("latency.csv")), LATENCY_HEADER);
+    assert_eq!(first_line(dir.join("resource-usage.csv")), RESOURCES_HEADER);
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(json["requests"]["sent"], summary.requests.sent);
+    assert!(
+        std::fs::read_to_string(dir.join("summary.txt"))
+            .unwrap()
+            .contains("PASS")
+    );
+
+    // The CSV rows add up to the summary.
+    let latency = std::fs::read_to_string(dir.join("latency.csv")).unwrap();
+    let column_sum = |index: usize| -> u64 {
+        latency
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').nth(index).unwrap().parse::<u64>().unwrap())
+            .sum()
+    };
+    assert_eq!(column_sum(1), summary.requests.sent);
+    assert_eq!(column_sum(2), summary.requests.ok);
+
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert_eq!(html.matches("<svg").count(), 6);
+    assert!(
+        !html.contains("no data measured"),
+        "every chart has measured data"
+    );
+    assert!(!html.contains("<script"));
+}
+
+#[test]
+fn refused_connections_are_counted_and_requests_fail_without_sessions() {
+    let options = options("refused", 4, 500, 20.0);
+    let summary = run(
+        vec![target("gone", closed_port(), 10, TargetKind::Mcp)],
+        &options,
+    )
+    .unwrap();
+    assert_reconciles(&summary);
+    assert_eq!(summary.sessions.peak_open, 0);
+    assert_eq!(
+        summary.sessions.failures.get(FailureClass::ConnectRefused),
+        4 * 5,
+        "4 slots x 5 attempts"
+    );
+    assert_eq!(summary.requests.ok, 0);
+    assert_eq!(
+        summary.requests.failures.get(FailureClass::NoOpenSession),
+        summary.requests.sent
+    );
+    assert!(!summary.verdict.passed);
+}
+
+#[test]
+fn a_full_node_rejects_at_capacity() {
+    let server = MockServer::start(MockConfig::mcp(5));
+    let mut options = options("full", 8, 500, 0.0);
+    options.max_attempts_per_session = 1;
+    let summary = run(
+        vec![target("small", server.addr, 5, TargetKind::Mcp)],
+        &options,
+    )
+    .unwrap();
+    assert_eq!(summary.sessions.peak_open, 5);
+    assert_eq!(
+        summary
+            .sessions
+            .failures
+            .get(FailureClass::RejectedAtCapacity),
+        3
+    );
+}
+
+#[test]
+fn a_silent_node_shows_request_timeouts() {
+    let server = MockServer::start(MockConfig {
+        answers: false,
+        ..MockConfig::mcp(100)
+    });
+    let options = options("silent", 4, 800, 20.0);
+    let summary = run(
+        vec![target("mute", server.addr, 100, TargetKind::Mcp)],
+        &options,
+    )
+    .unwrap();
+    assert_reconciles(&summary);
+    assert!(summary.requests.sent > 0);
+    assert_eq!(
+        summary.requests.failures.get(FailureClass::RequestTimeout),
+        summary.requests.sent
+    );
+}
+
+#[test]
+fn a_node_killed_mid_run_counts_failures_and_re_places_sessions() {
+    let survivor = MockServer::start(MockConfig::mcp(1000));
+    let mut victim = MockServer::start(MockConfig::mcp(1000));
+    let targets = vec![
+        target("survivor", survivor.addr, 1000, TargetKind::Mcp),
+        target("victim", victim.addr, 1000, TargetKind::Mcp),
+    ];
+    let options = options("kill", 20, 2500, 100.0);
+    let killer = std::thread::spawn(move || {
+        // Kill once every session is open (ramp is 300 ms) and requests are flowing.
+        std::thread::sleep(Duration::from_millis(1200));
+        victim.kill();
+    });
+    let summary = run(targets, &options).unwrap();
+    killer.join().unwrap();
+
+    assert_reconciles(&summary);
+    assert_eq!(summary.sessions.peak_open, 20);
+    assert_eq!(
+        summary.sessions.failures.get(FailureClass::Reset),
+        10,
+        "each victim session died once"
+    );
+    let survivor_summary = summary
+        .targets
+        .iter()
+        .find(|t| t.node == "survivor")
+        .unwrap();
+    assert_eq!(
+        survivor_summary.peak_open, 20,
+        "the victim's sessions were re-placed on the survivor"
+    );
+    assert!(summary.requests.ok > 0);
+}
+
+#[test]
+fn baseline_echo_is_driven_without_handshake_and_compared() {
+    let baseline = MockServer::start(MockConfig::baseline());
+    let node = MockServer::start(MockConfig::mcp(1000));
+    let options = options("baseline", 10, 1000, 100.0);
+    let summary = run(
+        vec![
+            target("baseline", baseline.addr, 1000, TargetKind::BaselineEcho),
+            target("node1", node.addr, 1000, TargetKind::Mcp),
+        ],
+        &options,
+    )
+    .unwrap();
+    assert_reconciles(&summary);
+    let comparison = summary.baseline.expect("baseline ran");
+    assert!(comparison.throughput_rps > 0.0);
+    assert!(comparison.throughput_ratio.is_some());
+    assert!(
+        options
+            .out_dir
+            .join("baseline")
+            .join("latency.csv")
+            .exists()
+    );
+    assert_eq!(
+        summary.targets.len(),
+        1,
+        "the main run loads the MCP node only"
+    );
+}
+
+#[test]
+fn an_slo_breach_fails_the_verdict() {
+    let server = MockServer::start(MockConfig::mcp(100));
+    let mut options = options("slo", 4, 800, 50.0);
+    options.slo = Slo {
+        p99_ms: 0.000_001,
+        max_error_rate: 0.0,
+    };
+    let summary = run(
+        vec![target("node1", server.addr, 100, TargetKind::Mcp)],
+        &options,
+    )
+    .unwrap();
+    assert_eq!(summary.verdict.p99_ok, Some(false));
+    assert!(summary.verdict.error_rate_ok);
+    assert!(!summary.verdict.passed);
+    assert!(
+        std::fs::read_to_string(options.out_dir.join("summary.txt"))
+            .unwrap()
+            .contains("BREACH")
+    );
+}
+
+#[test]
+fn two_worker_processes_aggregate_into_one_run() {
+    let a = MockServer::start(MockConfig::mcp(1000));
+    let b = MockServer::start(MockConfig::mcp(1000));
+    let mut options = options("workers", 20, 1000, 100.0);
+    options.sessions_per_worker = 10;
+    options.launch = WorkerLaunch::Process(env!("CARGO_BIN_EXE_erlmcp-gen").into());
+    let summary = run(
+        vec![
+            target("a", a.addr, 1000, TargetKind::Mcp),
+            target("b", b.addr, 1000, TargetKind::Mcp),
+        ],
+        &options,
+    )
+    .unwrap();
+    assert_reconciles(&summary);
+    assert_eq!(summary.generator.workers, 2);
+    assert_eq!(summary.sessions.peak_open, 20);
+    assert_eq!(summary.requests.failed, 0);
+    assert!(summary.requests.ok > 0);
+    for t in &summary.targets {
+        assert_eq!(t.peak_open, 10, "{}", t.node);
+    }
+}
