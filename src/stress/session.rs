@@ -64,6 +64,10 @@ impl Session {
         }
         .map_err(|e| FailureClass::from_connect_error(&e))?;
         if let Some(source) = source {
+            // bind() with port 0 draws from only half the ephemeral range, and sockets left in
+            // TIME_WAIT by an earlier phase (the baseline) would hold those ports: reusing them
+            // is safe for a client, and without it a second phase stalls in the kernel.
+            let _ = socket.set_reuseaddr(true);
             socket
                 .bind(SocketAddr::new(source, 0))
                 .map_err(|_| FailureClass::ConnectError)?;
