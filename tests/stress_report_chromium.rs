@@ -21,6 +21,10 @@ fn chromium() -> Option<&'static str> {
 #[test]
 fn report_html_renders_its_charts_in_headless_chromium() {
     let Some(browser) = chromium() else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI installs chromium (scripts/test.sh)"
+        );
         eprintln!("SKIPPED: no chromium on PATH (apt-get install chromium)");
         return;
     };
