@@ -10,9 +10,10 @@ use serde::Serialize;
 
 use crate::config::model::{Cluster, RuntimeKind};
 use crate::engine::Runtime;
+use crate::engine::docker_stats::DockerSampler;
 use crate::engine::targets::{Baselines, cluster_targets};
 use crate::progress::Progress;
-use crate::stress::resources::NativeSampler;
+use crate::stress::resources::{NativeSampler, ResourceSampler};
 use crate::stress::{Slo, StressOptions, StressSummary, WorkerLaunch};
 
 /// A stress run's settings, as flags override the cluster file's `[stress]` profile.
@@ -100,8 +101,15 @@ pub async fn run_on(
         None
     };
     let options = options(cluster, request, runtime.name(), out);
-    let sampler = NativeSampler::new(&targets);
-    crate::stress::run::run_async(targets, &options, Box::new(sampler)).await
+    let sampler: Box<dyn ResourceSampler> = match runtime {
+        Runtime::Docker(engine) => Box::new(DockerSampler::new(
+            engine.client(),
+            &cluster.name,
+            &targets,
+        )?),
+        Runtime::Native(_) => Box::new(NativeSampler::new(&targets)),
+    };
+    crate::stress::run::run_async(targets, &options, sampler).await
 }
 
 /// One metric of a `--compare` run: its value per runtime and the overhead of the second.

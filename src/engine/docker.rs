@@ -184,6 +184,11 @@ impl DockerEngine {
         })
     }
 
+    /// The engine client (cheap to clone).
+    pub fn client(&self) -> Docker {
+        self.docker.clone()
+    }
+
     /// The engine's version, for messages.
     pub async fn version(&self) -> String {
         match self.docker.version().await {

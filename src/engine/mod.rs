@@ -3,6 +3,7 @@
 //! resources, read back [`crate::plan::Observed`] ones, and carry out a [`crate::plan::Plan`].
 
 pub mod docker;
+pub mod docker_stats;
 pub mod image;
 pub mod native;
 pub mod status;
