@@ -170,7 +170,9 @@ async fn mcp_post(State(node): State<Node>, headers: HeaderMap, body: Bytes) -> 
     let method = serde_json::from_slice::<Peek>(&body)
         .ok()
         .and_then(|p| p.method.map(|m| m.into_owned()));
-    let stateless = header_version == Some(STATELESS_VERSION);
+    // Discovery is how a client finds out which revisions exist, so it never needs a session.
+    let stateless =
+        header_version == Some(STATELESS_VERSION) || method.as_deref() == Some("server/discover");
 
     // The handshake creates a session; the stateless revision needs none.
     if method.as_deref() == Some("initialize") && !stateless {

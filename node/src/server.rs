@@ -128,3 +128,9 @@ pub async fn termination() {
     #[cfg(not(unix))]
     let _ = tokio::signal::ctrl_c().await;
 }
+
+/// Binds and serves `config` until `shutdown` completes, then drains: the one-call entry point
+/// for embedders that do not need the bound ports back (tests use [`Server::bind`]).
+pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    Server::bind(config)?.run(shutdown).await
+}
