@@ -82,11 +82,13 @@ impl Server {
                 })
                 .await;
         });
+        // Copied out first: a guard held across the macro's arguments would deadlock the second lock.
+        let (api_port, listener_port) = *node.bound_ports.lock().expect("ports lock");
         tracing::info!(
             node = %node.config.node_name,
             role = ?node.config.role,
-            api = %node.bound_ports.lock().expect("ports lock").0,
-            listener = %node.bound_ports.lock().expect("ports lock").1,
+            api = %api_port,
+            listener = %listener_port,
             max_connections = node.config.max_connections,
             "serving"
         );
