@@ -199,6 +199,7 @@ async fn mcp_post(State(node): State<Node>, headers: HeaderMap, body: Bytes) -> 
                 session,
                 cancels: Cancels::new(),
                 slot,
+                last_seen: tokio::time::Instant::now(),
             },
         );
         return json_response(StatusCode::OK, message, Some(&id));
@@ -227,6 +228,7 @@ async fn mcp_post(State(node): State<Node>, headers: HeaderMap, body: Bytes) -> 
                     "unknown or expired Mcp-Session-Id",
                 );
             };
+            http.last_seen = tokio::time::Instant::now();
             let reply = dispatch::dispatch(&body, &mut http.session, &node);
             if let Reply::Cancel(request) = &reply
                 && let Some(cancel) = http.cancels.remove(request)
@@ -346,12 +348,15 @@ fn session_stream(node: Node, id: String) -> impl Stream<Item = Result<Event, In
     stream::unfold((node, id), |(node, id)| async move {
         loop {
             tokio::time::sleep(Duration::from_secs(1)).await;
+            // An open stream is a live client: it keeps its session from expiring.
             let alive = !node.is_draining()
                 && node
                     .http_sessions
                     .lock()
                     .expect("sessions lock")
-                    .contains_key(&id);
+                    .get_mut(&id)
+                    .map(|s| s.last_seen = tokio::time::Instant::now())
+                    .is_some();
             if !alive {
                 return None::<(Result<Event, Infallible>, (Node, String))>;
             }

@@ -73,6 +73,7 @@ impl Server {
         } = self;
         let (stop, stopped) = watch::channel(false);
         let tcp = tokio::spawn(crate::tcp::serve(listener, node.clone(), stopped.clone()));
+        let sweeper = tokio::spawn(expire_http_sessions(node.clone(), stopped.clone()));
         let mut http_stopped = stopped.clone();
         let router = crate::http::router(node.clone());
         let http = tokio::spawn(async move {
@@ -97,6 +98,7 @@ impl Server {
         node.start_draining();
         let _ = stop.send(true);
         let _ = tcp.await;
+        let _ = sweeper.await;
         let deadline = Instant::now() + node.config.drain_timeout;
         while node.metrics.in_flight.get() > 0 && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -113,6 +115,22 @@ impl Server {
             tokio::time::timeout(deadline.saturating_duration_since(Instant::now()), http).await;
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// Ends idle Streamable HTTP sessions until shutdown; checks a few times per idle timeout.
+async fn expire_http_sessions(node: Node, mut shutdown: watch::Receiver<bool>) {
+    let every =
+        (node.config.idle_timeout / 4).clamp(Duration::from_millis(50), Duration::from_secs(30));
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        }
+        let ended = node.expire_http_sessions();
+        if ended > 0 {
+            tracing::info!(ended, "ended idle HTTP sessions");
+        }
     }
 }
 

@@ -238,3 +238,26 @@ async fn operations_endpoints_answer() {
     );
     assert!(metrics.body.contains("erlmcp_connections_rejected_total"));
 }
+
+#[tokio::test]
+async fn an_abandoned_session_expires_after_the_idle_timeout() {
+    let node = TestNode::start(|c| c.idle_timeout = std::time::Duration::from_millis(200)).await;
+    let id = open_session(node.api).await;
+    assert_eq!(node.node.sessions_open(), 1);
+    let mut expired = false;
+    for _ in 0..100 {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        if node.node.sessions_open() == 0 {
+            expired = true;
+            break;
+        }
+    }
+    assert!(expired, "the slot is given back");
+    let ping = json!({"jsonrpc":"2.0","id":2,"method":"ping"});
+    assert_eq!(
+        post(node.api, &[("Mcp-Session-Id", id.as_str())], &ping)
+            .await
+            .status,
+        404
+    );
+}
