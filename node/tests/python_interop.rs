@@ -1,5 +1,6 @@
 //! The official MCP Python SDK (`pip install mcp`) drives the node over stdio and Streamable
-//! HTTP, unchanged. Without the SDK the test says SKIPPED loudly and passes.
+//! HTTP, unchanged, with the handshake revisions and with the stateless 2026-07-28 one (the
+//! SDK probes `server/discover`). Without the SDK the test says SKIPPED loudly and passes.
 
 mod support;
 
@@ -50,6 +51,25 @@ async fn python_sdk_over_streamable_http() {
     let node = support::TestNode::start(|_| {}).await;
     let url = format!("http://{}/mcp", node.api);
     tokio::task::spawn_blocking(move || run_script(&["http", &url]))
+        .await
+        .expect("the script ran");
+}
+
+#[test]
+fn python_sdk_stateless_revision_over_stdio() {
+    if sdk_installed() {
+        run_script(&["modern-stdio", BIN]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_sdk_stateless_revision_over_streamable_http() {
+    if !sdk_installed() {
+        return;
+    }
+    let node = support::TestNode::start(|_| {}).await;
+    let url = format!("http://{}/mcp", node.api);
+    tokio::task::spawn_blocking(move || run_script(&["modern-http", &url]))
         .await
         .expect("the script ran");
 }

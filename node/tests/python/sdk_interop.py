@@ -2,6 +2,11 @@
 
     python3 sdk_interop.py stdio PATH_TO_ERLMCP_NODE
     python3 sdk_interop.py http http://127.0.0.1:PORT/mcp
+    python3 sdk_interop.py modern-http http://127.0.0.1:PORT/mcp
+    python3 sdk_interop.py modern-stdio PATH_TO_ERLMCP_NODE
+
+The first two use the handshake revisions (ClientSession.initialize); the `modern-` ones let the
+SDK's high-level Client probe `server/discover` and speak the stateless 2026-07-28 revision.
 
 Exits 0 when every check passes; prints what it checked.
 """
@@ -9,7 +14,7 @@ Exits 0 when every check passes; prints what it checked.
 import sys
 
 import anyio
-from mcp import ClientSession, StdioServerParameters
+from mcp import Client, ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
@@ -64,6 +69,29 @@ async def exercise(read, write, transport):
         print(f"{transport}: all checks passed ({len(progress)} progress notifications)")
 
 
+async def exercise_modern(server, transport):
+    progress = []
+
+    async def on_progress(done, total, message):
+        progress.append(done)
+
+    async with Client(server) as client:
+        version = client.session.protocol_version
+        assert version == "2026-07-28", version
+        print(f"{transport}: negotiated {version} through server/discover")
+        echo = await client.call_tool("echo", {"text": "stateless"})
+        assert echo.content[0].text == "stateless", echo
+        tools = await client.list_tools()
+        assert len(tools.tools) == 5, tools
+        read_result = await client.read_resource("erlmcp://cluster/members")
+        assert read_result.contents[0].text.startswith("["), read_result
+        prompts = await client.list_prompts()
+        assert prompts.prompts, prompts
+        slept = await client.call_tool("sleep_ms", {"ms": 250}, progress_callback=on_progress)
+        assert not slept.is_error, slept
+        print(f"{transport}: all checks passed ({len(progress)} progress notifications)")
+
+
 async def main():
     transport, target = sys.argv[1], sys.argv[2]
     with anyio.fail_after(60):
@@ -74,6 +102,11 @@ async def main():
         elif transport == "http":
             async with streamable_http_client(target) as streams:
                 await exercise(streams[0], streams[1], transport)
+        elif transport == "modern-http":
+            await exercise_modern(target, transport)
+        elif transport == "modern-stdio":
+            params = StdioServerParameters(command=target, args=["stdio"], env={"ERLMCP_LOG": "error"})
+            await exercise_modern(params, transport)
         else:
             raise SystemExit(f"unknown transport {transport}")
 
