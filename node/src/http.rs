@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -23,13 +23,16 @@ use crate::state::{HttpSession, Node};
 const SESSION_HEADER: &str = "mcp-session-id";
 const VERSION_HEADER: &str = "mcp-protocol-version";
 
-/// The API router.
+/// The API router. A POST body is one JSON-RPC message, so it gets the TCP line limit (413
+/// beyond it) rather than axum's default.
 pub fn router(node: Node) -> Router {
+    let body_limit = DefaultBodyLimit::max(node.config.max_line_bytes);
     Router::new()
         .route("/mcp", get(mcp_get).post(mcp_post).delete(mcp_delete))
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
+        .layer(body_limit)
         .with_state(node)
 }
 

@@ -52,6 +52,25 @@ fn stdio_serves_one_session_and_exits_when_stdin_closes() {
     assert!(wait(&mut child).success());
 }
 
+#[test]
+fn stdio_answers_an_oversized_line_with_an_error_and_exits() {
+    let mut child = Command::new(BIN)
+        .args(["stdio", "--max-line-bytes", "64"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn erlmcp-node stdio");
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(&[b'x'; 200]).unwrap(); // no newline: it must not wait for one
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let error: Value = serde_json::from_str(&line).expect("a JSON-RPC error");
+    assert_eq!(error["error"]["code"], -32600);
+    assert!(wait(&mut child).success());
+}
+
 #[tokio::test]
 async fn healthcheck_exits_0_for_a_live_node_and_1_otherwise() {
     let node = support::TestNode::start(|_| {}).await;

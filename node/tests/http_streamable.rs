@@ -261,3 +261,10 @@ async fn an_abandoned_session_expires_after_the_idle_timeout() {
         404
     );
 }
+
+#[tokio::test]
+async fn a_body_over_the_line_limit_is_refused_with_413() {
+    let node = TestNode::start(|c| c.max_line_bytes = 1024).await;
+    let big = call(1, "echo", json!({"text": "x".repeat(2048)}));
+    assert_eq!(post(node.api, &[], &big).await.status, 413);
+}
