@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::Semaphore;
 
 const ECHO: &[u8] = b"{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/call\",\"params\":{\"name\":\"echo\",\"arguments\":{\"text\":\"hello from the load generator\"}}}\n";
@@ -180,18 +180,18 @@ async fn measure(options: &Options, server: Server) -> Figures {
     let pid = child.id();
 
     // One session first, so the runtime and allocator are warm before the baseline RSS.
-    drop(open_session(addr, server).await);
+    drop(open_session(addr, server, 0).await);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let rss_before_kib = rss_kib(pid);
 
     let started = Instant::now();
     let gate = Arc::new(Semaphore::new(256)); // connects in flight at once
     let mut opening = Vec::with_capacity(options.sessions);
-    for _ in 0..options.sessions {
+    for n in 0..options.sessions {
         let gate = gate.clone();
         opening.push(tokio::spawn(async move {
             let _permit = gate.acquire_owned().await.expect("gate");
-            open_session(addr, server).await
+            open_session(addr, server, n).await
         }));
     }
     let mut streams = Vec::with_capacity(options.sessions);
@@ -252,9 +252,25 @@ fn name(server: Server) -> &'static str {
     }
 }
 
-/// Connects and, for the node, completes the MCP handshake.
-async fn open_session(addr: SocketAddr, server: Server) -> TcpStream {
-    let mut stream = TcpStream::connect(addr).await.expect("connect");
+/// Source addresses the sessions are spread over: one 127.0.0.1 has about 28,000 ephemeral
+/// ports, which other load on the machine (and TIME_WAIT from the last run) can use up.
+const SOURCES: u8 = 8;
+
+/// Connects from 127.0.0.(2 + n % SOURCES) and, for the node, completes the MCP handshake.
+async fn open_session(addr: SocketAddr, server: Server, n: usize) -> TcpStream {
+    let source = SocketAddr::from((
+        Ipv4Addr::new(127, 0, 0, 2 + (n % SOURCES as usize) as u8),
+        0,
+    ));
+    let socket = TcpSocket::new_v4().expect("socket");
+    socket.bind(source).expect("bind a loopback source address");
+    let mut stream = match socket.connect(addr).await {
+        Ok(stream) => stream,
+        Err(error) => {
+            eprintln!("connect from {source} to {addr} failed: {error}");
+            std::process::exit(2);
+        }
+    };
     stream.set_nodelay(true).expect("nodelay");
     let mut buffer = Vec::with_capacity(512);
     match server {
