@@ -1,11 +1,11 @@
 //! Admission control (a full node refuses clearly and keeps serving) and the graceful drain.
 
-mod support;
+mod harness;
 
 use std::time::Duration;
 
+use harness::{Client, TestNode, WAIT, call, http};
 use serde_json::json;
-use support::{Client, TestNode, WAIT, call, http};
 
 #[tokio::test]
 async fn beyond_max_connections_a_client_gets_an_error_and_a_close() {
@@ -53,7 +53,7 @@ async fn beyond_max_connections_a_client_gets_an_error_and_a_close() {
 async fn http_sessions_count_against_the_same_cap() {
     let node = TestNode::start(|c| c.max_connections = 1).await;
     let _tcp = Client::initialized(node.tcp).await;
-    let body = support::initialize(1, "2025-06-18").to_string();
+    let body = harness::initialize(1, "2025-06-18").to_string();
     let headers = [
         ("Content-Type", "application/json"),
         ("Accept", "application/json, text/event-stream"),

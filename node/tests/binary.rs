@@ -1,13 +1,13 @@
 //! The `erlmcp-node` binary itself: `stdio`, `healthcheck`, and `serve` draining on SIGTERM.
 
-mod support;
+mod harness;
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use harness::{Client, call, initialize};
 use serde_json::{Value, json};
-use support::{Client, call, initialize};
 
 const BIN: &str = env!("CARGO_BIN_EXE_erlmcp-node");
 
@@ -73,7 +73,7 @@ fn stdio_answers_an_oversized_line_with_an_error_and_exits() {
 
 #[tokio::test]
 async fn healthcheck_exits_0_for_a_live_node_and_1_otherwise() {
-    let node = support::TestNode::start(|_| {}).await;
+    let node = harness::TestNode::start(|_| {}).await;
     let port = node.api.port().to_string();
     let live = tokio::task::spawn_blocking(move || {
         Command::new(BIN)
@@ -157,14 +157,14 @@ async fn serve_drains_on_sigterm_and_exits_0() {
 
 /// Waits for the child, killing it if it outlives the tests' bound.
 fn wait(child: &mut std::process::Child) -> std::process::ExitStatus {
-    let deadline = Instant::now() + support::WAIT;
+    let deadline = Instant::now() + harness::WAIT;
     loop {
         if let Some(status) = child.try_wait().unwrap() {
             return status;
         }
         if Instant::now() > deadline {
             let _ = child.kill();
-            panic!("the child did not exit within {:?}", support::WAIT);
+            panic!("the child did not exit within {:?}", harness::WAIT);
         }
         std::thread::sleep(Duration::from_millis(20));
     }

@@ -1,12 +1,12 @@
 //! Streamable HTTP at `/mcp`: the session handshake and its headers, the stateless revision,
 //! SSE for long requests, the GET stream, DELETE, Origin and Host checks; and the ops endpoints.
 
-mod support;
+mod harness;
 
 use std::net::SocketAddr;
 
+use harness::{HttpResponse, TestNode, call, http, initialize, sse_messages};
 use serde_json::{Value, json};
-use support::{HttpResponse, TestNode, call, http, initialize, sse_messages};
 
 const ACCEPT: (&str, &str) = ("Accept", "application/json, text/event-stream");
 const JSON: (&str, &str) = ("Content-Type", "application/json");

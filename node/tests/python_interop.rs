@@ -2,7 +2,7 @@
 //! HTTP, unchanged, with the handshake revisions and with the stateless 2026-07-28 one (the
 //! SDK probes `server/discover`). Without the SDK the test says SKIPPED loudly and passes.
 
-mod support;
+mod harness;
 
 use std::process::Command;
 
@@ -48,7 +48,7 @@ async fn python_sdk_over_streamable_http() {
     if !sdk_installed() {
         return;
     }
-    let node = support::TestNode::start(|_| {}).await;
+    let node = harness::TestNode::start(|_| {}).await;
     let url = format!("http://{}/mcp", node.api);
     tokio::task::spawn_blocking(move || run_script(&["http", &url]))
         .await
@@ -67,7 +67,7 @@ async fn python_sdk_stateless_revision_over_streamable_http() {
     if !sdk_installed() {
         return;
     }
-    let node = support::TestNode::start(|_| {}).await;
+    let node = harness::TestNode::start(|_| {}).await;
     let url = format!("http://{}/mcp", node.api);
     tokio::task::spawn_blocking(move || run_script(&["modern-http", &url]))
         .await

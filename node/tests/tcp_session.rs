@@ -1,10 +1,10 @@
 //! MCP over TCP against an in-process node: every method, every error path, and hostile framing
 //! (malformed, oversized, slow-drip, idle).
 
-mod support;
+mod harness;
 
+use harness::{Client, TestNode, call, initialize};
 use serde_json::json;
-use support::{Client, TestNode, call, initialize};
 
 #[tokio::test]
 async fn negotiates_the_clients_version_or_offers_the_latest() {
