@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -23,13 +23,16 @@ use crate::state::{HttpSession, Node};
 const SESSION_HEADER: &str = "mcp-session-id";
 const VERSION_HEADER: &str = "mcp-protocol-version";
 
-/// The API router.
+/// The API router. A POST body is one JSON-RPC message, so it gets the TCP line limit (413
+/// beyond it) rather than axum's default.
 pub fn router(node: Node) -> Router {
+    let body_limit = DefaultBodyLimit::max(node.config.max_line_bytes);
     Router::new()
         .route("/mcp", get(mcp_get).post(mcp_post).delete(mcp_delete))
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
+        .layer(body_limit)
         .with_state(node)
 }
 
@@ -170,7 +173,9 @@ async fn mcp_post(State(node): State<Node>, headers: HeaderMap, body: Bytes) -> 
     let method = serde_json::from_slice::<Peek>(&body)
         .ok()
         .and_then(|p| p.method.map(|m| m.into_owned()));
-    let stateless = header_version == Some(STATELESS_VERSION);
+    // Discovery is how a client finds out which revisions exist, so it never needs a session.
+    let stateless =
+        header_version == Some(STATELESS_VERSION) || method.as_deref() == Some("server/discover");
 
     // The handshake creates a session; the stateless revision needs none.
     if method.as_deref() == Some("initialize") && !stateless {
@@ -197,6 +202,7 @@ async fn mcp_post(State(node): State<Node>, headers: HeaderMap, body: Bytes) -> 
                 session,
                 cancels: Cancels::new(),
                 slot,
+                last_seen: tokio::time::Instant::now(),
             },
         );
         return json_response(StatusCode::OK, message, Some(&id));
@@ -225,6 +231,7 @@ async fn mcp_post(State(node): State<Node>, headers: HeaderMap, body: Bytes) -> 
                     "unknown or expired Mcp-Session-Id",
                 );
             };
+            http.last_seen = tokio::time::Instant::now();
             let reply = dispatch::dispatch(&body, &mut http.session, &node);
             if let Reply::Cancel(request) = &reply
                 && let Some(cancel) = http.cancels.remove(request)
@@ -344,12 +351,15 @@ fn session_stream(node: Node, id: String) -> impl Stream<Item = Result<Event, In
     stream::unfold((node, id), |(node, id)| async move {
         loop {
             tokio::time::sleep(Duration::from_secs(1)).await;
+            // An open stream is a live client: it keeps its session from expiring.
             let alive = !node.is_draining()
                 && node
                     .http_sessions
                     .lock()
                     .expect("sessions lock")
-                    .contains_key(&id);
+                    .get_mut(&id)
+                    .map(|s| s.last_seen = tokio::time::Instant::now())
+                    .is_some();
             if !alive {
                 return None::<(Result<Event, Infallible>, (Node, String))>;
             }

@@ -73,6 +73,7 @@ impl Server {
         } = self;
         let (stop, stopped) = watch::channel(false);
         let tcp = tokio::spawn(crate::tcp::serve(listener, node.clone(), stopped.clone()));
+        let sweeper = tokio::spawn(expire_http_sessions(node.clone(), stopped.clone()));
         let mut http_stopped = stopped.clone();
         let router = crate::http::router(node.clone());
         let http = tokio::spawn(async move {
@@ -82,12 +83,13 @@ impl Server {
                 })
                 .await;
         });
+        // Copied out first: a guard held across the macro's arguments would deadlock the second lock.
         let (api_port, listener_port) = *node.bound_ports.lock().expect("ports lock");
         tracing::info!(
             node = %node.config.node_name,
             role = ?node.config.role,
-            api = api_port,
-            listener = listener_port,
+            api = %api_port,
+            listener = %listener_port,
             max_connections = node.config.max_connections,
             "serving"
         );
@@ -96,6 +98,7 @@ impl Server {
         node.start_draining();
         let _ = stop.send(true);
         let _ = tcp.await;
+        let _ = sweeper.await;
         let deadline = Instant::now() + node.config.drain_timeout;
         while node.metrics.in_flight.get() > 0 && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -115,6 +118,22 @@ impl Server {
     }
 }
 
+/// Ends idle Streamable HTTP sessions until shutdown; checks a few times per idle timeout.
+async fn expire_http_sessions(node: Node, mut shutdown: watch::Receiver<bool>) {
+    let every =
+        (node.config.idle_timeout / 4).clamp(Duration::from_millis(50), Duration::from_secs(30));
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        }
+        let ended = node.expire_http_sessions();
+        if ended > 0 {
+            tracing::info!(ended, "ended idle HTTP sessions");
+        }
+    }
+}
+
 /// Resolves on SIGTERM or Ctrl-C.
 pub async fn termination() {
     #[cfg(unix)]
@@ -128,4 +147,10 @@ pub async fn termination() {
     }
     #[cfg(not(unix))]
     let _ = tokio::signal::ctrl_c().await;
+}
+
+/// Binds and serves `config` until `shutdown` completes, then drains: the one-call entry point
+/// for embedders that do not need the bound ports back (tests use [`Server::bind`]).
+pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    Server::bind(config)?.run(shutdown).await
 }

@@ -21,6 +21,8 @@ pub struct HttpSession {
     pub cancels: Cancels,
     /// Its share of `max_connections`, freed when the session ends.
     pub slot: SessionSlot,
+    /// Last request or open stream: HTTP has no connection to close, so idleness ends a session.
+    pub last_seen: tokio::time::Instant,
 }
 
 /// What the node knows about one cluster member (itself, until membership lands).
@@ -138,6 +140,17 @@ impl NodeState {
         }
     }
 
+    /// Ends HTTP sessions idle for longer than the idle timeout (a client that never sends
+    /// DELETE would otherwise hold its slot forever); returns how many ended.
+    pub fn expire_http_sessions(&self) -> usize {
+        let now = tokio::time::Instant::now();
+        let idle = self.config.idle_timeout;
+        let mut sessions = self.http_sessions.lock().expect("sessions lock");
+        let before = sessions.len();
+        sessions.retain(|_, s| now.duration_since(s.last_seen) < idle);
+        before - sessions.len()
+    }
+
     /// Every member this node knows of.
     pub fn members(&self) -> Vec<Member> {
         vec![self.as_member()]
@@ -158,5 +171,43 @@ impl Drop for SessionSlot {
             .connections_active
             .with_label_values(&[self.transport])
             .dec();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test(start_paused = true)]
+    async fn idle_http_sessions_expire_and_free_their_slots() {
+        let mut config = NodeConfig::for_tests();
+        config.idle_timeout = Duration::from_secs(60);
+        let node = NodeState::new(config);
+        for id in ["busy", "idle"] {
+            let slot = node.try_open_session("http").expect("room");
+            let session = HttpSession {
+                session: Session::default(),
+                cancels: Cancels::new(),
+                slot,
+                last_seen: tokio::time::Instant::now(),
+            };
+            node.http_sessions
+                .lock()
+                .unwrap()
+                .insert(id.into(), session);
+        }
+        tokio::time::advance(Duration::from_secs(59)).await;
+        assert_eq!(node.expire_http_sessions(), 0);
+        node.http_sessions
+            .lock()
+            .unwrap()
+            .get_mut("busy")
+            .unwrap()
+            .last_seen = tokio::time::Instant::now();
+        tokio::time::advance(Duration::from_secs(2)).await;
+        assert_eq!(node.expire_http_sessions(), 1);
+        assert!(node.http_sessions.lock().unwrap().contains_key("busy"));
+        assert_eq!(node.sessions_open(), 1);
     }
 }

@@ -8,6 +8,11 @@ pub mod tools;
 
 use rmcp::model::{Implementation, ServerCapabilities};
 
+/// How long a client may cache the static lists (tools, prompts, resources): they never change
+/// while the node runs. The 2026-07-28 revision requires `ttlMs` and `cacheScope` on these
+/// results (the Python SDK rejects them without); older clients ignore the extra fields.
+pub const STATIC_TTL_MS: u64 = 5 * 60 * 1000;
+
 /// What this server offers.
 pub fn capabilities() -> ServerCapabilities {
     serde_json::from_value(serde_json::json!({

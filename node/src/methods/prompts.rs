@@ -1,7 +1,7 @@
 //! `prompts/list` and `prompts/get`: one prompt that asks for a report on the cluster's health.
 
 use rmcp::model::{
-    GetPromptRequestParams, GetPromptResult, ListPromptsResult, Prompt, PromptArgument,
+    CacheScope, GetPromptRequestParams, GetPromptResult, ListPromptsResult, Prompt, PromptArgument,
     PromptMessage, Role,
 };
 
@@ -23,7 +23,11 @@ fn prompt() -> Prompt {
 
 /// `prompts/list`.
 pub fn list(_request: &Request) -> Result<MethodReply, MethodError> {
-    to_result(&ListPromptsResult::with_all_items(vec![prompt()]))
+    to_result(
+        &ListPromptsResult::with_all_items(vec![prompt()])
+            .with_ttl_ms(super::STATIC_TTL_MS)
+            .with_cache_scope(CacheScope::Public),
+    )
 }
 
 /// `prompts/get`.

@@ -2,7 +2,7 @@
 //! `erlmcp://cluster/members`, both JSON.
 
 use rmcp::model::{
-    ListResourceTemplatesResult, ListResourcesResult, ReadResourceRequestParams,
+    CacheScope, ListResourceTemplatesResult, ListResourcesResult, ReadResourceRequestParams,
     ReadResourceResult, Resource, ResourceContents,
 };
 
@@ -20,7 +20,7 @@ fn resource(uri: &str, name: &str, description: &str) -> Resource {
 
 /// `resources/list`.
 pub fn list(_request: &Request) -> Result<MethodReply, MethodError> {
-    to_result(&ListResourcesResult::with_all_items(vec![
+    let resources = ListResourcesResult::with_all_items(vec![
         resource(
             NODE_INFO,
             "node info",
@@ -31,7 +31,12 @@ pub fn list(_request: &Request) -> Result<MethodReply, MethodError> {
             "cluster members",
             "Every member this node knows, with state and load",
         ),
-    ]))
+    ]);
+    to_result(
+        &resources
+            .with_ttl_ms(super::STATIC_TTL_MS)
+            .with_cache_scope(CacheScope::Public),
+    )
 }
 
 /// `resources/read`.
@@ -49,10 +54,19 @@ pub fn read(request: &Request) -> Result<MethodReply, MethodError> {
     };
     let contents = ResourceContents::text(value.to_string(), params.uri.clone())
         .with_mime_type("application/json");
-    to_result(&ReadResourceResult::new(vec![contents]))
+    // Live figures (load, uptime): stale at once, and private to the asker.
+    to_result(
+        &ReadResourceResult::new(vec![contents])
+            .with_ttl_ms(0)
+            .with_cache_scope(CacheScope::Private),
+    )
 }
 
 /// `resources/templates/list`: there are none.
 pub fn templates(_request: &Request) -> Result<MethodReply, MethodError> {
-    to_result(&ListResourceTemplatesResult::with_all_items(Vec::new()))
+    to_result(
+        &ListResourceTemplatesResult::with_all_items(Vec::new())
+            .with_ttl_ms(super::STATIC_TTL_MS)
+            .with_cache_scope(CacheScope::Public),
+    )
 }

@@ -4,7 +4,8 @@
 use std::sync::{Arc, OnceLock};
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResult, ContentBlock, JsonObject, ListToolsResult, Tool,
+    CacheScope, CallToolRequestParams, CallToolResult, ContentBlock, JsonObject, ListToolsResult,
+    Tool,
 };
 use serde_json::json;
 
@@ -56,7 +57,10 @@ pub fn tools() -> Vec<Tool> {
 pub fn list(_request: &Request) -> Result<MethodReply, MethodError> {
     static LISTED: OnceLock<Vec<u8>> = OnceLock::new();
     let bytes = LISTED.get_or_init(|| {
-        serde_json::to_vec(&ListToolsResult::with_all_items(tools())).expect("tools serialize")
+        let result = ListToolsResult::with_all_items(tools())
+            .with_ttl_ms(super::STATIC_TTL_MS)
+            .with_cache_scope(CacheScope::Public);
+        serde_json::to_vec(&result).expect("tools serialize")
     });
     Ok(MethodReply::Result(bytes.clone()))
 }

@@ -1,0 +1,171 @@
+//! The `erlmcp-node` binary itself: `stdio`, `healthcheck`, and `serve` draining on SIGTERM.
+
+mod harness;
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use harness::{Client, call, initialize};
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_erlmcp-node");
+
+#[test]
+fn stdio_serves_one_session_and_exits_when_stdin_closes() {
+    let mut child = Command::new(BIN)
+        .arg("stdio")
+        .env("ERLMCP_LOG", "error")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn erlmcp-node stdio");
+    let mut stdin = child.stdin.take().unwrap();
+    let lines = [
+        initialize(1, "2025-11-25").to_string(),
+        json!({"jsonrpc":"2.0","method":"notifications/initialized"}).to_string(),
+        "{broken".to_string(),
+        json!({"jsonrpc":"2.0","id":2,"method":"no/such"}).to_string(),
+        call(3, "echo", json!({"text":"from stdio"})).to_string(),
+        call(4, "sleep_ms", json!({"ms": 20})).to_string(),
+    ];
+    for line in lines {
+        writeln!(stdin, "{line}").unwrap();
+    }
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut replies: Vec<Value> = Vec::new();
+    while replies.len() < 5 {
+        let mut line = String::new();
+        assert!(
+            stdout.read_line(&mut line).unwrap() > 0,
+            "stdout closed early: {replies:?}"
+        );
+        replies.push(serde_json::from_str(&line).expect("stdout carries only JSON-RPC"));
+    }
+    assert_eq!(replies[0]["result"]["protocolVersion"], "2025-11-25");
+    assert_eq!(replies[1]["error"]["code"], -32700);
+    assert_eq!(replies[2]["error"]["code"], -32601);
+    assert_eq!(replies[3]["result"]["content"][0]["text"], "from stdio");
+    assert_eq!(replies[4]["id"], 4);
+    drop(stdin);
+    assert!(wait(&mut child).success());
+}
+
+#[test]
+fn stdio_answers_an_oversized_line_with_an_error_and_exits() {
+    let mut child = Command::new(BIN)
+        .args(["stdio", "--max-line-bytes", "64"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn erlmcp-node stdio");
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(&[b'x'; 200]).unwrap(); // no newline: it must not wait for one
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let error: Value = serde_json::from_str(&line).expect("a JSON-RPC error");
+    assert_eq!(error["error"]["code"], -32600);
+    assert!(wait(&mut child).success());
+}
+
+#[tokio::test]
+async fn healthcheck_exits_0_for_a_live_node_and_1_otherwise() {
+    let node = harness::TestNode::start(|_| {}).await;
+    let port = node.api.port().to_string();
+    let live = tokio::task::spawn_blocking(move || {
+        Command::new(BIN)
+            .arg("healthcheck")
+            .env("ERLMCP_API_PORT", port)
+            .status()
+            .unwrap()
+    });
+    assert!(live.await.unwrap().success());
+    // A port nobody listens on: bind one, learn it, free it.
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dead = tokio::task::spawn_blocking(move || {
+        Command::new(BIN)
+            .arg("healthcheck")
+            .env("ERLMCP_API_PORT", free.to_string())
+            .status()
+            .unwrap()
+    });
+    assert_eq!(dead.await.unwrap().code(), Some(1));
+}
+
+#[tokio::test]
+async fn serve_drains_on_sigterm_and_exits_0() {
+    let mut child = Command::new(BIN)
+        .args([
+            "serve",
+            "--bind",
+            "127.0.0.1",
+            "--api-port",
+            "0",
+            "--listener-port",
+            "0",
+        ])
+        .args(["--node-name", "sigterm-test", "--drain-timeout", "5s"])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn erlmcp-node serve");
+    // The JSON "serving" log line names the ports that port 0 resolved to.
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let serving = loop {
+        let mut line = String::new();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "exited before serving"
+        );
+        let log: Value = serde_json::from_str(&line).expect("logs are JSON lines");
+        if log["fields"]["message"] == "serving" {
+            break log;
+        }
+    };
+    assert_eq!(serving["fields"]["node"], "sigterm-test");
+    let port: u16 = serving["fields"]["listener"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut client = Client::initialized(([127, 0, 0, 1], port).into()).await;
+    client.send(&call(1, "sleep_ms", json!({"ms": 300}))).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let done = client
+        .recv()
+        .await
+        .expect("the in-flight request finishes during the drain");
+    assert_eq!(done["id"], 1);
+    let status = tokio::task::spawn_blocking(move || wait(&mut child))
+        .await
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+    let _ = stderr.lines().count();
+}
+
+/// Waits for the child, killing it if it outlives the tests' bound.
+fn wait(child: &mut std::process::Child) -> std::process::ExitStatus {
+    let deadline = Instant::now() + harness::WAIT;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the child did not exit within {:?}", harness::WAIT);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
