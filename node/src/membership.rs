@@ -1,0 +1,278 @@
+//! The member table: what this node heard from each other member, and who is alive.
+//!
+//! Only direct contact decides liveness: a member's own heartbeat, or its reply to ours. Member
+//! lists that travel in heartbeat replies are second-hand: they only add addresses to try. Every
+//! function takes `now`, so liveness is tested with explicit timestamps.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+
+use crate::config::Role;
+
+/// A member as it describes itself in heartbeats.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberRecord {
+    /// Node name, unique in the cluster.
+    pub name: String,
+    /// `coordinator` or `worker`.
+    pub role: Role,
+    /// `host:port` of its API (heartbeats, `/mcp`).
+    pub api: String,
+    /// `host:port` of its MCP-over-TCP listener.
+    pub listener: String,
+    /// Session capacity.
+    pub capacity: usize,
+    /// Open sessions when it sent the record.
+    pub load: usize,
+    /// Its start time in ms since the Unix epoch: a restarted node has a higher one.
+    pub incarnation: u64,
+}
+
+/// Whether a member was heard from directly within `dead_after`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Liveness {
+    /// Heard from within `dead_after`.
+    Alive,
+    /// Silent for longer than `dead_after`; kept listed so operators see it.
+    Dead,
+}
+
+/// What the node reports about one member (itself included) in `/cluster` and `cluster_status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Member {
+    /// Node name.
+    pub name: String,
+    /// `coordinator` or `worker`.
+    pub role: Role,
+    /// `alive` or `dead`.
+    pub state: Liveness,
+    /// Where clients reach its API.
+    pub api: String,
+    /// Where clients reach its MCP-over-TCP listener.
+    pub listener: String,
+    /// Session capacity.
+    pub capacity: usize,
+    /// Open sessions, as of its last heartbeat (live for the node itself).
+    pub load: usize,
+    /// Milliseconds since it was last heard from directly (0 for the node itself).
+    pub last_heard_ms_ago: u64,
+}
+
+impl Member {
+    /// A member as last heard, with its liveness at the time of asking.
+    pub fn from_record(record: &MemberRecord, state: Liveness, last_heard_ago: Duration) -> Self {
+        Member {
+            name: record.name.clone(),
+            role: record.role,
+            state,
+            api: record.api.clone(),
+            listener: record.listener.clone(),
+            capacity: record.capacity,
+            load: record.load,
+            last_heard_ms_ago: u64::try_from(last_heard_ago.as_millis()).unwrap_or(u64::MAX),
+        }
+    }
+}
+
+struct Heard {
+    record: MemberRecord,
+    last_heard: Instant,
+}
+
+/// Every other member this node heard from directly, and addresses it learned second-hand.
+pub struct MemberTable {
+    self_name: String,
+    heard: BTreeMap<String, Heard>,
+    learned: BTreeMap<String, MemberRecord>,
+}
+
+impl MemberTable {
+    /// An empty table for the node called `self_name` (which never lists itself).
+    pub fn new(self_name: impl Into<String>) -> Self {
+        MemberTable {
+            self_name: self_name.into(),
+            heard: BTreeMap::new(),
+            learned: BTreeMap::new(),
+        }
+    }
+
+    /// Direct contact: `record`'s node sent a heartbeat or answered ours. Returns false when the
+    /// record is ignored: it is this node, or an older incarnation than the one already heard.
+    pub fn heard_directly(&mut self, record: MemberRecord, now: Instant) -> bool {
+        if record.name == self.self_name {
+            return false;
+        }
+        if let Some(known) = self.heard.get(&record.name)
+            && known.record.incarnation > record.incarnation
+        {
+            return false;
+        }
+        if self
+            .learned
+            .get(&record.name)
+            .is_some_and(|learned| learned.incarnation <= record.incarnation)
+        {
+            self.learned.remove(&record.name);
+        }
+        self.heard.insert(
+            record.name.clone(),
+            Heard {
+                record,
+                last_heard: now,
+            },
+        );
+        true
+    }
+
+    /// Second-hand records (a heartbeat reply's member list): addresses worth a heartbeat. They
+    /// say nothing about liveness, so a member only learned of is not listed.
+    pub fn learn(&mut self, records: impl IntoIterator<Item = MemberRecord>) {
+        for record in records {
+            if record.name == self.self_name {
+                continue;
+            }
+            let newer_than_heard = self
+                .heard
+                .get(&record.name)
+                .is_none_or(|known| known.record.incarnation < record.incarnation);
+            let newer_than_learned = self
+                .learned
+                .get(&record.name)
+                .is_none_or(|known| known.incarnation < record.incarnation);
+            if newer_than_heard && newer_than_learned {
+                self.learned.insert(record.name.clone(), record);
+            }
+        }
+    }
+
+    /// Every member heard from directly, by name, with its liveness at `now`.
+    pub fn members(&self, now: Instant, dead_after: Duration) -> Vec<Member> {
+        self.heard
+            .values()
+            .map(|heard| {
+                let ago = now.saturating_duration_since(heard.last_heard);
+                let state = if ago > dead_after {
+                    Liveness::Dead
+                } else {
+                    Liveness::Alive
+                };
+                Member::from_record(&heard.record, state, ago)
+            })
+            .collect()
+    }
+
+    /// The last record each member sent directly (what a heartbeat reply carries).
+    pub fn records(&self) -> Vec<MemberRecord> {
+        self.heard.values().map(|h| h.record.clone()).collect()
+    }
+
+    /// API addresses of every member heard from or learned of, dead ones included (a restarted
+    /// node answers there again).
+    pub fn addresses(&self) -> Vec<String> {
+        let heard = self.heard.values().map(|h| h.record.api.clone());
+        let learned = self.learned.values().map(|r| r.api.clone());
+        let mut addresses: Vec<String> = heard.chain(learned).collect();
+        addresses.sort();
+        addresses.dedup();
+        addresses
+    }
+
+    /// The API address of the member called `name`, if it was ever heard from directly.
+    pub fn api_of(&self, name: &str) -> Option<String> {
+        self.heard.get(name).map(|h| h.record.api.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DEAD_AFTER: Duration = Duration::from_secs(3);
+
+    fn record(name: &str, api: &str, incarnation: u64) -> MemberRecord {
+        MemberRecord {
+            name: name.into(),
+            role: Role::Worker,
+            api: api.into(),
+            listener: "h:9100".into(),
+            capacity: 10,
+            load: 0,
+            incarnation,
+        }
+    }
+
+    fn states(table: &MemberTable, now: Instant) -> Vec<(String, Liveness)> {
+        table
+            .members(now, DEAD_AFTER)
+            .into_iter()
+            .map(|m| (m.name, m.state))
+            .collect()
+    }
+
+    #[test]
+    fn a_member_is_dead_only_after_dead_after_of_silence() {
+        let start = Instant::now();
+        let mut table = MemberTable::new("self");
+        assert!(table.heard_directly(record("w1", "w1:8080", 1), start));
+        let at = |ms| start + Duration::from_millis(ms);
+        assert_eq!(states(&table, at(3000)), [("w1".into(), Liveness::Alive)]);
+        assert_eq!(states(&table, at(3001)), [("w1".into(), Liveness::Dead)]);
+        let member = &table.members(at(3001), DEAD_AFTER)[0];
+        assert_eq!(member.last_heard_ms_ago, 3001);
+        // A heartbeat brings it back; the dead member stayed listed meanwhile.
+        table.heard_directly(record("w1", "w1:8080", 1), at(5000));
+        assert_eq!(states(&table, at(5000)), [("w1".into(), Liveness::Alive)]);
+    }
+
+    #[test]
+    fn a_restart_replaces_the_record_and_an_older_incarnation_is_ignored() {
+        let now = Instant::now();
+        let mut table = MemberTable::new("self");
+        table.heard_directly(record("w1", "old:8080", 1), now);
+        assert!(table.heard_directly(record("w1", "new:8080", 2), now));
+        assert!(!table.heard_directly(record("w1", "old:8080", 1), now));
+        assert_eq!(table.api_of("w1").as_deref(), Some("new:8080"));
+    }
+
+    #[test]
+    fn the_node_never_lists_itself() {
+        let now = Instant::now();
+        let mut table = MemberTable::new("self");
+        assert!(!table.heard_directly(record("self", "me:8080", 1), now));
+        table.learn([record("self", "me:8080", 1)]);
+        assert!(table.members(now, DEAD_AFTER).is_empty());
+        assert!(table.addresses().is_empty());
+    }
+
+    #[test]
+    fn learned_members_are_addresses_not_members() {
+        let now = Instant::now();
+        let mut table = MemberTable::new("self");
+        table.heard_directly(record("w1", "w1:8080", 5), now);
+        table.learn([
+            record("w2", "w2:8080", 1),
+            record("w1", "stale:8080", 4), // older than what w1 said itself
+        ]);
+        assert_eq!(table.addresses(), ["w1:8080", "w2:8080"]);
+        assert_eq!(states(&table, now), [("w1".into(), Liveness::Alive)]);
+        // Once w2 answers, it is a member and no longer only learned.
+        table.heard_directly(record("w2", "w2:8080", 1), now);
+        assert_eq!(table.addresses(), ["w1:8080", "w2:8080"]);
+        assert_eq!(table.members(now, DEAD_AFTER).len(), 2);
+    }
+
+    #[test]
+    fn a_restarted_member_learned_elsewhere_is_tried_at_its_new_address() {
+        let now = Instant::now();
+        let mut table = MemberTable::new("self");
+        table.heard_directly(record("w1", "old:8080", 1), now);
+        table.learn([record("w1", "new:8080", 2)]);
+        assert_eq!(table.addresses(), ["new:8080", "old:8080"]);
+        table.heard_directly(record("w1", "new:8080", 2), now);
+        assert_eq!(table.addresses(), ["new:8080"]);
+    }
+}
