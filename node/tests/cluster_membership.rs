@@ -351,3 +351,17 @@ fn heartbeats_from_a_browser_origin_are_refused() {
     assert_eq!(status, 403);
     assert_eq!(states(&node), expect(&[("coordinator", "alive")]));
 }
+
+#[test]
+fn dead_after_must_exceed_the_heartbeat_interval() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_erlmcp-node"))
+        .args(["--heartbeat-interval", "2s", "--dead-after", "1s"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--dead-after (1s) must exceed --heartbeat-interval (2s)"),
+        "{stderr}"
+    );
+}

@@ -2,8 +2,13 @@
 //! drives the node over Streamable HTTP and over stdio. CI installs the SDK; elsewhere a missing
 //! SDK is a loud skip.
 
+mod support;
+
 use std::process::{Command, Stdio};
 use std::time::Duration;
+
+use erlmcp_node::config::Role;
+use support::{Client, TestNode, eventually, http};
 
 fn sdk_available() -> bool {
     let ok = Command::new("python3")
@@ -80,4 +85,51 @@ fn python_sdk_over_stdio() {
         return;
     }
     run(&["stdio", env!("CARGO_BIN_EXE_erlmcp-node")]);
+}
+
+#[test]
+fn python_sdk_through_the_coordinator_lands_on_the_least_loaded_worker() {
+    if !sdk_available() {
+        return;
+    }
+    let fast = |config: &mut erlmcp_node::config::NodeConfig| {
+        config.cluster = "erlmcp".into(); // the script looks for it in erlmcp://node/info
+        config.heartbeat_interval = Duration::from_millis(100);
+        config.dead_after = Duration::from_millis(600);
+    };
+    let coordinator = TestNode::start(|c| {
+        c.node_name = "coordinator".into();
+        fast(c);
+    });
+    let seed = coordinator.api.to_string();
+    let worker = TestNode::start(move |c| {
+        c.node_name = "w1".into();
+        c.role = Role::Worker;
+        c.seeds = vec![seed];
+        fast(c);
+    });
+    // One open session makes the coordinator busier than the idle worker.
+    let mut busy = Client::connect(coordinator.tcp);
+    busy.initialize();
+    assert!(eventually(|| {
+        let (_, _, body) = http(coordinator.api, "GET", "/cluster/placement", &[], "");
+        body.contains(r#""name":"w1""#)
+    }));
+    run(&["http", &format!("http://{}/mcp", coordinator.api)]);
+    let http_sessions = |node: &TestNode| {
+        node.node
+            .metrics
+            .render()
+            .lines()
+            .find(|l| l.starts_with("erlmcp_connections_total{transport=\"http\"}"))
+            .map(str::to_string)
+    };
+    assert_eq!(
+        http_sessions(&worker).as_deref(),
+        Some("erlmcp_connections_total{transport=\"http\"} 1")
+    );
+    assert_eq!(
+        http_sessions(&coordinator).as_deref(),
+        Some("erlmcp_connections_total{transport=\"http\"} 0")
+    );
 }
