@@ -65,9 +65,10 @@ async fn heartbeat(
             .into_response();
     }
     let mut members = vec![node.as_record()];
+    let now = tokio::time::Instant::now();
     let mut table = node.member_table.lock().expect("member table lock");
-    table.heard_directly(record, tokio::time::Instant::now());
-    members.extend(table.records());
+    table.heard_directly(record, now);
+    members.extend(table.alive_records(now, node.config.dead_after));
     drop(table);
     Json(HeartbeatReply {
         node: node.config.node_name.clone(),

@@ -165,9 +165,23 @@ impl MemberTable {
             .collect()
     }
 
-    /// The last record each member sent directly (what a heartbeat reply carries).
-    pub fn records(&self) -> Vec<MemberRecord> {
-        self.heard.values().map(|h| h.record.clone()).collect()
+    /// The last record of each member alive at `now` (what a heartbeat reply carries: passing on
+    /// dead addresses would only have every newcomer heartbeat them too).
+    pub fn alive_records(&self, now: Instant, dead_after: Duration) -> Vec<MemberRecord> {
+        self.heard
+            .values()
+            .filter(|h| now.saturating_duration_since(h.last_heard) <= dead_after)
+            .map(|h| h.record.clone())
+            .collect()
+    }
+
+    /// Counts a session this node just placed on `name`, so a burst of new sessions does not
+    /// all go to the member that looked idlest at its last heartbeat. Its next heartbeat
+    /// replaces the estimate with its own count.
+    pub fn count_placed_session(&mut self, name: &str) {
+        if let Some(heard) = self.heard.get_mut(name) {
+            heard.record.load = heard.record.load.saturating_add(1);
+        }
     }
 
     /// API addresses of every member heard from or learned of, dead ones included (a restarted
@@ -236,6 +250,34 @@ mod tests {
         assert!(table.heard_directly(record("w1", "new:8080", 2), now));
         assert!(!table.heard_directly(record("w1", "old:8080", 1), now));
         assert_eq!(table.api_of("w1").as_deref(), Some("new:8080"));
+    }
+
+    #[test]
+    fn replies_pass_on_live_members_only() {
+        let start = Instant::now();
+        let mut table = MemberTable::new("self");
+        table.heard_directly(record("old", "old:8080", 1), start);
+        let later = start + Duration::from_secs(4);
+        table.heard_directly(record("new", "new:8080", 1), later);
+        let names: Vec<String> = table
+            .alive_records(later, DEAD_AFTER)
+            .into_iter()
+            .map(|r| r.name)
+            .collect();
+        assert_eq!(names, ["new"]);
+    }
+
+    #[test]
+    fn a_placed_session_counts_until_the_next_heartbeat() {
+        let now = Instant::now();
+        let mut table = MemberTable::new("self");
+        table.heard_directly(record("w1", "w1:8080", 1), now);
+        table.count_placed_session("w1");
+        table.count_placed_session("w1");
+        table.count_placed_session("unknown");
+        assert_eq!(table.members(now, DEAD_AFTER)[0].load, 2);
+        table.heard_directly(record("w1", "w1:8080", 1), now);
+        assert_eq!(table.members(now, DEAD_AFTER)[0].load, 0);
     }
 
     #[test]

@@ -109,7 +109,15 @@ pub async fn place_initialize(node: &Node, headers: &HeaderMap, body: &Bytes) ->
     )
     .await;
     match forwarded {
-        Ok(response) if response.status() != StatusCode::SERVICE_UNAVAILABLE => Some(response),
+        Ok(response) if response.status() != StatusCode::SERVICE_UNAVAILABLE => {
+            if response.headers().contains_key(SESSION_HEADER) {
+                node.member_table
+                    .lock()
+                    .expect("member table lock")
+                    .count_placed_session(&target.name);
+            }
+            Some(response)
+        }
         Ok(_) => {
             tracing::info!(member = %target.name, "placed member is full: serving the session here");
             None

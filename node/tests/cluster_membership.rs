@@ -365,3 +365,25 @@ fn dead_after_must_exceed_the_heartbeat_interval() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_burst_of_new_sessions_through_the_coordinator_spreads_over_the_workers() {
+    let coordinator = member("coordinator", Role::Coordinator, &[]);
+    let w1 = member("w1", Role::Worker, &[coordinator.api]);
+    let w2 = member("w2", Role::Worker, &[coordinator.api]);
+    let _busy = [tcp_session(&coordinator), tcp_session(&coordinator)];
+    let all_alive = expect(&[("coordinator", "alive"), ("w1", "alive"), ("w2", "alive")]);
+    assert!(eventually(|| states(&coordinator) == all_alive));
+    let owners: Vec<String> = (0..4)
+        .map(|_| {
+            let (status, headers, body) =
+                http(coordinator.api, "POST", "/mcp", &[ACCEPT, JSON], INIT);
+            assert_eq!(status, 200, "{body}");
+            session_id(&headers).split('~').next().unwrap().to_string()
+        })
+        .collect();
+    // Faster than heartbeats report loads: the coordinator counts what it placed itself.
+    assert!(owners.iter().any(|o| o == "w1"), "{owners:?}");
+    assert!(owners.iter().any(|o| o == "w2"), "{owners:?}");
+    assert_eq!(w1.node.sessions_open() + w2.node.sessions_open(), 4);
+}
