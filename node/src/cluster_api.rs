@@ -7,6 +7,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use serde::Serialize;
 use serde_json::json;
 
 use crate::membership::{Member, MemberRecord};
@@ -21,8 +22,19 @@ pub fn routes() -> Router<Node> {
         .route(HEARTBEAT_PATH, post(heartbeat))
 }
 
+/// `GET /cluster`: this node's name, then its member list (field order kept for readers).
+#[derive(Serialize)]
+struct ClusterView<'a> {
+    node: &'a str,
+    members: Vec<Member>,
+}
+
 async fn members(State(node): State<Node>) -> Response {
-    Json(json!({"node": node.config.node_name, "members": node.members()})).into_response()
+    Json(ClusterView {
+        node: &node.config.node_name,
+        members: node.members(),
+    })
+    .into_response()
 }
 
 /// The member a new session should go to, from this node's view; None when none has room.
