@@ -78,6 +78,10 @@ impl Member {
     }
 }
 
+/// Members beyond this many (heard plus learned) are ignored: anyone who reaches the API port
+/// can send a heartbeat, and the table must not grow without bound.
+pub const MAX_MEMBERS: usize = 1024;
+
 struct Heard {
     record: MemberRecord,
     last_heard: Instant,
@@ -106,10 +110,10 @@ impl MemberTable {
         if record.name == self.self_name {
             return false;
         }
-        if let Some(known) = self.heard.get(&record.name)
-            && known.record.incarnation > record.incarnation
-        {
-            return false;
+        match self.heard.get(&record.name) {
+            Some(known) if known.record.incarnation > record.incarnation => return false,
+            None if !self.learned.contains_key(&record.name) && self.is_full() => return false,
+            _ => {}
         }
         if self
             .learned
@@ -143,10 +147,16 @@ impl MemberTable {
                 .learned
                 .get(&record.name)
                 .is_none_or(|known| known.incarnation < record.incarnation);
-            if newer_than_heard && newer_than_learned {
+            let known =
+                self.heard.contains_key(&record.name) || self.learned.contains_key(&record.name);
+            if newer_than_heard && newer_than_learned && (known || !self.is_full()) {
                 self.learned.insert(record.name.clone(), record);
             }
         }
+    }
+
+    fn is_full(&self) -> bool {
+        self.heard.len() + self.learned.len() >= MAX_MEMBERS
     }
 
     /// Every member heard from directly, by name, with its liveness at `now`.
@@ -278,6 +288,20 @@ mod tests {
         assert_eq!(table.members(now, DEAD_AFTER)[0].load, 2);
         table.heard_directly(record("w1", "w1:8080", 1), now);
         assert_eq!(table.members(now, DEAD_AFTER)[0].load, 0);
+    }
+
+    #[test]
+    fn the_table_is_bounded_but_known_members_still_update() {
+        let now = Instant::now();
+        let mut table = MemberTable::new("self");
+        for i in 0..MAX_MEMBERS {
+            table.heard_directly(record(&format!("m{i}"), "m:8080", 1), now);
+        }
+        assert!(!table.heard_directly(record("one-too-many", "x:8080", 1), now));
+        table.learn([record("learned-too-many", "y:8080", 1)]);
+        assert_eq!(table.addresses(), ["m:8080"]);
+        assert!(table.heard_directly(record("m0", "m:8080", 2), now));
+        assert_eq!(table.members(now, DEAD_AFTER).len(), MAX_MEMBERS);
     }
 
     #[test]
