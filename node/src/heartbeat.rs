@@ -104,3 +104,77 @@ fn log_changes(node: &Node, last_states: &mut BTreeMap<String, Liveness>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{NodeConfig, Role};
+    use crate::membership::MemberRecord;
+    use crate::state::NodeState;
+
+    fn record(name: &str, api: &str) -> MemberRecord {
+        MemberRecord {
+            name: name.into(),
+            role: Role::Worker,
+            api: api.into(),
+            listener: format!("{name}:9100"),
+            capacity: 10,
+            load: 0,
+            incarnation: 1,
+        }
+    }
+
+    fn node(seeds: &[&str]) -> Node {
+        let mut config = NodeConfig::for_tests();
+        config.node_name = "me".into();
+        config.api_port = 8080;
+        config.seeds = seeds.iter().map(|s| s.to_string()).collect();
+        NodeState::new(config)
+    }
+
+    #[test]
+    fn a_reply_is_direct_contact_with_its_sender_only() {
+        let node = node(&[]);
+        fold_reply(
+            &node,
+            HeartbeatReply {
+                node: "seed".into(),
+                members: vec![
+                    record("seed", "seed:8080"),
+                    record("other", "other:8080"),
+                    record("me", "127.0.0.1:8080"),
+                ],
+            },
+        );
+        let names: Vec<String> = node.members().into_iter().map(|m| m.name).collect();
+        assert_eq!(names, ["me", "seed"]); // `other` is only an address to try
+        assert_eq!(
+            targets(&node).into_iter().collect::<Vec<_>>(),
+            ["other:8080", "seed:8080"]
+        );
+    }
+
+    #[test]
+    fn targets_are_seeds_and_known_members_but_never_the_node_itself() {
+        let node = node(&["127.0.0.1:8080", "seed:8080"]);
+        node.member_table
+            .lock()
+            .unwrap()
+            .learn([record("w1", "w1:8080"), record("w2", "seed:8080")]);
+        assert_eq!(
+            targets(&node).into_iter().collect::<Vec<_>>(),
+            ["seed:8080", "w1:8080"]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_loop_stops_when_told() {
+        let node = node(&[]);
+        let (stop, stopped) = watch::channel(false);
+        let running = tokio::spawn(run(node, stopped));
+        tokio::time::sleep(Duration::from_secs(5)).await; // five rounds with nobody to reach
+        assert!(!running.is_finished());
+        stop.send(true).unwrap();
+        running.await.unwrap();
+    }
+}
