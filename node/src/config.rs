@@ -4,7 +4,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 /// Whether the node coordinates the cluster or serves as a worker.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Seeds membership.
@@ -42,6 +42,10 @@ pub struct NodeConfig {
     pub drain_timeout: Duration,
     /// Listen backlog (the kernel caps it at `net.core.somaxconn`).
     pub backlog: u32,
+    /// How often the node sends its heartbeat to every seed and known member.
+    pub heartbeat_interval: Duration,
+    /// A member not heard from directly this long is dead.
+    pub dead_after: Duration,
 }
 
 impl NodeConfig {
@@ -61,6 +65,8 @@ impl NodeConfig {
             max_line_bytes: 1 << 20,
             drain_timeout: Duration::from_secs(5),
             backlog: 1024,
+            heartbeat_interval: Duration::from_secs(1),
+            dead_after: Duration::from_secs(3),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The API port: Streamable HTTP at `/mcp` (POST, GET stream, DELETE; `Mcp-Session-Id` and
 //! `MCP-Protocol-Version` for the handshake revisions, per-request `_meta` for the stateless
-//! 2026-07-28 one), and `/health`, `/ready`, `/metrics` for operators.
+//! 2026-07-28 one), `/health`, `/ready`, `/metrics` for operators, and the cluster routes of
+//! [`crate::cluster_api`]. Requests for sessions another node owns go through [`crate::proxy`].
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -8,7 +9,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -20,7 +21,8 @@ use crate::long_task::{Cancels, LongTask};
 use crate::session::{STATELESS_VERSION, Session, version_index};
 use crate::state::{HttpSession, Node};
 
-const SESSION_HEADER: &str = "mcp-session-id";
+/// The Streamable HTTP session header (lowercase, as `HeaderName` wants it).
+pub const SESSION_HEADER: &str = "mcp-session-id";
 const VERSION_HEADER: &str = "mcp-protocol-version";
 
 /// The API router. A POST body is one JSON-RPC message, so it gets the TCP line limit (413
@@ -32,6 +34,7 @@ pub fn router(node: Node) -> Router {
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
+        .merge(crate::cluster_api::routes())
         .layer(body_limit)
         .with_state(node)
 }
@@ -51,12 +54,13 @@ async fn ready(State(node): State<Node>) -> Response {
 }
 
 async fn metrics(State(node): State<Node>) -> Response {
+    node.metrics.observe_members(&node.members());
     let body = node.metrics.render();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }
 
 /// An error response with a JSON-RPC body.
-fn rpc_error(status: StatusCode, rpc_code: i32, message: &str) -> Response {
+pub fn rpc_error(status: StatusCode, rpc_code: i32, message: &str) -> Response {
     let body = dispatch::error_response(None, rpc_code, message);
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
@@ -79,7 +83,7 @@ fn is_loopback_name(host: &str) -> bool {
 
 /// DNS-rebinding protection: a foreign `Origin` is refused; a node bound to loopback answers only
 /// loopback `Host` names (one bound to every interface, as in a container, answers any).
-fn check_origin_and_host(node: &Node, headers: &HeaderMap) -> Result<(), Box<Response>> {
+pub fn check_origin_and_host(node: &Node, headers: &HeaderMap) -> Result<(), Box<Response>> {
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
@@ -152,9 +156,14 @@ struct Peek<'a> {
     method: Option<std::borrow::Cow<'a, str>>,
 }
 
-async fn mcp_post(State(node): State<Node>, headers: HeaderMap, body: Bytes) -> Response {
+async fn mcp_post(State(node): State<Node>, mut headers: HeaderMap, body: Bytes) -> Response {
     if let Err(refused) = check_origin_and_host(&node, &headers) {
         return *refused;
+    }
+    if let Some(forwarded) =
+        crate::proxy::forward_to_owner(&node, Method::POST, &mut headers, body.clone()).await
+    {
+        return forwarded;
     }
     if !accepts(&headers, "application/json") && !accepts(&headers, "text/event-stream") {
         return rpc_error(
@@ -179,6 +188,9 @@ async fn mcp_post(State(node): State<Node>, headers: HeaderMap, body: Bytes) -> 
 
     // The handshake creates a session; the stateless revision needs none.
     if method.as_deref() == Some("initialize") && !stateless {
+        if let Some(placed) = crate::proxy::place_initialize(&node, &headers, &body).await {
+            return placed;
+        }
         let Some(slot) = node.try_open_session("http") else {
             node.metrics.connections_rejected.inc();
             let message = format!(
@@ -315,9 +327,14 @@ async fn run_long(node: Node, task: LongTask, session_id: Option<String>, sse: b
 
 /// `GET /mcp`: the session's server-to-client stream. This server starts no requests of its
 /// own, so the stream carries keep-alives until the session ends or the node drains.
-async fn mcp_get(State(node): State<Node>, headers: HeaderMap) -> Response {
+async fn mcp_get(State(node): State<Node>, mut headers: HeaderMap) -> Response {
     if let Err(refused) = check_origin_and_host(&node, &headers) {
         return *refused;
+    }
+    if let Some(forwarded) =
+        crate::proxy::forward_to_owner(&node, Method::GET, &mut headers, Bytes::new()).await
+    {
+        return forwarded;
     }
     if !accepts(&headers, "text/event-stream") {
         return rpc_error(
@@ -368,9 +385,14 @@ fn session_stream(node: Node, id: String) -> impl Stream<Item = Result<Event, In
     .boxed()
 }
 
-async fn mcp_delete(State(node): State<Node>, headers: HeaderMap) -> Response {
+async fn mcp_delete(State(node): State<Node>, mut headers: HeaderMap) -> Response {
     if let Err(refused) = check_origin_and_host(&node, &headers) {
         return *refused;
+    }
+    if let Some(forwarded) =
+        crate::proxy::forward_to_owner(&node, Method::DELETE, &mut headers, Bytes::new()).await
+    {
+        return forwarded;
     }
     let Some(id) = header_text(&headers, SESSION_HEADER) else {
         return rpc_error(

@@ -8,7 +8,14 @@
 //! - [`methods`]: the MCP methods, one file per family (lifecycle, tools, resources, prompts).
 //! - [`long_task`]: requests that outlive their dispatch (`sleep_ms`): progress and cancellation.
 //! - [`metrics`]: Prometheus metrics and the rolling p99.
-//! - [`state`]: the shared node handle: config, metrics, drain flag, HTTP sessions.
+//! - [`state`]: the shared node handle: config, metrics, drain flag, HTTP sessions, members.
+//! - [`membership`]: the member table: records heard directly, liveness, learned addresses.
+//! - [`placement`]: which live member with room takes a new session (lowest load ratio).
+//! - [`peer`]: the pooled HTTP client a node reaches other nodes' API ports with.
+//! - [`heartbeat`]: the loop that POSTs this node's record to seeds and members every interval.
+//! - [`cluster_api`]: `/cluster`, `/cluster/placement` and `POST /cluster/heartbeat`.
+//! - [`proxy`]: the coordinator forwards new `/mcp` sessions to the placed node, and their
+//!   later requests (session ids `<node>~<id>`) to it.
 //! - [`tcp`]: the MCP-over-TCP listener: admission, accept loop, lean per-connection loop.
 //! - [`http`]: the API port: Streamable HTTP at `/mcp`, `/health`, `/ready`, `/metrics`.
 //! - [`stdio`]: one MCP session over stdin/stdout.
@@ -17,14 +24,20 @@
 //! - [`healthcheck`]: `erlmcp-node healthcheck`, the image's HEALTHCHECK (no curl in `scratch`).
 
 pub mod baseline;
+pub mod cluster_api;
 pub mod config;
 pub mod dispatch;
 pub mod framing;
 pub mod healthcheck;
+pub mod heartbeat;
 pub mod http;
 pub mod long_task;
+pub mod membership;
 pub mod methods;
 pub mod metrics;
+pub mod peer;
+pub mod placement;
+pub mod proxy;
 pub mod server;
 pub mod session;
 pub mod state;

@@ -87,6 +87,12 @@ struct ServeArgs {
     /// Listen backlog (capped by net.core.somaxconn).
     #[arg(long, env = "ERLMCP_BACKLOG", default_value_t = 4096, global = true)]
     backlog: u32,
+    /// How often the node heartbeats every seed and known member (500ms, 1s).
+    #[arg(long, env = "ERLMCP_HEARTBEAT_INTERVAL", default_value = "1s", value_parser = parse_duration, global = true)]
+    heartbeat_interval: Duration,
+    /// A member not heard from directly this long is marked dead (must exceed the interval).
+    #[arg(long, env = "ERLMCP_DEAD_AFTER", default_value = "3s", value_parser = parse_duration, global = true)]
+    dead_after: Duration,
     /// Log level: error, warn, info, debug, trace.
     #[arg(long, env = "ERLMCP_LOG", default_value = "info", global = true)]
     log_level: tracing::Level,
@@ -99,6 +105,15 @@ impl ServeArgs {
             "worker" => Role::Worker,
             other => return Err(format!("--role must be coordinator or worker, not {other}")),
         };
+        if self.heartbeat_interval.is_zero() {
+            return Err("--heartbeat-interval must be above zero".into());
+        }
+        if self.dead_after <= self.heartbeat_interval {
+            return Err(format!(
+                "--dead-after ({:?}) must exceed --heartbeat-interval ({:?}), or every member flaps",
+                self.dead_after, self.heartbeat_interval
+            ));
+        }
         let node_name = self
             .node_name
             .clone()
@@ -132,6 +147,8 @@ impl ServeArgs {
             max_line_bytes: self.max_line_bytes,
             drain_timeout: self.drain_timeout,
             backlog: self.backlog,
+            heartbeat_interval: self.heartbeat_interval,
+            dead_after: self.dead_after,
         })
     }
 }

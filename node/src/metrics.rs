@@ -9,6 +9,8 @@ use prometheus::{
     Opts, Registry, TextEncoder,
 };
 
+use crate::membership::{Liveness, Member};
+
 /// Method labels with their own series; anything else counts as `other`, so label values stay bounded.
 pub const METHODS: [&str; 14] = [
     "initialize",
@@ -88,6 +90,8 @@ pub struct Metrics {
     pub in_flight: IntGauge,
     rolling: Mutex<Rolling>,
     rolling_total: AtomicU64,
+    cluster_members: IntGaugeVec,
+    cluster_member_load: IntGaugeVec,
 }
 
 impl Metrics {
@@ -130,6 +134,22 @@ impl Metrics {
         .expect("valid metric");
         let in_flight = IntGauge::new("erlmcp_requests_in_flight", "Requests being handled")
             .expect("valid metric");
+        let cluster_members = IntGaugeVec::new(
+            Opts::new(
+                "erlmcp_cluster_members",
+                "Members this node knows, itself included, by state",
+            ),
+            &["state"],
+        )
+        .expect("valid metric");
+        let cluster_member_load = IntGaugeVec::new(
+            Opts::new(
+                "erlmcp_cluster_member_load",
+                "Open sessions of each live member, as of its last heartbeat",
+            ),
+            &["node"],
+        )
+        .expect("valid metric");
         for collector in [
             Box::new(connections_active.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(connections_total.clone()),
@@ -138,6 +158,8 @@ impl Metrics {
             Box::new(duration_vec.clone()),
             Box::new(latency_p99_ms.clone()),
             Box::new(in_flight.clone()),
+            Box::new(cluster_members.clone()),
+            Box::new(cluster_member_load.clone()),
         ] {
             registry.register(collector).expect("unique metric names");
         }
@@ -180,6 +202,36 @@ impl Metrics {
                 previous: [0; ROLLING_BUCKETS],
             }),
             rolling_total: AtomicU64::new(0),
+            cluster_members,
+            cluster_member_load,
+        }
+    }
+
+    /// Sets the cluster gauges from this node's member list. A dead member's load is unknown,
+    /// so its series goes away rather than repeating a stale number.
+    pub fn observe_members(&self, members: &[Member]) {
+        let alive = members
+            .iter()
+            .filter(|m| m.state == Liveness::Alive)
+            .count();
+        let count = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+        self.cluster_members
+            .with_label_values(&["alive"])
+            .set(count(alive));
+        self.cluster_members
+            .with_label_values(&["dead"])
+            .set(count(members.len() - alive));
+        for member in members {
+            let name = member.name.as_str();
+            match member.state {
+                Liveness::Alive => self
+                    .cluster_member_load
+                    .with_label_values(&[name])
+                    .set(count(member.load)),
+                Liveness::Dead => {
+                    let _ = self.cluster_member_load.remove_label_values(&[name]);
+                }
+            }
         }
     }
 
@@ -281,5 +333,38 @@ mod tests {
         ] {
             assert!(text.contains(name), "missing {name}");
         }
+    }
+
+    #[test]
+    fn cluster_gauges_count_states_and_drop_dead_loads() {
+        use crate::config::Role;
+        let member = |name: &str, state, load| Member {
+            name: name.into(),
+            role: Role::Worker,
+            state,
+            api: String::new(),
+            listener: String::new(),
+            capacity: 10,
+            load,
+            last_heard_ms_ago: 0,
+        };
+        let metrics = Metrics::new();
+        metrics.observe_members(&[
+            member("a", Liveness::Alive, 3),
+            member("b", Liveness::Alive, 1),
+        ]);
+        metrics.observe_members(&[
+            member("a", Liveness::Alive, 4),
+            member("b", Liveness::Dead, 1),
+        ]);
+        let text = metrics.render();
+        for line in [
+            "erlmcp_cluster_members{state=\"alive\"} 1",
+            "erlmcp_cluster_members{state=\"dead\"} 1",
+            "erlmcp_cluster_member_load{node=\"a\"} 4",
+        ] {
+            assert!(text.contains(line), "missing {line}");
+        }
+        assert!(!text.contains("erlmcp_cluster_member_load{node=\"b\"}"));
     }
 }

@@ -1,5 +1,6 @@
-//! Runs a node: binds the API port and the MCP listener, serves until shutdown, then drains
-//! (stop accepting, `/ready` false, wait for in-flight requests within a bound).
+//! Runs a node: binds the API port and the MCP listener, heartbeats the cluster, serves until
+//! shutdown, then drains (stop accepting and heartbeating, `/ready` false, wait for in-flight
+//! requests within a bound).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -74,6 +75,7 @@ impl Server {
         let (stop, stopped) = watch::channel(false);
         let tcp = tokio::spawn(crate::tcp::serve(listener, node.clone(), stopped.clone()));
         let sweeper = tokio::spawn(expire_http_sessions(node.clone(), stopped.clone()));
+        let heartbeat = tokio::spawn(crate::heartbeat::run(node.clone(), stopped.clone()));
         let mut http_stopped = stopped.clone();
         let router = crate::http::router(node.clone());
         let http = tokio::spawn(async move {
@@ -91,6 +93,7 @@ impl Server {
             api = %api_port,
             listener = %listener_port,
             max_connections = node.config.max_connections,
+            seeds = ?node.config.seeds,
             "serving"
         );
         shutdown.await;
@@ -99,6 +102,7 @@ impl Server {
         let _ = stop.send(true);
         let _ = tcp.await;
         let _ = sweeper.await;
+        let _ = heartbeat.await;
         let deadline = Instant::now() + node.config.drain_timeout;
         while node.metrics.in_flight.get() > 0 && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;

@@ -1,16 +1,18 @@
-//! The shared node handle: configuration, metrics, the drain flag and the Streamable HTTP
-//! sessions. Cheap to clone (an `Arc`), handed to every listener and connection.
+//! The shared node handle: configuration, metrics, the drain flag, the Streamable HTTP
+//! sessions and the member table. Cheap to clone (an `Arc`), handed to every listener and
+//! connection.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
-
-use serde::Serialize;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crate::config::NodeConfig;
 use crate::long_task::Cancels;
+pub use crate::membership::Member;
+use crate::membership::{Liveness, MemberRecord, MemberTable};
 use crate::metrics::Metrics;
+use crate::peer::Peers;
 use crate::session::Session;
 
 /// A Streamable HTTP session: its MCP state, the requests it may cancel, and its slot.
@@ -23,25 +25,6 @@ pub struct HttpSession {
     pub slot: SessionSlot,
     /// Last request or open stream: HTTP has no connection to close, so idleness ends a session.
     pub last_seen: tokio::time::Instant,
-}
-
-/// What the node knows about one cluster member (itself, until membership lands).
-#[derive(Debug, Clone, Serialize)]
-pub struct Member {
-    /// Node name.
-    pub name: String,
-    /// `coordinator` or `worker`.
-    pub role: crate::config::Role,
-    /// `alive` or `dead`.
-    pub state: &'static str,
-    /// Where clients reach its API.
-    pub api: String,
-    /// Where clients reach its MCP-over-TCP listener.
-    pub listener: String,
-    /// Session capacity.
-    pub capacity: usize,
-    /// Open sessions.
-    pub load: usize,
 }
 
 /// The node's shared state.
@@ -58,6 +41,12 @@ pub struct NodeState {
     pub http_sessions: Mutex<HashMap<String, HttpSession>>,
     /// Ports actually bound (after port 0 was resolved): (api, listener).
     pub bound_ports: Mutex<(u16, u16)>,
+    /// Start time in ms since the Unix epoch: tells a restarted node from its previous run.
+    pub incarnation: u64,
+    /// Every other member heard from, and addresses learned second-hand.
+    pub member_table: Mutex<MemberTable>,
+    /// The HTTP client to other nodes.
+    pub peers: Peers,
 }
 
 /// A cheap handle to the node's state.
@@ -67,6 +56,10 @@ impl NodeState {
     /// A fresh node.
     pub fn new(config: NodeConfig) -> Node {
         let ports = (config.api_port, config.listener_port);
+        let incarnation = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let member_table = Mutex::new(MemberTable::new(config.node_name.clone()));
         Arc::new(NodeState {
             config,
             metrics: Metrics::new(),
@@ -75,6 +68,9 @@ impl NodeState {
             sessions_open: AtomicUsize::new(0),
             http_sessions: Mutex::new(HashMap::new()),
             bound_ports: Mutex::new(ports),
+            incarnation,
+            member_table,
+            peers: Peers::new(),
         })
     }
 
@@ -126,17 +122,17 @@ impl NodeState {
         !self.is_draining() && self.sessions_open() < self.config.max_connections
     }
 
-    /// This node as a member of the cluster.
-    pub fn as_member(&self) -> Member {
+    /// This node as it describes itself in heartbeats.
+    pub fn as_record(&self) -> MemberRecord {
         let (api, listener) = *self.bound_ports.lock().expect("ports lock");
-        Member {
+        MemberRecord {
             name: self.config.node_name.clone(),
             role: self.config.role,
-            state: "alive",
             api: format!("{}:{api}", self.config.advertise_host),
             listener: format!("{}:{listener}", self.config.advertise_host),
             capacity: self.config.max_connections,
             load: self.sessions_open(),
+            incarnation: self.incarnation,
         }
     }
 
@@ -151,9 +147,22 @@ impl NodeState {
         before - sessions.len()
     }
 
-    /// Every member this node knows of.
+    /// This node as a member of the cluster: always alive, its load live.
+    pub fn as_member(&self) -> Member {
+        Member::from_record(&self.as_record(), Liveness::Alive, Default::default())
+    }
+
+    /// Every member this node knows of, itself included, by name; dead ones stay listed.
     pub fn members(&self) -> Vec<Member> {
-        vec![self.as_member()]
+        let now = tokio::time::Instant::now();
+        let mut members = self
+            .member_table
+            .lock()
+            .expect("member table lock")
+            .members(now, self.config.dead_after);
+        members.push(self.as_member());
+        members.sort_by(|a, b| a.name.cmp(&b.name));
+        members
     }
 }
 

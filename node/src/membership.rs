@@ -1,0 +1,344 @@
+//! The member table: what this node heard from each other member, and who is alive.
+//!
+//! Only direct contact decides liveness: a member's own heartbeat, or its reply to ours. Member
+//! lists that travel in heartbeat replies are second-hand: they only add addresses to try. Every
+//! function takes `now`, so liveness is tested with explicit timestamps.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+
+use crate::config::Role;
+
+/// A member as it describes itself in heartbeats.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberRecord {
+    /// Node name, unique in the cluster.
+    pub name: String,
+    /// `coordinator` or `worker`.
+    pub role: Role,
+    /// `host:port` of its API (heartbeats, `/mcp`).
+    pub api: String,
+    /// `host:port` of its MCP-over-TCP listener.
+    pub listener: String,
+    /// Session capacity.
+    pub capacity: usize,
+    /// Open sessions when it sent the record.
+    pub load: usize,
+    /// Its start time in ms since the Unix epoch: a restarted node has a higher one.
+    pub incarnation: u64,
+}
+
+/// Whether a member was heard from directly within `dead_after`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Liveness {
+    /// Heard from within `dead_after`.
+    Alive,
+    /// Silent for longer than `dead_after`; kept listed so operators see it.
+    Dead,
+}
+
+/// What the node reports about one member (itself included) in `/cluster` and `cluster_status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Member {
+    /// Node name.
+    pub name: String,
+    /// `coordinator` or `worker`.
+    pub role: Role,
+    /// `alive` or `dead`.
+    pub state: Liveness,
+    /// Where clients reach its API.
+    pub api: String,
+    /// Where clients reach its MCP-over-TCP listener.
+    pub listener: String,
+    /// Session capacity.
+    pub capacity: usize,
+    /// Open sessions, as of its last heartbeat (live for the node itself).
+    pub load: usize,
+    /// Milliseconds since it was last heard from directly (0 for the node itself).
+    pub last_heard_ms_ago: u64,
+}
+
+impl Member {
+    /// A member as last heard, with its liveness at the time of asking.
+    pub fn from_record(record: &MemberRecord, state: Liveness, last_heard_ago: Duration) -> Self {
+        Member {
+            name: record.name.clone(),
+            role: record.role,
+            state,
+            api: record.api.clone(),
+            listener: record.listener.clone(),
+            capacity: record.capacity,
+            load: record.load,
+            last_heard_ms_ago: u64::try_from(last_heard_ago.as_millis()).unwrap_or(u64::MAX),
+        }
+    }
+}
+
+/// Members beyond this many (heard plus learned) are ignored: anyone who reaches the API port
+/// can send a heartbeat, and the table must not grow without bound.
+pub const MAX_MEMBERS: usize = 1024;
+
+struct Heard {
+    record: MemberRecord,
+    last_heard: Instant,
+}
+
+/// Every other member this node heard from directly, and addresses it learned second-hand.
+pub struct MemberTable {
+    self_name: String,
+    heard: BTreeMap<String, Heard>,
+    learned: BTreeMap<String, MemberRecord>,
+}
+
+impl MemberTable {
+    /// An empty table for the node called `self_name` (which never lists itself).
+    pub fn new(self_name: impl Into<String>) -> Self {
+        MemberTable {
+            self_name: self_name.into(),
+            heard: BTreeMap::new(),
+            learned: BTreeMap::new(),
+        }
+    }
+
+    /// Direct contact: `record`'s node sent a heartbeat or answered ours. Returns false when the
+    /// record is ignored: it is this node, or an older incarnation than the one already heard.
+    pub fn heard_directly(&mut self, record: MemberRecord, now: Instant) -> bool {
+        if record.name == self.self_name {
+            return false;
+        }
+        match self.heard.get(&record.name) {
+            Some(known) if known.record.incarnation > record.incarnation => return false,
+            None if !self.learned.contains_key(&record.name) && self.is_full() => return false,
+            _ => {}
+        }
+        if self
+            .learned
+            .get(&record.name)
+            .is_some_and(|learned| learned.incarnation <= record.incarnation)
+        {
+            self.learned.remove(&record.name);
+        }
+        self.heard.insert(
+            record.name.clone(),
+            Heard {
+                record,
+                last_heard: now,
+            },
+        );
+        true
+    }
+
+    /// Second-hand records (a heartbeat reply's member list): addresses worth a heartbeat. They
+    /// say nothing about liveness, so a member only learned of is not listed.
+    pub fn learn(&mut self, records: impl IntoIterator<Item = MemberRecord>) {
+        for record in records {
+            if record.name == self.self_name {
+                continue;
+            }
+            let newer_than_heard = self
+                .heard
+                .get(&record.name)
+                .is_none_or(|known| known.record.incarnation < record.incarnation);
+            let newer_than_learned = self
+                .learned
+                .get(&record.name)
+                .is_none_or(|known| known.incarnation < record.incarnation);
+            let known =
+                self.heard.contains_key(&record.name) || self.learned.contains_key(&record.name);
+            if newer_than_heard && newer_than_learned && (known || !self.is_full()) {
+                self.learned.insert(record.name.clone(), record);
+            }
+        }
+    }
+
+    fn is_full(&self) -> bool {
+        self.heard.len() + self.learned.len() >= MAX_MEMBERS
+    }
+
+    /// Every member heard from directly, by name, with its liveness at `now`.
+    pub fn members(&self, now: Instant, dead_after: Duration) -> Vec<Member> {
+        self.heard
+            .values()
+            .map(|heard| {
+                let ago = now.saturating_duration_since(heard.last_heard);
+                let state = if ago > dead_after {
+                    Liveness::Dead
+                } else {
+                    Liveness::Alive
+                };
+                Member::from_record(&heard.record, state, ago)
+            })
+            .collect()
+    }
+
+    /// The last record of each member alive at `now` (what a heartbeat reply carries: passing on
+    /// dead addresses would only have every newcomer heartbeat them too).
+    pub fn alive_records(&self, now: Instant, dead_after: Duration) -> Vec<MemberRecord> {
+        self.heard
+            .values()
+            .filter(|h| now.saturating_duration_since(h.last_heard) <= dead_after)
+            .map(|h| h.record.clone())
+            .collect()
+    }
+
+    /// Counts a session this node just placed on `name`, so a burst of new sessions does not
+    /// all go to the member that looked idlest at its last heartbeat. Its next heartbeat
+    /// replaces the estimate with its own count.
+    pub fn count_placed_session(&mut self, name: &str) {
+        if let Some(heard) = self.heard.get_mut(name) {
+            heard.record.load = heard.record.load.saturating_add(1);
+        }
+    }
+
+    /// API addresses of every member heard from or learned of, dead ones included (a restarted
+    /// node answers there again).
+    pub fn addresses(&self) -> Vec<String> {
+        let heard = self.heard.values().map(|h| h.record.api.clone());
+        let learned = self.learned.values().map(|r| r.api.clone());
+        let mut addresses: Vec<String> = heard.chain(learned).collect();
+        addresses.sort();
+        addresses.dedup();
+        addresses
+    }
+
+    /// The API address of the member called `name`, if it was ever heard from directly.
+    pub fn api_of(&self, name: &str) -> Option<String> {
+        self.heard.get(name).map(|h| h.record.api.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DEAD_AFTER: Duration = Duration::from_secs(3);
+
+    fn record(name: &str, api: &str, incarnation: u64) -> MemberRecord {
+        MemberRecord {
+            name: name.into(),
+            role: Role::Worker,
+            api: api.into(),
+            listener: "h:9100".into(),
+            capacity: 10,
+            load: 0,
+            incarnation,
+        }
+    }
+
+    fn states(table: &MemberTable, now: Instant) -> Vec<(String, Liveness)> {
+        table
+            .members(now, DEAD_AFTER)
+            .into_iter()
+            .map(|m| (m.name, m.state))
+            .collect()
+    }
+
+    #[test]
+    fn a_member_is_dead_only_after_dead_after_of_silence() {
+        let start = Instant::now();
+        let mut table = MemberTable::new("self");
+        assert!(table.heard_directly(record("w1", "w1:8080", 1), start));
+        let at = |ms| start + Duration::from_millis(ms);
+        assert_eq!(states(&table, at(3000)), [("w1".into(), Liveness::Alive)]);
+        assert_eq!(states(&table, at(3001)), [("w1".into(), Liveness::Dead)]);
+        let member = &table.members(at(3001), DEAD_AFTER)[0];
+        assert_eq!(member.last_heard_ms_ago, 3001);
+        // A heartbeat brings it back; the dead member stayed listed meanwhile.
+        table.heard_directly(record("w1", "w1:8080", 1), at(5000));
+        assert_eq!(states(&table, at(5000)), [("w1".into(), Liveness::Alive)]);
+    }
+
+    #[test]
+    fn a_restart_replaces_the_record_and_an_older_incarnation_is_ignored() {
+        let now = Instant::now();
+        let mut table = MemberTable::new("self");
+        table.heard_directly(record("w1", "old:8080", 1), now);
+        assert!(table.heard_directly(record("w1", "new:8080", 2), now));
+        assert!(!table.heard_directly(record("w1", "old:8080", 1), now));
+        assert_eq!(table.api_of("w1").as_deref(), Some("new:8080"));
+    }
+
+    #[test]
+    fn replies_pass_on_live_members_only() {
+        let start = Instant::now();
+        let mut table = MemberTable::new("self");
+        table.heard_directly(record("old", "old:8080", 1), start);
+        let later = start + Duration::from_secs(4);
+        table.heard_directly(record("new", "new:8080", 1), later);
+        let names: Vec<String> = table
+            .alive_records(later, DEAD_AFTER)
+            .into_iter()
+            .map(|r| r.name)
+            .collect();
+        assert_eq!(names, ["new"]);
+    }
+
+    #[test]
+    fn a_placed_session_counts_until_the_next_heartbeat() {
+        let now = Instant::now();
+        let mut table = MemberTable::new("self");
+        table.heard_directly(record("w1", "w1:8080", 1), now);
+        table.count_placed_session("w1");
+        table.count_placed_session("w1");
+        table.count_placed_session("unknown");
+        assert_eq!(table.members(now, DEAD_AFTER)[0].load, 2);
+        table.heard_directly(record("w1", "w1:8080", 1), now);
+        assert_eq!(table.members(now, DEAD_AFTER)[0].load, 0);
+    }
+
+    #[test]
+    fn the_table_is_bounded_but_known_members_still_update() {
+        let now = Instant::now();
+        let mut table = MemberTable::new("self");
+        for i in 0..MAX_MEMBERS {
+            table.heard_directly(record(&format!("m{i}"), "m:8080", 1), now);
+        }
+        assert!(!table.heard_directly(record("one-too-many", "x:8080", 1), now));
+        table.learn([record("learned-too-many", "y:8080", 1)]);
+        assert_eq!(table.addresses(), ["m:8080"]);
+        assert!(table.heard_directly(record("m0", "m:8080", 2), now));
+        assert_eq!(table.members(now, DEAD_AFTER).len(), MAX_MEMBERS);
+    }
+
+    #[test]
+    fn the_node_never_lists_itself() {
+        let now = Instant::now();
+        let mut table = MemberTable::new("self");
+        assert!(!table.heard_directly(record("self", "me:8080", 1), now));
+        table.learn([record("self", "me:8080", 1)]);
+        assert!(table.members(now, DEAD_AFTER).is_empty());
+        assert!(table.addresses().is_empty());
+    }
+
+    #[test]
+    fn learned_members_are_addresses_not_members() {
+        let now = Instant::now();
+        let mut table = MemberTable::new("self");
+        table.heard_directly(record("w1", "w1:8080", 5), now);
+        table.learn([
+            record("w2", "w2:8080", 1),
+            record("w1", "stale:8080", 4), // older than what w1 said itself
+        ]);
+        assert_eq!(table.addresses(), ["w1:8080", "w2:8080"]);
+        assert_eq!(states(&table, now), [("w1".into(), Liveness::Alive)]);
+        // Once w2 answers, it is a member and no longer only learned.
+        table.heard_directly(record("w2", "w2:8080", 1), now);
+        assert_eq!(table.addresses(), ["w1:8080", "w2:8080"]);
+        assert_eq!(table.members(now, DEAD_AFTER).len(), 2);
+    }
+
+    #[test]
+    fn a_restarted_member_learned_elsewhere_is_tried_at_its_new_address() {
+        let now = Instant::now();
+        let mut table = MemberTable::new("self");
+        table.heard_directly(record("w1", "old:8080", 1), now);
+        table.learn([record("w1", "new:8080", 2)]);
+        assert_eq!(table.addresses(), ["new:8080", "old:8080"]);
+        table.heard_directly(record("w1", "new:8080", 2), now);
+        assert_eq!(table.addresses(), ["new:8080"]);
+    }
+}

@@ -1,0 +1,389 @@
+//! Membership, failure detection, placement and the coordinator's `/mcp` proxy, with in-process
+//! nodes on 127.0.0.1 heartbeating every 100 ms (dead after 600 ms). Assertions wait for a state
+//! with a bounded `eventually`; none asserts how long anything took.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use erlmcp_node::config::Role;
+use serde_json::Value;
+use support::{Client, TestNode, eventually, http};
+
+const ACCEPT: (&str, &str) = ("Accept", "application/json, text/event-stream");
+const JSON: (&str, &str) = ("Content-Type", "application/json");
+const INIT: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"0"}}}"#;
+
+/// A node named `name` that joins through `seeds`, with test-sized heartbeat timing.
+fn member(name: &str, role: Role, seeds: &[SocketAddr]) -> TestNode {
+    let name = name.to_string();
+    let seeds = seeds.iter().map(SocketAddr::to_string).collect();
+    TestNode::start(move |config| {
+        config.node_name = name;
+        config.role = role;
+        config.seeds = seeds;
+        config.heartbeat_interval = Duration::from_millis(100);
+        config.dead_after = Duration::from_millis(600);
+    })
+}
+
+fn get_json(addr: SocketAddr, path: &str) -> (u16, Value) {
+    let (status, _, body) = http(addr, "GET", path, &[], "");
+    let json = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
+    (status, json)
+}
+
+/// `(name, state)` of every member in `GET /cluster`, by name.
+fn states(node: &TestNode) -> Vec<(String, String)> {
+    let (status, cluster) = get_json(node.api, "/cluster");
+    assert_eq!(status, 200);
+    assert_eq!(cluster["node"], node.node.config.node_name.as_str());
+    cluster["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            let field = |f: &str| m[f].as_str().unwrap().to_string();
+            (field("name"), field("state"))
+        })
+        .collect()
+}
+
+fn expect(members: &[(&str, &str)]) -> Vec<(String, String)> {
+    members
+        .iter()
+        .map(|(n, s)| (n.to_string(), s.to_string()))
+        .collect()
+}
+
+/// The member `GET /cluster/placement` names, or None when it answers 503.
+fn placed(node: &TestNode) -> Option<String> {
+    let (status, body) = get_json(node.api, "/cluster/placement");
+    match status {
+        200 => Some(body["name"].as_str().unwrap().to_string()),
+        503 => {
+            assert!(body["error"].is_string(), "{body}");
+            None
+        }
+        other => panic!("placement answered {other}: {body}"),
+    }
+}
+
+/// An open, initialized MCP-over-TCP session (it counts as load until dropped).
+fn tcp_session(node: &TestNode) -> Client {
+    let mut client = Client::connect(node.tcp);
+    client.initialize();
+    client
+}
+
+fn session_id(headers: &str) -> String {
+    headers
+        .lines()
+        .find_map(|l| l.strip_prefix("mcp-session-id: "))
+        .expect("an Mcp-Session-Id header")
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn members_find_each_other_through_the_seed_and_a_stopped_one_turns_dead_then_returns() {
+    let coordinator = member("coordinator", Role::Coordinator, &[]);
+    let w1 = member("w1", Role::Worker, &[coordinator.api]);
+    let mut w2 = member("w2", Role::Worker, &[coordinator.api]);
+    let all_alive = expect(&[("coordinator", "alive"), ("w1", "alive"), ("w2", "alive")]);
+    for node in [&coordinator, &w1, &w2] {
+        assert!(
+            eventually(|| states(node) == all_alive),
+            "{:?}",
+            states(node)
+        );
+    }
+
+    // Load the coordinator and w1, so that placement prefers the idle w2 while it lives.
+    let _on_coordinator = tcp_session(&coordinator);
+    let mut on_w1 = tcp_session(&w1);
+    assert!(eventually(|| placed(&coordinator).as_deref() == Some("w2")));
+
+    w2.shutdown();
+    let w2_dead = expect(&[("coordinator", "alive"), ("w1", "alive"), ("w2", "dead")]);
+    for node in [&coordinator, &w1] {
+        assert!(eventually(|| states(node) == w2_dead), "{:?}", states(node));
+        let choice = placed(node);
+        assert!(
+            choice.is_some() && choice.as_deref() != Some("w2"),
+            "{choice:?}"
+        );
+    }
+    // The session on w1 never noticed.
+    let echo = on_w1.request(
+        5,
+        "tools/call",
+        serde_json::json!({"name": "echo", "arguments": {"text": "still here"}}),
+    );
+    assert_eq!(echo["result"]["content"][0]["text"], "still here");
+
+    // A new w2 (new ports, higher incarnation) is alive again everywhere.
+    let w2 = member("w2", Role::Worker, &[coordinator.api]);
+    for node in [&coordinator, &w1, &w2] {
+        assert!(
+            eventually(|| states(node) == all_alive),
+            "{:?}",
+            states(node)
+        );
+    }
+    let (_, cluster) = get_json(w1.api, "/cluster");
+    let listed = cluster["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "w2")
+        .unwrap()
+        .clone();
+    assert_eq!(listed["api"], w2.api.to_string());
+    assert_eq!(listed["listener"], w2.tcp.to_string());
+    assert_eq!(listed["role"], "worker");
+    assert_eq!(listed["capacity"], 100);
+    assert!(listed["last_heard_ms_ago"].is_u64());
+}
+
+#[test]
+fn workers_keep_each_other_and_placement_when_the_coordinator_is_gone() {
+    let mut coordinator = member("coordinator", Role::Coordinator, &[]);
+    let w1 = member("w1", Role::Worker, &[coordinator.api]);
+    let w2 = member("w2", Role::Worker, &[coordinator.api]);
+    let all_alive = expect(&[("coordinator", "alive"), ("w1", "alive"), ("w2", "alive")]);
+    for node in [&w1, &w2] {
+        assert!(
+            eventually(|| states(node) == all_alive),
+            "{:?}",
+            states(node)
+        );
+    }
+
+    coordinator.shutdown();
+    let coordinator_dead = expect(&[("coordinator", "dead"), ("w1", "alive"), ("w2", "alive")]);
+    for node in [&w1, &w2] {
+        assert!(
+            eventually(|| states(node) == coordinator_dead),
+            "{:?}",
+            states(node)
+        );
+        assert_eq!(placed(node).as_deref(), Some("w1"));
+    }
+}
+
+#[test]
+fn placement_follows_load_and_answers_503_when_nobody_has_room() {
+    let small = |name: &str, role, seeds: &[SocketAddr]| {
+        let name = name.to_string();
+        let seeds: Vec<String> = seeds.iter().map(SocketAddr::to_string).collect();
+        TestNode::start(move |config| {
+            config.node_name = name;
+            config.role = role;
+            config.seeds = seeds;
+            config.max_connections = 2;
+            config.heartbeat_interval = Duration::from_millis(100);
+            config.dead_after = Duration::from_millis(600);
+        })
+    };
+    let a = small("a", Role::Coordinator, &[]);
+    let b = small("b", Role::Worker, &[a.api]);
+    let both_alive = expect(&[("a", "alive"), ("b", "alive")]);
+    for node in [&a, &b] {
+        assert!(
+            eventually(|| states(node) == both_alive),
+            "{:?}",
+            states(node)
+        );
+    }
+    // Equal loads: the first name.
+    assert_eq!(placed(&a).as_deref(), Some("a"));
+
+    let _a1 = tcp_session(&a);
+    for node in [&a, &b] {
+        assert!(eventually(|| placed(node).as_deref() == Some("b")));
+    }
+    let _b1 = tcp_session(&b);
+    let _b2 = tcp_session(&b); // b is full: a (1 of 2) is the only one with room
+    for node in [&a, &b] {
+        assert!(eventually(|| placed(node).as_deref() == Some("a")));
+    }
+    let _a2 = tcp_session(&a);
+    for node in [&a, &b] {
+        assert!(eventually(|| placed(node).is_none()));
+    }
+
+    let (_, _, scraped) = http(a.api, "GET", "/metrics", &[], "");
+    for line in [
+        "erlmcp_cluster_members{state=\"alive\"} 2",
+        "erlmcp_cluster_members{state=\"dead\"} 0",
+        "erlmcp_cluster_member_load{node=\"a\"} 2",
+        "erlmcp_cluster_member_load{node=\"b\"} 2",
+    ] {
+        assert!(scraped.contains(line), "missing {line} in\n{scraped}");
+    }
+}
+
+#[test]
+fn cluster_status_and_the_members_resource_list_every_member() {
+    let coordinator = member("coordinator", Role::Coordinator, &[]);
+    let w1 = member("w1", Role::Worker, &[coordinator.api]);
+    let both = expect(&[("coordinator", "alive"), ("w1", "alive")]);
+    assert!(eventually(|| states(&w1) == both));
+    let mut client = tcp_session(&w1);
+    let status = client.request(
+        2,
+        "tools/call",
+        serde_json::json!({"name": "cluster_status", "arguments": {}}),
+    );
+    let members = &status["result"]["structuredContent"]["members"];
+    assert_eq!(members[0]["name"], "coordinator");
+    assert_eq!(members[0]["role"], "coordinator");
+    assert_eq!(members[1]["name"], "w1");
+    assert_eq!(members[1]["load"], 1);
+    let read = client.request(
+        3,
+        "resources/read",
+        serde_json::json!({"uri": "erlmcp://cluster/members"}),
+    );
+    let text = read["result"]["contents"][0]["text"].as_str().unwrap();
+    let listed: Value = serde_json::from_str(text).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 2, "{listed}");
+}
+
+#[test]
+fn the_coordinator_proxies_a_new_http_session_to_the_least_loaded_node() {
+    let coordinator = member("coordinator", Role::Coordinator, &[]);
+    let w1 = member("w1", Role::Worker, &[coordinator.api]);
+    let _busy = tcp_session(&coordinator);
+    assert!(eventually(|| placed(&coordinator).as_deref() == Some("w1")));
+
+    let (status, headers, body) = http(coordinator.api, "POST", "/mcp", &[ACCEPT, JSON], INIT);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"serverInfo\""), "{body}");
+    let id = session_id(&headers);
+    assert!(id.starts_with("w1~"), "{id}");
+    assert_eq!(w1.node.sessions_open(), 1);
+    assert_eq!(coordinator.node.sessions_open(), 1); // only the TCP session
+
+    let with_session = [
+        ACCEPT,
+        JSON,
+        ("Mcp-Session-Id", id.as_str()),
+        ("MCP-Protocol-Version", "2025-06-18"),
+    ];
+    let (status, _, _) = http(
+        coordinator.api,
+        "POST",
+        "/mcp",
+        &with_session,
+        r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+    );
+    assert_eq!(status, 202);
+    let info = r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"node_info","arguments":{}}}"#;
+    let (status, _, body) = http(coordinator.api, "POST", "/mcp", &with_session, info);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(r#""name":"w1""#), "{body}");
+
+    // A long call streams its progress through the proxy as SSE.
+    let sleep = r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"sleep_ms","arguments":{"ms":300},"_meta":{"progressToken":"p"}}}"#;
+    let (status, headers, body) = http(coordinator.api, "POST", "/mcp", &with_session, sleep);
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        headers.contains("content-type: text/event-stream"),
+        "{headers}"
+    );
+    assert!(body.contains("notifications/progress"), "{body}");
+    assert!(body.contains(r#""id":3"#), "{body}");
+
+    // The GET stream opens through the proxy too (its headers are enough: it is long-lived).
+    let mut stream = std::net::TcpStream::connect(coordinator.api).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let request = format!(
+        "GET /mcp HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nAccept: text/event-stream\r\nMcp-Session-Id: {id}\r\n\r\n",
+        coordinator.api.port()
+    );
+    std::io::Write::write_all(&mut stream, request.as_bytes()).unwrap();
+    let mut head = [0u8; 256];
+    let read = std::io::Read::read(&mut stream, &mut head).unwrap();
+    let head = String::from_utf8_lossy(&head[..read]).to_lowercase();
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(head.contains("text/event-stream"), "{head}");
+    drop(stream);
+
+    let (status, _, _) = http(
+        coordinator.api,
+        "DELETE",
+        "/mcp",
+        &[("Mcp-Session-Id", id.as_str())],
+        "",
+    );
+    assert_eq!(status, 200);
+    assert!(eventually(|| w1.node.sessions_open() == 0));
+    let (status, _, _) = http(coordinator.api, "POST", "/mcp", &with_session, info);
+    assert_eq!(status, 404);
+
+    // An id owned by a node nobody heard of: 404, so the client starts over.
+    let (status, _, body) = http(
+        coordinator.api,
+        "POST",
+        "/mcp",
+        &[ACCEPT, JSON, ("Mcp-Session-Id", "ghost~abc")],
+        info,
+    );
+    assert_eq!(status, 404, "{body}");
+}
+
+#[test]
+fn heartbeats_from_a_browser_origin_are_refused() {
+    let node = member("coordinator", Role::Coordinator, &[]);
+    let record = r#"{"name":"evil","role":"worker","api":"evil.example:80","listener":"evil.example:81","capacity":1000,"load":0,"incarnation":1}"#;
+    let (status, _, _) = http(
+        node.api,
+        "POST",
+        "/cluster/heartbeat",
+        &[JSON, ("Origin", "http://evil.example")],
+        record,
+    );
+    assert_eq!(status, 403);
+    assert_eq!(states(&node), expect(&[("coordinator", "alive")]));
+}
+
+#[test]
+fn dead_after_must_exceed_the_heartbeat_interval() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_erlmcp-node"))
+        .args(["--heartbeat-interval", "2s", "--dead-after", "1s"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--dead-after (1s) must exceed --heartbeat-interval (2s)"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_burst_of_new_sessions_through_the_coordinator_spreads_over_the_workers() {
+    let coordinator = member("coordinator", Role::Coordinator, &[]);
+    let w1 = member("w1", Role::Worker, &[coordinator.api]);
+    let w2 = member("w2", Role::Worker, &[coordinator.api]);
+    let _busy = [tcp_session(&coordinator), tcp_session(&coordinator)];
+    let all_alive = expect(&[("coordinator", "alive"), ("w1", "alive"), ("w2", "alive")]);
+    assert!(eventually(|| states(&coordinator) == all_alive));
+    let owners: Vec<String> = (0..4)
+        .map(|_| {
+            let (status, headers, body) =
+                http(coordinator.api, "POST", "/mcp", &[ACCEPT, JSON], INIT);
+            assert_eq!(status, 200, "{body}");
+            session_id(&headers).split('~').next().unwrap().to_string()
+        })
+        .collect();
+    // Faster than heartbeats report loads: the coordinator counts what it placed itself.
+    assert!(owners.iter().any(|o| o == "w1"), "{owners:?}");
+    assert!(owners.iter().any(|o| o == "w2"), "{owners:?}");
+    assert_eq!(w1.node.sessions_open() + w2.node.sessions_open(), 4);
+}
