@@ -186,7 +186,8 @@ impl StressSummary {
         let options = inputs.options;
         let total = inputs.timeline.total();
         let ramp_end = options.ramp.as_secs();
-        let hold_end = (options.ramp + options.duration).as_secs();
+        // The hold as it happened: an interrupted run held for less than planned.
+        let hold_end = (options.ramp.as_secs_f64() + inputs.hold_seconds).floor() as u64;
         let rows: Vec<_> = inputs.timeline.rows().collect();
         let min_open_during_hold = rows
             .iter()
