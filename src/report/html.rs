@@ -160,6 +160,20 @@ fn summary_table(out: &mut String, s: &StressSummary) {
             failures.join(", ")
         },
     ));
+    for n in &s.resources {
+        rows.push((
+            "Node resources",
+            escape(&format!(
+                "{}: CPU mean {} / max {} % of a core, peak memory {} MiB, peak fds {}, sessions {}",
+                n.node,
+                n.mean_cpu_percent.map_or("n/a".into(), |v| format!("{v:.1}")),
+                n.max_cpu_percent.map_or("n/a".into(), |v| format!("{v:.1}")),
+                n.peak_memory_bytes.map_or("n/a".into(), |v| (v / (1024 * 1024)).to_string()),
+                n.peak_open_fds.map_or("n/a".into(), |v| v.to_string()),
+                n.peak_sessions.map_or("n/a".into(), |v| v.to_string()),
+            )),
+        ));
+    }
     if let Some(b) = &s.baseline {
         rows.push((
             "Baseline echo",

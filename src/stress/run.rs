@@ -240,6 +240,7 @@ async fn run_phase(
         options,
         targets: &targets,
         timeline: &timeline,
+        samples: &samples,
         machine: MachineFacts::read(),
         generator_cpu_seconds: parent_cpu + worker_cpu_seconds,
         workers: specs.len() as u32,
