@@ -319,38 +319,52 @@ async fn launch(
             Ok(StopHandle::InProcess(stop_tx))
         }
         WorkerLaunch::Process(exe) => {
-            let mut child = Command::new(exe)
-                .arg("stress-worker")
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::inherit())
-                .kill_on_drop(true)
-                .spawn()
-                .with_context(|| format!("starting worker {}", exe.display()))?;
-            let mut stdin = child.stdin.take().context("worker stdin")?;
-            let stdout = child.stdout.take().context("worker stdout")?;
-            let mut line = serde_json::to_string(&spec)?;
-            line.push('\n');
-            stdin.write_all(line.as_bytes()).await?;
-            stdin.flush().await?;
-            tokio::spawn(async move {
-                let mut lines = BufReader::new(stdout).lines();
-                while let Ok(Some(line)) = lines.next_line().await {
-                    match serde_json::from_str::<WorkerEvent>(&line) {
-                        Ok(event) => {
-                            let _ = events.send((worker, Some(event)));
-                        }
-                        Err(e) => {
-                            eprintln!("stress worker {worker}: unreadable line ({e}): {line}")
-                        }
-                    }
-                }
-                let _ = child.wait().await;
-                let _ = events.send((worker, None));
-            });
-            Ok(StopHandle::Process(Some(stdin)))
+            spawn_worker_process(spec, exe, &["stress-worker".to_string()], events).await
+        }
+        WorkerLaunch::Command { program, args } => {
+            spawn_worker_process(spec, program, args, events).await
         }
     }
+}
+
+/// Starts `program args...` as a worker: spec on its stdin, events from its stdout.
+async fn spawn_worker_process(
+    spec: ShardSpec,
+    exe: &std::path::Path,
+    args: &[String],
+    events: EventSender,
+) -> anyhow::Result<StopHandle> {
+    let worker = spec.worker;
+    let mut child = Command::new(exe)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("starting worker {}", exe.display()))?;
+    let mut stdin = child.stdin.take().context("worker stdin")?;
+    let stdout = child.stdout.take().context("worker stdout")?;
+    let mut line = serde_json::to_string(&spec)?;
+    line.push('\n');
+    stdin.write_all(line.as_bytes()).await?;
+    stdin.flush().await?;
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(stdout).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            match serde_json::from_str::<WorkerEvent>(&line) {
+                Ok(event) => {
+                    let _ = events.send((worker, Some(event)));
+                }
+                Err(e) => {
+                    eprintln!("stress worker {worker}: unreadable line ({e}): {line}")
+                }
+            }
+        }
+        let _ = child.wait().await;
+        let _ = events.send((worker, None));
+    });
+    Ok(StopHandle::Process(Some(stdin)))
 }
 
 fn progress_bar(connections: u32) -> ProgressBar {

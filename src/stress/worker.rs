@@ -366,3 +366,74 @@ pub fn worker_main() -> anyhow::Result<()> {
     runtime.shutdown_background();
     result
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stress::stats::TargetSecond;
+
+    #[test]
+    fn spec_and_events_round_trip_as_json_lines() {
+        let spec = ShardSpec {
+            worker: 3,
+            targets: vec![ShardTarget {
+                node: "n1".into(),
+                tcp_addr: "127.0.0.1:7000".parse().unwrap(),
+                kind: TargetKind::Mcp,
+                sessions: 12,
+            }],
+            sources: vec!["127.0.4.2".parse().unwrap()],
+            ramp_ms: 1000,
+            hold_ms: 2000,
+            rate: 12.5,
+            connect_timeout_ms: 500,
+            request_timeout_ms: 700,
+            max_attempts_per_slot: 5,
+        };
+        let line = serde_json::to_string(&spec).unwrap();
+        assert!(!line.contains('\n'));
+        assert_eq!(serde_json::from_str::<ShardSpec>(&line).unwrap(), spec);
+
+        let mut row = SecondRow {
+            second: 4,
+            sent: 2,
+            ok: 1,
+            failed: 1,
+            ..SecondRow::default()
+        };
+        row.targets.push(TargetSecond {
+            node: "n1".into(),
+            open: 12,
+            ..TargetSecond::default()
+        });
+        row.latency.record(Duration::from_micros(1500));
+        for event in [
+            WorkerEvent::Second(row),
+            WorkerEvent::Done {
+                cpu_seconds: Some(1.5),
+            },
+        ] {
+            let line = serde_json::to_string(&event).unwrap();
+            assert_eq!(serde_json::from_str::<WorkerEvent>(&line).unwrap(), event);
+        }
+    }
+
+    #[test]
+    fn re_placement_skips_avoided_targets() {
+        let health = TargetHealth {
+            start: Instant::now(),
+            avoid_until_ms: (0..3).map(|_| AtomicU64::new(0)).collect(),
+        };
+        // (avoided targets, failed target, expected next)
+        let cases: [(&[usize], usize, usize); 3] = [(&[], 0, 1), (&[1], 0, 2), (&[0, 1, 2], 0, 1)];
+        for (avoided, failed, next) in cases {
+            for t in 0..3 {
+                health.avoid_until_ms[t].store(0, Ordering::Relaxed);
+            }
+            for t in avoided {
+                health.avoid(*t);
+            }
+            assert_eq!(health.next_after(failed), next, "{avoided:?}");
+        }
+    }
+}
