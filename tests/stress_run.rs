@@ -298,3 +298,26 @@ fn two_worker_processes_aggregate_into_one_run() {
         assert_eq!(t.peak_open, 10, "{}", t.node);
     }
 }
+
+#[test]
+fn a_worker_that_dies_without_reporting_is_counted_as_lost() {
+    let server = MockServer::start(MockConfig::mcp(100));
+    let mut options = options("lost", 4, 500, 10.0);
+    // A "worker" that exits at once without a word, like one killed by the OOM killer.
+    options.launch = WorkerLaunch::Command {
+        program: "true".into(),
+        args: Vec::new(),
+    };
+    let summary = run(
+        vec![target("node1", server.addr, 100, TargetKind::Mcp)],
+        &options,
+    )
+    .unwrap();
+    assert_eq!(summary.generator.workers_lost, 1);
+    assert!(!summary.verdict.passed);
+    assert!(
+        std::fs::read_to_string(options.out_dir.join("summary.txt"))
+            .unwrap()
+            .contains("LOST")
+    );
+}

@@ -347,8 +347,16 @@ async fn spawn_worker_process(
     let stdout = child.stdout.take().context("worker stdout")?;
     let mut line = serde_json::to_string(&spec)?;
     line.push('\n');
-    stdin.write_all(line.as_bytes()).await?;
-    stdin.flush().await?;
+    // A worker that cannot take its spec ends without reporting and is counted as lost;
+    // the other workers' run goes on.
+    if let Err(e) = async {
+        stdin.write_all(line.as_bytes()).await?;
+        stdin.flush().await
+    }
+    .await
+    {
+        eprintln!("stress worker {worker}: could not send its shard spec: {e}");
+    }
     tokio::spawn(async move {
         let mut lines = BufReader::new(stdout).lines();
         while let Ok(Some(line)) = lines.next_line().await {
