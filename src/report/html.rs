@@ -196,7 +196,7 @@ fn summary_table(out: &mut String, s: &StressSummary) {
 
 /// The six charts, in report order.
 pub fn charts(timeline: &Timeline, samples: &[(u64, NodeSample)]) -> Vec<String> {
-    let rows: Vec<_> = timeline.rows().collect();
+    let rows = timeline.rows();
     let at = |f: &dyn Fn(&crate::stress::stats::SecondRow) -> Option<f64>| -> Vec<(f64, f64)> {
         rows.iter()
             .filter_map(|r| f(r).map(|y| (r.second as f64, y)))

@@ -251,7 +251,7 @@ impl StressSummary {
         let ramp_end = options.ramp.as_secs();
         // The hold as it happened: an interrupted run held for less than planned.
         let hold_end = (options.ramp.as_secs_f64() + inputs.hold_seconds).floor() as u64;
-        let rows: Vec<_> = inputs.timeline.rows().collect();
+        let rows = inputs.timeline.rows();
         let min_open_during_hold = rows
             .iter()
             .filter(|r| r.second > ramp_end && r.second <= hold_end)
@@ -268,12 +268,12 @@ impl StressSummary {
                     node: t.node.clone(),
                     peak_open: rows
                         .iter()
-                        .filter_map(|r| of(r))
+                        .filter_map(&of)
                         .map(|x| x.peak_open)
                         .max()
                         .unwrap_or(0),
-                    opened: rows.iter().filter_map(|r| of(r)).map(|x| x.opened).sum(),
-                    failed: rows.iter().filter_map(|r| of(r)).map(|x| x.failed).sum(),
+                    opened: rows.iter().filter_map(&of).map(|x| x.opened).sum(),
+                    failed: rows.iter().filter_map(&of).map(|x| x.failed).sum(),
                 }
             })
             .collect::<Vec<_>>();

@@ -2,7 +2,7 @@
 //! nodes, handles Ctrl-C, and writes every output file.
 
 use super::machine::{MachineFacts, process_cpu_seconds};
-use super::placement::{loopback_sources, plan_sessions};
+use super::placement::{loopback_sources, plan_sessions, source_block};
 use super::resources::{NativeSampler, NoSampler, NodeSample, ResourceSampler};
 use super::stats::Timeline;
 use super::worker::{ShardSpec, ShardTarget, WorkerEvent, run_shard};
@@ -19,9 +19,10 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{ChildStdin, Command};
 use tokio::sync::{mpsc, watch};
 
-/// Source addresses per worker: one has ~28,000 ephemeral ports, a worker holds at most ~18,000
-/// sessions; the second leaves room for re-placed sessions while old ports sit in TIME_WAIT.
-const SOURCES_PER_WORKER: u8 = 2;
+/// Source addresses per worker: one has ~28,000 ephemeral ports and a worker holds at most
+/// ~18,000 sessions, but `bind(addr:0)` slows down as an address fills up; eight keep each
+/// address under ~2,500 sessions.
+const SOURCES_PER_WORKER: u8 = 8;
 
 /// Most sessions one process may hold: the open-file cap here is 20,000, less room for the rest.
 const IN_PROCESS_SESSION_LIMIT: u32 = 18_000;
@@ -72,20 +73,20 @@ pub async fn run_async(
         .into_iter()
         .partition(|t| t.kind == TargetKind::BaselineEcho);
     if cluster.is_empty() {
-        return Ok(run_phase(baseline, options, sampler).await?.summary);
+        return Ok(run_phase(0, baseline, options, sampler).await?.summary);
     }
     let baseline_run = if baseline.is_empty() {
         None
     } else {
         let mut baseline_options = options.clone();
         baseline_options.out_dir = options.out_dir.join("baseline");
-        let phase = run_phase(baseline, &baseline_options, Box::new(NoSampler)).await?;
+        let phase = run_phase(1, baseline, &baseline_options, Box::new(NoSampler)).await?;
         if phase.summary.interrupted {
             return Ok(phase.summary);
         }
         Some(phase.summary)
     };
-    let mut phase = run_phase(cluster, options, sampler).await?;
+    let mut phase = run_phase(0, cluster, options, sampler).await?;
     if let Some(baseline) = baseline_run {
         phase.summary.attach_baseline(&baseline);
         report::write_all(
@@ -132,8 +133,9 @@ impl StopHandle {
 /// What the workers send the parent: `(worker, Some(event))`, then `(worker, None)` when it ends.
 type EventSender = mpsc::UnboundedSender<(u32, Option<WorkerEvent>)>;
 
-/// One measured run against one set of targets.
+/// One measured run against one set of targets; `phase` picks fresh source addresses.
 async fn run_phase(
+    phase: u32,
     targets: Vec<StressTarget>,
     options: &StressOptions,
     mut sampler: Box<dyn ResourceSampler>,
@@ -146,7 +148,7 @@ async fn run_phase(
     let cpu_at_start = process_cpu_seconds("self").unwrap_or(0.0);
     let start = Instant::now();
 
-    let specs = shard_specs(&targets, options);
+    let specs = shard_specs(&targets, options, source_block(std::process::id(), phase));
     let (events_tx, mut events_rx) = mpsc::unbounded_channel();
     let mut stops = Vec::new();
     for spec in specs.iter().cloned() {
@@ -191,8 +193,8 @@ async fn run_phase(
     while running > 0 {
         tokio::select! {
             event = events_rx.recv() => match event {
-                Some((_, Some(WorkerEvent::Second(row)))) => {
-                    timeline.add(&row);
+                Some((worker, Some(WorkerEvent::Second(row)))) => {
+                    timeline.add(worker, &row);
                     failed_requests += row.failed;
                     failed_sessions += row.session_failures.total();
                     if let Some(bar) = &progress {
@@ -259,7 +261,11 @@ async fn run_phase(
 }
 
 /// The shard of every worker: sessions per target, source addresses and rate share.
-pub fn shard_specs(targets: &[StressTarget], options: &StressOptions) -> Vec<ShardSpec> {
+pub fn shard_specs(
+    targets: &[StressTarget],
+    options: &StressOptions,
+    source_block: u8,
+) -> Vec<ShardSpec> {
     let capacities: Vec<u64> = targets.iter().map(|t| u64::from(t.capacity)).collect();
     let plan = plan_sessions(
         u64::from(options.connections),
@@ -282,7 +288,7 @@ pub fn shard_specs(targets: &[StressTarget], options: &StressOptions) -> Vec<Sha
                         sessions: n,
                     })
                     .collect(),
-                sources: loopback_sources(worker as u32, SOURCES_PER_WORKER),
+                sources: loopback_sources(source_block, worker as u32, SOURCES_PER_WORKER),
                 ramp_ms: options.ramp.as_millis() as u64,
                 hold_ms: options.duration.as_millis() as u64,
                 rate: options.rate * worker_sessions as f64 / f64::from(options.connections),
