@@ -83,6 +83,7 @@ fn mcp_run_holds_every_session_and_writes_every_file() {
     assert!(summary.latency_ms.p99.is_some());
     assert!(summary.verdict.passed);
     assert!(summary.generator.cpu_us_per_request.is_some());
+    assert!(summary.generator.hold_cpu_us_per_request.is_some());
 
     let dir = &options.out_dir;
     assert_eq!(first_line(dir.join("connections.csv")), CONNECTIONS_HEADER);
@@ -291,6 +292,8 @@ fn two_worker_processes_aggregate_into_one_run() {
     .unwrap();
     assert_reconciles(&summary);
     assert_eq!(summary.generator.workers, 2);
+    assert_eq!(summary.generator.workers_lost, 0);
+    assert!(summary.generator.hold_cpu_seconds.is_some());
     assert_eq!(summary.sessions.peak_open, 20);
     assert_eq!(summary.requests.failed, 0);
     assert!(summary.requests.ok > 0);

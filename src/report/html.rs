@@ -122,11 +122,17 @@ fn summary_table(out: &mut String, s: &StressSummary) {
         (
             "Generator",
             format!(
-                "{} workers, {:.2} CPU s, {} CPU µs per request",
+                "{} workers; CPU {:.2} s in all ({} µs per request), {} s in the hold ({} µs per request)",
                 s.generator.workers,
                 s.generator.cpu_seconds,
                 s.generator
                     .cpu_us_per_request
+                    .map_or("n/a".into(), |v| format!("{v:.1}")),
+                s.generator
+                    .hold_cpu_seconds
+                    .map_or("n/a".into(), |v| format!("{v:.2}")),
+                s.generator
+                    .hold_cpu_us_per_request
                     .map_or("n/a".into(), |v| format!("{v:.1}"))
             ),
         ),

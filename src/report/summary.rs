@@ -23,6 +23,8 @@ pub struct SummaryInputs<'a> {
     pub machine: MachineFacts,
     /// CPU seconds used by the parent and every worker process.
     pub generator_cpu_seconds: f64,
+    /// The same over the hold alone (the seconds requests were sent), if it was measured.
+    pub generator_hold_cpu_seconds: Option<f64>,
     /// Worker shards run.
     pub workers: u32,
     /// Workers that ended without reporting completion (crashed, or abandoned after overrunning).
@@ -97,8 +99,12 @@ pub struct GeneratorCost {
     pub workers_lost: u32,
     /// CPU seconds (user + system) of the parent and all workers.
     pub cpu_seconds: f64,
-    /// CPU microseconds per request sent (`None` when none was sent).
+    /// CPU microseconds per request sent, ramp and teardown included (`None` when none was sent).
     pub cpu_us_per_request: Option<f64>,
+    /// CPU seconds during the hold alone (whole seconds of worker reports, so slightly wider).
+    pub hold_cpu_seconds: Option<f64>,
+    /// Hold CPU microseconds per request sent: the cost of driving the load, without the ramp.
+    pub hold_cpu_us_per_request: Option<f64>,
 }
 
 /// The SLO check.
@@ -327,6 +333,11 @@ impl StressSummary {
             cpu_seconds: inputs.generator_cpu_seconds,
             cpu_us_per_request: (total.sent > 0)
                 .then(|| inputs.generator_cpu_seconds * 1e6 / total.sent as f64),
+            hold_cpu_seconds: inputs.generator_hold_cpu_seconds,
+            hold_cpu_us_per_request: inputs
+                .generator_hold_cpu_seconds
+                .filter(|_| total.sent > 0)
+                .map(|cpu| cpu * 1e6 / total.sent as f64),
         };
         StressSummary {
             cluster: options.cluster.clone(),
@@ -442,10 +453,14 @@ impl StressSummary {
         let g = &self.generator;
         let _ = writeln!(
             out,
-            "generator:   {} workers, {:.2} CPU s, {} CPU µs/request{}",
+            "generator:   {} workers, {:.2} CPU s in all ({} µs/request), {} CPU s in the hold ({} µs/request){}",
             g.workers,
             g.cpu_seconds,
             g.cpu_us_per_request
+                .map_or("n/a".to_string(), |v| format!("{v:.1}")),
+            g.hold_cpu_seconds
+                .map_or("n/a".to_string(), |v| format!("{v:.2}")),
+            g.hold_cpu_us_per_request
                 .map_or("n/a".to_string(), |v| format!("{v:.1}")),
             if g.workers_lost > 0 {
                 format!(

@@ -188,6 +188,12 @@ async fn run_phase(
     let mut done = vec![false; specs.len()];
     let mut overran = false;
     let (mut failed_requests, mut failed_sessions) = (0u64, 0u64);
+    // The parent's own CPU time at the start and end of the hold, for the hold-only cost.
+    let mut parent_cpu_hold: (Option<f64>, Option<f64>) = (None, None);
+    let hold_start_timer = tokio::time::sleep(options.ramp);
+    let hold_end_timer = tokio::time::sleep(planned_end);
+    let mut hold_start_timer = std::pin::pin!(hold_start_timer);
+    let mut hold_end_timer = std::pin::pin!(hold_end_timer);
     let mut ctrl_c = std::pin::pin!(tokio::signal::ctrl_c());
     let mut overrun_timer = std::pin::pin!(tokio::time::sleep(overrun));
     while running > 0 {
@@ -208,8 +214,15 @@ async fn run_phase(
                 Some((_, None)) => running -= 1,
                 None => break,
             },
+            () = &mut hold_start_timer, if parent_cpu_hold.0.is_none() => {
+                parent_cpu_hold.0 = process_cpu_seconds("self").ok();
+            }
+            () = &mut hold_end_timer, if parent_cpu_hold.1.is_none() => {
+                parent_cpu_hold.1 = process_cpu_seconds("self").ok();
+            }
             _ = &mut ctrl_c, if interrupted_at.is_none() => {
                 interrupted_at = Some(start.elapsed());
+                parent_cpu_hold.1.get_or_insert(process_cpu_seconds("self").unwrap_or(0.0));
                 for stop in &mut stops { stop.stop().await; }
             }
             () = &mut overrun_timer => {
@@ -238,6 +251,18 @@ async fn run_phase(
         Some(at) => at.saturating_sub(options.ramp).as_secs_f64(),
         None => options.duration.as_secs_f64(),
     };
+    let hold_window =
+        options.ramp.as_secs()..=(options.ramp.as_secs_f64() + hold_seconds).ceil() as u64;
+    let workers_hold_cpu: f64 = timeline
+        .rows()
+        .iter()
+        .filter(|r| hold_window.contains(&r.second) && r.second > *hold_window.start())
+        .map(|r| r.worker_cpu_seconds)
+        .sum();
+    let parent_hold_cpu = match parent_cpu_hold {
+        (Some(begin), Some(end)) => Some((end - begin).max(0.0)),
+        _ => None,
+    };
     let summary = StressSummary::build(&report::summary::SummaryInputs {
         options,
         targets: &targets,
@@ -245,6 +270,7 @@ async fn run_phase(
         samples: &samples,
         machine: MachineFacts::read(),
         generator_cpu_seconds: parent_cpu + worker_cpu_seconds,
+        generator_hold_cpu_seconds: parent_hold_cpu.map(|parent| parent + workers_hold_cpu),
         workers: specs.len() as u32,
         workers_lost,
         hold_seconds,
@@ -295,6 +321,7 @@ pub fn shard_specs(
                 connect_timeout_ms: options.connect_timeout.as_millis() as u64,
                 request_timeout_ms: options.request_timeout.as_millis() as u64,
                 max_attempts_per_slot: options.max_attempts_per_session.max(1),
+                report_cpu: options.launch != WorkerLaunch::InProcess,
             }
         })
         .collect()

@@ -147,6 +147,10 @@ pub struct SecondRow {
     pub session_failures: FailureCounts,
     /// Latency of the requests answered successfully during the second.
     pub latency: LatencyHistogram,
+    /// CPU seconds the worker processes used during the second (0 for in-process shards,
+    /// whose CPU time is the parent's).
+    #[serde(default)]
+    pub worker_cpu_seconds: f64,
 }
 
 impl SecondRow {
@@ -171,6 +175,7 @@ impl SecondRow {
         self.request_failures.merge(&other.request_failures);
         self.session_failures.merge(&other.session_failures);
         self.latency.merge(&other.latency);
+        self.worker_cpu_seconds += other.worker_cpu_seconds;
     }
 
     /// Sessions open at the end of the second, over all targets.
