@@ -19,9 +19,9 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{ChildStdin, Command};
 use tokio::sync::{mpsc, watch};
 
-/// Source addresses per worker: one has ~28,000 ephemeral ports and a worker holds at most
-/// ~18,000 sessions, but `bind(addr:0)` slows down as an address fills up; eight keep each
-/// address under ~2,500 sessions.
+/// Source addresses per worker. `bind()` to port 0 draws from half the ~28,000 ephemeral ports
+/// of an address, and a phase that just ended leaves its ports in TIME_WAIT; eight addresses
+/// keep a worker's ~16,000 sessions far from that limit.
 const SOURCES_PER_WORKER: u8 = 8;
 
 /// Most sessions one process may hold: the open-file cap here is 20,000, less room for the rest.
