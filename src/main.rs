@@ -370,8 +370,8 @@ async fn cmd_stress(
                 .await?;
         summaries.push((name, summary));
     }
-    let rows = stress_command::compare(&summaries[0].1, &summaries[1].1);
-    let text = stress_command::compare_text((summaries[0].0, summaries[1].0), &rows);
+    let rows = erlmcp_gen::report::compare::compare_runs(&summaries[0].1, &summaries[1].1);
+    let text = erlmcp_gen::report::compare::comparison_text(summaries[0].0, summaries[1].0, &rows);
     std::fs::create_dir_all(&out)?;
     std::fs::write(out.join("compare.txt"), &text)?;
     std::fs::write(

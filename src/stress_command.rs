@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::bail;
-use serde::Serialize;
 
 use crate::config::model::{Cluster, RuntimeKind};
 use crate::engine::Runtime;
@@ -110,92 +109,6 @@ pub async fn run_on(
         Runtime::Native(_) => Box::new(NativeSampler::new(&targets)),
     };
     crate::stress::run::run_async(targets, &options, sampler).await
-}
-
-/// One metric of a `--compare` run: its value per runtime and the overhead of the second.
-#[derive(Debug, Serialize)]
-pub struct Overhead {
-    /// Metric name.
-    pub metric: &'static str,
-    /// Value on the first runtime.
-    pub first: Option<f64>,
-    /// Value on the second runtime.
-    pub second: Option<f64>,
-    /// (second − first) / first in percent, higher meaning worse for latencies and better for
-    /// throughput.
-    pub change_percent: Option<f64>,
-}
-
-/// The per-metric comparison of two runs of the same profile.
-pub fn compare(first: &StressSummary, second: &StressSummary) -> Vec<Overhead> {
-    let row = |metric, a: Option<f64>, b: Option<f64>| Overhead {
-        metric,
-        first: a,
-        second: b,
-        change_percent: match (a, b) {
-            (Some(a), Some(b)) if a != 0.0 => Some((b - a) / a * 100.0),
-            _ => None,
-        },
-    };
-    vec![
-        row(
-            "throughput_rps",
-            Some(first.requests.throughput_rps),
-            Some(second.requests.throughput_rps),
-        ),
-        row(
-            "latency_p50_ms",
-            first.latency_ms.p50,
-            second.latency_ms.p50,
-        ),
-        row(
-            "latency_p95_ms",
-            first.latency_ms.p95,
-            second.latency_ms.p95,
-        ),
-        row(
-            "latency_p99_ms",
-            first.latency_ms.p99,
-            second.latency_ms.p99,
-        ),
-        row(
-            "latency_max_ms",
-            first.latency_ms.max,
-            second.latency_ms.max,
-        ),
-        row(
-            "error_rate",
-            Some(first.requests.error_rate),
-            Some(second.requests.error_rate),
-        ),
-        row(
-            "sessions_peak",
-            Some(first.sessions.peak_open as f64),
-            Some(second.sessions.peak_open as f64),
-        ),
-    ]
-}
-
-/// The comparison as a table.
-pub fn compare_text(names: (&str, &str), rows: &[Overhead]) -> String {
-    let fmt = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.3}"));
-    let mut out = format!(
-        "{:<16} {:>14} {:>14} {:>10}\n",
-        "metric", names.0, names.1, "change"
-    );
-    for row in rows {
-        let change = row
-            .change_percent
-            .map_or("-".to_string(), |c| format!("{c:+.1}%"));
-        out.push_str(&format!(
-            "{:<16} {:>14} {:>14} {:>10}\n",
-            row.metric,
-            fmt(row.first),
-            fmt(row.second),
-            change
-        ));
-    }
-    out
 }
 
 /// The runtimes `--compare` names, checked.

@@ -117,11 +117,14 @@ mod tests {
         row.latency.record(Duration::from_millis(4));
         row.latency.record(Duration::from_millis(4));
         let mut timeline = Timeline::default();
-        timeline.add(&row);
-        timeline.add(&SecondRow {
-            second: 3,
-            ..SecondRow::default()
-        });
+        timeline.add(0, &row);
+        timeline.add(
+            0,
+            &SecondRow {
+                second: 3,
+                ..SecondRow::default()
+            },
+        );
         assert_eq!(
             connections_csv(&timeline),
             format!("{CONNECTIONS_HEADER}\n2,\"n,1\",5,5,0,1\n")

@@ -122,11 +122,17 @@ fn summary_table(out: &mut String, s: &StressSummary) {
         (
             "Generator",
             format!(
-                "{} workers, {:.2} CPU s, {} CPU µs per request",
+                "{} workers; CPU {:.2} s in all ({} µs per request), {} s in the hold ({} µs per request)",
                 s.generator.workers,
                 s.generator.cpu_seconds,
                 s.generator
                     .cpu_us_per_request
+                    .map_or("n/a".into(), |v| format!("{v:.1}")),
+                s.generator
+                    .hold_cpu_seconds
+                    .map_or("n/a".into(), |v| format!("{v:.2}")),
+                s.generator
+                    .hold_cpu_us_per_request
                     .map_or("n/a".into(), |v| format!("{v:.1}"))
             ),
         ),
@@ -160,6 +166,20 @@ fn summary_table(out: &mut String, s: &StressSummary) {
             failures.join(", ")
         },
     ));
+    for n in &s.resources {
+        rows.push((
+            "Node resources",
+            escape(&format!(
+                "{}: CPU mean {} / max {} % of a core, peak memory {} MiB, peak fds {}, sessions {}",
+                n.node,
+                n.mean_cpu_percent.map_or("n/a".into(), |v| format!("{v:.1}")),
+                n.max_cpu_percent.map_or("n/a".into(), |v| format!("{v:.1}")),
+                n.peak_memory_bytes.map_or("n/a".into(), |v| (v / (1024 * 1024)).to_string()),
+                n.peak_open_fds.map_or("n/a".into(), |v| v.to_string()),
+                n.peak_sessions.map_or("n/a".into(), |v| v.to_string()),
+            )),
+        ));
+    }
     if let Some(b) = &s.baseline {
         rows.push((
             "Baseline echo",
@@ -182,7 +202,7 @@ fn summary_table(out: &mut String, s: &StressSummary) {
 
 /// The six charts, in report order.
 pub fn charts(timeline: &Timeline, samples: &[(u64, NodeSample)]) -> Vec<String> {
-    let rows: Vec<_> = timeline.rows().collect();
+    let rows = timeline.rows();
     let at = |f: &dyn Fn(&crate::stress::stats::SecondRow) -> Option<f64>| -> Vec<(f64, f64)> {
         rows.iter()
             .filter_map(|r| f(r).map(|y| (r.second as f64, y)))

@@ -1,11 +1,13 @@
 //! The files a stress run writes: CSVs, summary (JSON and text) and the HTML report.
 //!
 //! # Layout
+//! - `compare`: overhead per metric between two runs (`--compare native,docker`).
 //! - `csv`: `connections.csv`, `latency.csv`, `resource-usage.csv`.
 //! - `summary`: the [`summary::StressSummary`] model, `summary.json` and `summary.txt`.
 //! - `svg`: hand-written line and bar charts as inline SVG.
 //! - `html`: the self-contained `report.html`.
 
+pub mod compare;
 pub mod csv;
 pub mod html;
 pub mod summary;

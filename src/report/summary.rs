@@ -2,6 +2,7 @@
 
 use crate::stress::failure::FailureCounts;
 use crate::stress::machine::MachineFacts;
+use crate::stress::resources::NodeSample;
 use crate::stress::stats::Timeline;
 use crate::stress::{Slo, StressOptions, StressTarget};
 use serde::{Deserialize, Serialize};
@@ -16,10 +17,14 @@ pub struct SummaryInputs<'a> {
     pub targets: &'a [StressTarget],
     /// The merged per-second rows.
     pub timeline: &'a Timeline,
+    /// Per-node resource samples `(second, sample)`.
+    pub samples: &'a [(u64, NodeSample)],
     /// The machine it ran on.
     pub machine: MachineFacts,
     /// CPU seconds used by the parent and every worker process.
     pub generator_cpu_seconds: f64,
+    /// The same over the hold alone (the seconds requests were sent), if it was measured.
+    pub generator_hold_cpu_seconds: Option<f64>,
     /// Worker shards run.
     pub workers: u32,
     /// Workers that ended without reporting completion (crashed, or abandoned after overrunning).
@@ -94,8 +99,12 @@ pub struct GeneratorCost {
     pub workers_lost: u32,
     /// CPU seconds (user + system) of the parent and all workers.
     pub cpu_seconds: f64,
-    /// CPU microseconds per request sent (`None` when none was sent).
+    /// CPU microseconds per request sent, ramp and teardown included (`None` when none was sent).
     pub cpu_us_per_request: Option<f64>,
+    /// CPU seconds during the hold alone (whole seconds of worker reports, so slightly wider).
+    pub hold_cpu_seconds: Option<f64>,
+    /// Hold CPU microseconds per request sent: the cost of driving the load, without the ramp.
+    pub hold_cpu_us_per_request: Option<f64>,
 }
 
 /// The SLO check.
@@ -137,6 +146,64 @@ pub struct TargetSummary {
     pub failed: u64,
 }
 
+/// One node's resources over the run, from its samples; `None` where no sample had the value.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NodeResourceSummary {
+    /// Node name.
+    pub node: String,
+    /// Samples taken.
+    pub samples: u64,
+    /// Mean CPU, percent of one core.
+    pub mean_cpu_percent: Option<f64>,
+    /// Highest CPU, percent of one core.
+    pub max_cpu_percent: Option<f64>,
+    /// Highest resident memory, bytes.
+    pub peak_memory_bytes: Option<u64>,
+    /// Memory limit, bytes (last seen).
+    pub memory_limit_bytes: Option<u64>,
+    /// Most open file descriptors.
+    pub peak_open_fds: Option<u64>,
+    /// Most sessions the node itself reported.
+    pub peak_sessions: Option<u64>,
+}
+
+impl NodeResourceSummary {
+    /// Summaries per node, in order of first appearance.
+    pub fn from_samples(samples: &[(u64, NodeSample)]) -> Vec<NodeResourceSummary> {
+        let mut nodes: Vec<NodeResourceSummary> = Vec::new();
+        let mut cpu_sums: Vec<(f64, u64)> = Vec::new();
+        for (_, sample) in samples {
+            let index = match nodes.iter().position(|n| n.node == sample.node) {
+                Some(index) => index,
+                None => {
+                    nodes.push(NodeResourceSummary {
+                        node: sample.node.clone(),
+                        ..Default::default()
+                    });
+                    cpu_sums.push((0.0, 0));
+                    nodes.len() - 1
+                }
+            };
+            let node = &mut nodes[index];
+            node.samples += 1;
+            if let Some(cpu) = sample.cpu_percent {
+                cpu_sums[index].0 += cpu;
+                cpu_sums[index].1 += 1;
+                node.max_cpu_percent = Some(node.max_cpu_percent.map_or(cpu, |m| m.max(cpu)));
+            }
+            let max = |a: Option<u64>, b: Option<u64>| a.max(b);
+            node.peak_memory_bytes = max(node.peak_memory_bytes, sample.memory_bytes);
+            node.memory_limit_bytes = sample.memory_limit_bytes.or(node.memory_limit_bytes);
+            node.peak_open_fds = max(node.peak_open_fds, sample.open_fds);
+            node.peak_sessions = max(node.peak_sessions, sample.sessions);
+        }
+        for (node, (sum, count)) in nodes.iter_mut().zip(cpu_sums) {
+            node.mean_cpu_percent = (count > 0).then(|| sum / count as f64);
+        }
+        nodes
+    }
+}
+
 /// The summary of one run, written as `summary.json` and `summary.txt`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StressSummary {
@@ -174,6 +241,8 @@ pub struct StressSummary {
     pub generator: GeneratorCost,
     /// SLO verdict.
     pub verdict: SloVerdict,
+    /// Resources per node.
+    pub resources: Vec<NodeResourceSummary>,
     /// The machine.
     pub machine: MachineFacts,
     /// Comparison with the baseline echo server, when one was run.
@@ -186,8 +255,9 @@ impl StressSummary {
         let options = inputs.options;
         let total = inputs.timeline.total();
         let ramp_end = options.ramp.as_secs();
-        let hold_end = (options.ramp + options.duration).as_secs();
-        let rows: Vec<_> = inputs.timeline.rows().collect();
+        // The hold as it happened: an interrupted run held for less than planned.
+        let hold_end = (options.ramp.as_secs_f64() + inputs.hold_seconds).floor() as u64;
+        let rows = inputs.timeline.rows();
         let min_open_during_hold = rows
             .iter()
             .filter(|r| r.second > ramp_end && r.second <= hold_end)
@@ -204,12 +274,12 @@ impl StressSummary {
                     node: t.node.clone(),
                     peak_open: rows
                         .iter()
-                        .filter_map(|r| of(r))
+                        .filter_map(&of)
                         .map(|x| x.peak_open)
                         .max()
                         .unwrap_or(0),
-                    opened: rows.iter().filter_map(|r| of(r)).map(|x| x.opened).sum(),
-                    failed: rows.iter().filter_map(|r| of(r)).map(|x| x.failed).sum(),
+                    opened: rows.iter().filter_map(&of).map(|x| x.opened).sum(),
+                    failed: rows.iter().filter_map(&of).map(|x| x.failed).sum(),
                 }
             })
             .collect::<Vec<_>>();
@@ -263,6 +333,11 @@ impl StressSummary {
             cpu_seconds: inputs.generator_cpu_seconds,
             cpu_us_per_request: (total.sent > 0)
                 .then(|| inputs.generator_cpu_seconds * 1e6 / total.sent as f64),
+            hold_cpu_seconds: inputs.generator_hold_cpu_seconds,
+            hold_cpu_us_per_request: inputs
+                .generator_hold_cpu_seconds
+                .filter(|_| total.sent > 0)
+                .map(|cpu| cpu * 1e6 / total.sent as f64),
         };
         StressSummary {
             cluster: options.cluster.clone(),
@@ -282,6 +357,7 @@ impl StressSummary {
             latency_ms,
             generator,
             verdict,
+            resources: NodeResourceSummary::from_samples(inputs.samples),
             machine: inputs.machine.clone(),
             baseline: None,
         }
@@ -377,10 +453,14 @@ impl StressSummary {
         let g = &self.generator;
         let _ = writeln!(
             out,
-            "generator:   {} workers, {:.2} CPU s, {} CPU µs/request{}",
+            "generator:   {} workers, {:.2} CPU s in all ({} µs/request), {} CPU s in the hold ({} µs/request){}",
             g.workers,
             g.cpu_seconds,
             g.cpu_us_per_request
+                .map_or("n/a".to_string(), |v| format!("{v:.1}")),
+            g.hold_cpu_seconds
+                .map_or("n/a".to_string(), |v| format!("{v:.2}")),
+            g.hold_cpu_us_per_request
                 .map_or("n/a".to_string(), |v| format!("{v:.1}")),
             if g.workers_lost > 0 {
                 format!(
@@ -391,6 +471,21 @@ impl StressSummary {
                 String::new()
             }
         );
+        for n in &self.resources {
+            let _ = writeln!(
+                out,
+                "node {}: CPU mean {} max {} (% of a core), peak memory {} MiB, peak fds {}, peak sessions {}",
+                n.node,
+                n.mean_cpu_percent
+                    .map_or("n/a".into(), |v| format!("{v:.1}")),
+                n.max_cpu_percent
+                    .map_or("n/a".into(), |v| format!("{v:.1}")),
+                n.peak_memory_bytes
+                    .map_or("n/a".into(), |v| (v / (1024 * 1024)).to_string()),
+                n.peak_open_fds.map_or("n/a".into(), |v| v.to_string()),
+                n.peak_sessions.map_or("n/a".into(), |v| v.to_string()),
+            );
+        }
         if let Some(b) = &self.baseline {
             let _ = writeln!(
                 out,
@@ -414,5 +509,33 @@ impl StressSummary {
             if v.passed { "PASS" } else { "FAIL" }
         );
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_resources_summarise_their_samples() {
+        let sample = |node: &str, cpu, memory| NodeSample {
+            node: node.into(),
+            cpu_percent: cpu,
+            memory_bytes: memory,
+            ..NodeSample::default()
+        };
+        let samples = vec![
+            (0, sample("a", None, Some(10))),
+            (1, sample("a", Some(10.0), Some(30))),
+            (1, sample("b", None, None)),
+            (2, sample("a", Some(30.0), Some(20))),
+        ];
+        let nodes = NodeResourceSummary::from_samples(&samples);
+        assert_eq!(nodes.len(), 2);
+        assert_eq!(nodes[0].samples, 3);
+        assert_eq!(nodes[0].mean_cpu_percent, Some(20.0));
+        assert_eq!(nodes[0].max_cpu_percent, Some(30.0));
+        assert_eq!(nodes[0].peak_memory_bytes, Some(30));
+        assert_eq!(nodes[1].mean_cpu_percent, None);
     }
 }

@@ -74,6 +74,15 @@ pub struct Slo {
 pub enum WorkerLaunch {
     /// Each shard in its own process: `<exe> stress-worker`.
     Process(PathBuf),
+    /// Each shard in its own process started by an arbitrary command that ends up running
+    /// `erlmcp-gen stress-worker` with stdin/stdout attached, e.g.
+    /// `docker run -i --rm --network <cluster> <image> erlmcp-gen stress-worker`.
+    Command {
+        /// The program to run.
+        program: PathBuf,
+        /// All of its arguments (nothing is appended).
+        args: Vec<String>,
+    },
     /// Every shard as a task of this process (tests; small runs under the open-file cap).
     InProcess,
 }

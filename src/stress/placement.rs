@@ -83,12 +83,27 @@ pub fn slot_targets(sessions_per_target: &[u64]) -> Vec<usize> {
 ///
 /// Each source address has its own ~28,000 ephemeral ports (32768–60999), so spreading
 /// over several keeps one destination reachable by far more sessions. Worker `w` uses
-/// `127.0.(w+1).2 ..= 127.0.(w+1).(1+count)`, disjoint from every other worker.
-pub fn loopback_sources(worker: u32, count: u8) -> Vec<IpAddr> {
+/// `127.block.(w+1).2 ..= 127.block.(w+1).(1+count)`, disjoint from every other worker.
+///
+/// `block` should differ between runs (and phases) that follow each other within a minute:
+/// closed client sockets sit in TIME_WAIT for 60 s, and while an address has thousands of
+/// them, each `bind(addr:0)` scans for a free port and takes about 1 ms (measured: 7,000
+/// binds took 7.6 s on an address with ~7,500 TIME_WAIT sockets, 0.07 s on a fresh one),
+/// long enough to stall a worker's single thread.
+pub fn loopback_sources(block: u8, worker: u32, count: u8) -> Vec<IpAddr> {
     let third = u8::try_from(worker + 1).unwrap_or(u8::MAX);
     (0..count.max(1))
-        .map(|i| IpAddr::V4(Ipv4Addr::new(127, 0, third, 2 + i)))
+        .map(|i| IpAddr::V4(Ipv4Addr::new(127, block, third, 2 + i)))
         .collect()
+}
+
+/// A source-address block for this process and phase, different from recent runs' blocks
+/// (see [`loopback_sources`]); never 0, which holds 127.0.0.1.
+pub fn source_block(process_id: u32, phase: u32) -> u8 {
+    1 + ((process_id
+        .wrapping_mul(7)
+        .wrapping_add(phase.wrapping_mul(101)))
+        % 254) as u8
 }
 
 /// The source address for slot `slot` towards `target`, if the session should bind one.
@@ -147,14 +162,18 @@ mod tests {
 
     #[test]
     fn sources_only_for_loopback_targets() {
-        let sources = loopback_sources(0, 2);
+        let sources = loopback_sources(1, 0, 2);
         let local: SocketAddr = "127.0.0.1:9000".parse().unwrap();
         let remote: SocketAddr = "[::1]:9000".parse().unwrap();
         assert_eq!(
             source_for(local, &sources, 3),
-            Some("127.0.1.3".parse().unwrap())
+            Some("127.1.1.3".parse().unwrap())
         );
         assert_eq!(source_for(remote, &sources, 3), None);
-        assert_ne!(loopback_sources(1, 1), loopback_sources(0, 1));
+        assert_ne!(loopback_sources(1, 1, 1), loopback_sources(1, 0, 1));
+        for pid in [0, 1, 253, 254, 4_000_000] {
+            assert_ne!(source_block(pid, 0), 0);
+            assert_ne!(source_block(pid, 0), source_block(pid, 1));
+        }
     }
 }

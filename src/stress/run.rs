@@ -2,7 +2,7 @@
 //! nodes, handles Ctrl-C, and writes every output file.
 
 use super::machine::{MachineFacts, process_cpu_seconds};
-use super::placement::{loopback_sources, plan_sessions};
+use super::placement::{loopback_sources, plan_sessions, source_block};
 use super::resources::{NativeSampler, NoSampler, NodeSample, ResourceSampler};
 use super::stats::Timeline;
 use super::worker::{ShardSpec, ShardTarget, WorkerEvent, run_shard};
@@ -73,20 +73,20 @@ pub async fn run_async(
         .into_iter()
         .partition(|t| t.kind == TargetKind::BaselineEcho);
     if cluster.is_empty() {
-        return Ok(run_phase(baseline, options, sampler).await?.summary);
+        return Ok(run_phase(0, baseline, options, sampler).await?.summary);
     }
     let baseline_run = if baseline.is_empty() {
         None
     } else {
         let mut baseline_options = options.clone();
         baseline_options.out_dir = options.out_dir.join("baseline");
-        let phase = run_phase(baseline, &baseline_options, Box::new(NoSampler)).await?;
+        let phase = run_phase(1, baseline, &baseline_options, Box::new(NoSampler)).await?;
         if phase.summary.interrupted {
             return Ok(phase.summary);
         }
         Some(phase.summary)
     };
-    let mut phase = run_phase(cluster, options, sampler).await?;
+    let mut phase = run_phase(0, cluster, options, sampler).await?;
     if let Some(baseline) = baseline_run {
         phase.summary.attach_baseline(&baseline);
         report::write_all(
@@ -133,8 +133,9 @@ impl StopHandle {
 /// What the workers send the parent: `(worker, Some(event))`, then `(worker, None)` when it ends.
 type EventSender = mpsc::UnboundedSender<(u32, Option<WorkerEvent>)>;
 
-/// One measured run against one set of targets.
+/// One measured run against one set of targets; `phase` picks fresh source addresses.
 async fn run_phase(
+    phase: u32,
     targets: Vec<StressTarget>,
     options: &StressOptions,
     mut sampler: Box<dyn ResourceSampler>,
@@ -147,7 +148,7 @@ async fn run_phase(
     let cpu_at_start = process_cpu_seconds("self").unwrap_or(0.0);
     let start = Instant::now();
 
-    let specs = shard_specs(&targets, options);
+    let specs = shard_specs(&targets, options, source_block(std::process::id(), phase));
     let (events_tx, mut events_rx) = mpsc::unbounded_channel();
     let mut stops = Vec::new();
     for spec in specs.iter().cloned() {
@@ -187,13 +188,19 @@ async fn run_phase(
     let mut done = vec![false; specs.len()];
     let mut overran = false;
     let (mut failed_requests, mut failed_sessions) = (0u64, 0u64);
+    // The parent's own CPU time at the start and end of the hold, for the hold-only cost.
+    let mut parent_cpu_hold: (Option<f64>, Option<f64>) = (None, None);
+    let hold_start_timer = tokio::time::sleep(options.ramp);
+    let hold_end_timer = tokio::time::sleep(planned_end);
+    let mut hold_start_timer = std::pin::pin!(hold_start_timer);
+    let mut hold_end_timer = std::pin::pin!(hold_end_timer);
     let mut ctrl_c = std::pin::pin!(tokio::signal::ctrl_c());
     let mut overrun_timer = std::pin::pin!(tokio::time::sleep(overrun));
     while running > 0 {
         tokio::select! {
             event = events_rx.recv() => match event {
-                Some((_, Some(WorkerEvent::Second(row)))) => {
-                    timeline.add(&row);
+                Some((worker, Some(WorkerEvent::Second(row)))) => {
+                    timeline.add(worker, &row);
                     failed_requests += row.failed;
                     failed_sessions += row.session_failures.total();
                     if let Some(bar) = &progress {
@@ -207,8 +214,15 @@ async fn run_phase(
                 Some((_, None)) => running -= 1,
                 None => break,
             },
+            () = &mut hold_start_timer, if parent_cpu_hold.0.is_none() => {
+                parent_cpu_hold.0 = process_cpu_seconds("self").ok();
+            }
+            () = &mut hold_end_timer, if parent_cpu_hold.1.is_none() => {
+                parent_cpu_hold.1 = process_cpu_seconds("self").ok();
+            }
             _ = &mut ctrl_c, if interrupted_at.is_none() => {
                 interrupted_at = Some(start.elapsed());
+                parent_cpu_hold.1.get_or_insert(process_cpu_seconds("self").unwrap_or(0.0));
                 for stop in &mut stops { stop.stop().await; }
             }
             () = &mut overrun_timer => {
@@ -237,12 +251,26 @@ async fn run_phase(
         Some(at) => at.saturating_sub(options.ramp).as_secs_f64(),
         None => options.duration.as_secs_f64(),
     };
+    let hold_window =
+        options.ramp.as_secs()..=(options.ramp.as_secs_f64() + hold_seconds).ceil() as u64;
+    let workers_hold_cpu: f64 = timeline
+        .rows()
+        .iter()
+        .filter(|r| hold_window.contains(&r.second) && r.second > *hold_window.start())
+        .map(|r| r.worker_cpu_seconds)
+        .sum();
+    let parent_hold_cpu = match parent_cpu_hold {
+        (Some(begin), Some(end)) => Some((end - begin).max(0.0)),
+        _ => None,
+    };
     let summary = StressSummary::build(&report::summary::SummaryInputs {
         options,
         targets: &targets,
         timeline: &timeline,
+        samples: &samples,
         machine: MachineFacts::read(),
         generator_cpu_seconds: parent_cpu + worker_cpu_seconds,
+        generator_hold_cpu_seconds: parent_hold_cpu.map(|parent| parent + workers_hold_cpu),
         workers: specs.len() as u32,
         workers_lost,
         hold_seconds,
@@ -259,7 +287,11 @@ async fn run_phase(
 }
 
 /// The shard of every worker: sessions per target, source addresses and rate share.
-pub fn shard_specs(targets: &[StressTarget], options: &StressOptions) -> Vec<ShardSpec> {
+pub fn shard_specs(
+    targets: &[StressTarget],
+    options: &StressOptions,
+    source_block: u8,
+) -> Vec<ShardSpec> {
     let capacities: Vec<u64> = targets.iter().map(|t| u64::from(t.capacity)).collect();
     let plan = plan_sessions(
         u64::from(options.connections),
@@ -282,13 +314,14 @@ pub fn shard_specs(targets: &[StressTarget], options: &StressOptions) -> Vec<Sha
                         sessions: n,
                     })
                     .collect(),
-                sources: loopback_sources(worker as u32, SOURCES_PER_WORKER),
+                sources: loopback_sources(source_block, worker as u32, SOURCES_PER_WORKER),
                 ramp_ms: options.ramp.as_millis() as u64,
                 hold_ms: options.duration.as_millis() as u64,
                 rate: options.rate * worker_sessions as f64 / f64::from(options.connections),
                 connect_timeout_ms: options.connect_timeout.as_millis() as u64,
                 request_timeout_ms: options.request_timeout.as_millis() as u64,
                 max_attempts_per_slot: options.max_attempts_per_session.max(1),
+                report_cpu: options.launch != WorkerLaunch::InProcess,
             }
         })
         .collect()
@@ -319,38 +352,60 @@ async fn launch(
             Ok(StopHandle::InProcess(stop_tx))
         }
         WorkerLaunch::Process(exe) => {
-            let mut child = Command::new(exe)
-                .arg("stress-worker")
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::inherit())
-                .kill_on_drop(true)
-                .spawn()
-                .with_context(|| format!("starting worker {}", exe.display()))?;
-            let mut stdin = child.stdin.take().context("worker stdin")?;
-            let stdout = child.stdout.take().context("worker stdout")?;
-            let mut line = serde_json::to_string(&spec)?;
-            line.push('\n');
-            stdin.write_all(line.as_bytes()).await?;
-            stdin.flush().await?;
-            tokio::spawn(async move {
-                let mut lines = BufReader::new(stdout).lines();
-                while let Ok(Some(line)) = lines.next_line().await {
-                    match serde_json::from_str::<WorkerEvent>(&line) {
-                        Ok(event) => {
-                            let _ = events.send((worker, Some(event)));
-                        }
-                        Err(e) => {
-                            eprintln!("stress worker {worker}: unreadable line ({e}): {line}")
-                        }
-                    }
-                }
-                let _ = child.wait().await;
-                let _ = events.send((worker, None));
-            });
-            Ok(StopHandle::Process(Some(stdin)))
+            spawn_worker_process(spec, exe, &["stress-worker".to_string()], events).await
+        }
+        WorkerLaunch::Command { program, args } => {
+            spawn_worker_process(spec, program, args, events).await
         }
     }
+}
+
+/// Starts `program args...` as a worker: spec on its stdin, events from its stdout.
+async fn spawn_worker_process(
+    spec: ShardSpec,
+    exe: &std::path::Path,
+    args: &[String],
+    events: EventSender,
+) -> anyhow::Result<StopHandle> {
+    let worker = spec.worker;
+    let mut child = Command::new(exe)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("starting worker {}", exe.display()))?;
+    let mut stdin = child.stdin.take().context("worker stdin")?;
+    let stdout = child.stdout.take().context("worker stdout")?;
+    let mut line = serde_json::to_string(&spec)?;
+    line.push('\n');
+    // A worker that cannot take its spec ends without reporting and is counted as lost;
+    // the other workers' run goes on.
+    if let Err(e) = async {
+        stdin.write_all(line.as_bytes()).await?;
+        stdin.flush().await
+    }
+    .await
+    {
+        eprintln!("stress worker {worker}: could not send its shard spec: {e}");
+    }
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(stdout).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            match serde_json::from_str::<WorkerEvent>(&line) {
+                Ok(event) => {
+                    let _ = events.send((worker, Some(event)));
+                }
+                Err(e) => {
+                    eprintln!("stress worker {worker}: unreadable line ({e}): {line}")
+                }
+            }
+        }
+        let _ = child.wait().await;
+        let _ = events.send((worker, None));
+    });
+    Ok(StopHandle::Process(Some(stdin)))
 }
 
 fn progress_bar(connections: u32) -> ProgressBar {

@@ -147,6 +147,10 @@ pub struct SecondRow {
     pub session_failures: FailureCounts,
     /// Latency of the requests answered successfully during the second.
     pub latency: LatencyHistogram,
+    /// CPU seconds the worker processes used during the second (0 for in-process shards,
+    /// whose CPU time is the parent's).
+    #[serde(default)]
+    pub worker_cpu_seconds: f64,
 }
 
 impl SecondRow {
@@ -171,6 +175,7 @@ impl SecondRow {
         self.request_failures.merge(&other.request_failures);
         self.session_failures.merge(&other.session_failures);
         self.latency.merge(&other.latency);
+        self.worker_cpu_seconds += other.worker_cpu_seconds;
     }
 
     /// Sessions open at the end of the second, over all targets.
@@ -179,16 +184,22 @@ impl SecondRow {
     }
 }
 
-/// The per-second rows of a whole run, merged over workers.
+/// The per-second rows of a whole run, kept per worker and merged on demand.
+///
+/// A worker whose thread was busy may skip a second (its counts then land in its next row).
+/// For that second the merge carries the worker's open-session gauge forward from its
+/// previous row, so a late report does not look like closed sessions.
 #[derive(Debug, Clone, Default)]
 pub struct Timeline {
-    rows: BTreeMap<u64, SecondRow>,
+    workers: BTreeMap<u32, BTreeMap<u64, SecondRow>>,
 }
 
 impl Timeline {
-    /// Merges one worker's row into the second it belongs to.
-    pub fn add(&mut self, row: &SecondRow) {
-        self.rows
+    /// Adds one worker's row.
+    pub fn add(&mut self, worker: u32, row: &SecondRow) {
+        self.workers
+            .entry(worker)
+            .or_default()
             .entry(row.second)
             .or_insert_with(|| SecondRow {
                 second: row.second,
@@ -197,23 +208,65 @@ impl Timeline {
             .merge(row);
     }
 
-    /// The merged rows in time order.
-    pub fn rows(&self) -> impl Iterator<Item = &SecondRow> {
-        self.rows.values()
+    /// The merged row of one second, if any worker reported it.
+    pub fn row(&self, second: u64) -> Option<SecondRow> {
+        if !self.workers.values().any(|rows| rows.contains_key(&second)) {
+            return None;
+        }
+        let mut merged = SecondRow {
+            second,
+            ..SecondRow::default()
+        };
+        for rows in self.workers.values() {
+            if let Some(row) = rows.get(&second) {
+                merged.merge(row);
+            } else if let Some((_, earlier)) = rows.range(..second).next_back() {
+                merged.merge(&gauge_only(earlier));
+            }
+        }
+        Some(merged)
     }
 
-    /// The sum of all rows (its `second` and `open` fields are meaningless).
+    /// The merged rows in time order.
+    pub fn rows(&self) -> Vec<SecondRow> {
+        let seconds: std::collections::BTreeSet<u64> = self
+            .workers
+            .values()
+            .flat_map(|rows| rows.keys().copied())
+            .collect();
+        seconds
+            .into_iter()
+            .filter_map(|second| self.row(second))
+            .collect()
+    }
+
+    /// The sum of every row of every worker (its `second` and gauges are meaningless).
     pub fn total(&self) -> SecondRow {
         let mut total = SecondRow::default();
-        for row in self.rows.values() {
+        for row in self.workers.values().flat_map(|rows| rows.values()) {
             total.merge(row);
         }
         total
     }
+}
 
-    /// The merged row of one second, if any worker reported it.
-    pub fn row(&self, second: u64) -> Option<&SecondRow> {
-        self.rows.get(&second)
+/// A row that only says how many sessions were open at its end.
+fn gauge_only(row: &SecondRow) -> SecondRow {
+    let targets: Vec<TargetSecond> = row
+        .targets
+        .iter()
+        .map(|t| TargetSecond {
+            node: t.node.clone(),
+            open: t.open,
+            peak_open: t.open,
+            ..TargetSecond::default()
+        })
+        .collect();
+    SecondRow {
+        second: row.second,
+        peak_open: targets.iter().map(|t| t.open).sum(),
+        targets,
+        ..SecondRow::default()
     }
 }
 
@@ -262,12 +315,43 @@ mod tests {
             ..Default::default()
         };
         let mut timeline = Timeline::default();
-        timeline.add(&row("a", 10, 5, 4, 1));
-        timeline.add(&row("a", 7, 3, 3, 0));
-        timeline.add(&row("b", 2, 1, 0, 1));
+        timeline.add(0, &row("a", 10, 5, 4, 1));
+        timeline.add(1, &row("a", 7, 3, 3, 0));
+        timeline.add(1, &row("b", 2, 1, 0, 1));
         let merged = timeline.row(3).unwrap();
         assert_eq!(merged.open_sessions(), 19);
         assert_eq!(merged.targets.len(), 2);
         assert_eq!((merged.sent, merged.ok, merged.failed), (9, 7, 2));
+    }
+
+    #[test]
+    fn a_skipped_second_carries_the_open_gauge_forward() {
+        let row = |second, open, sent| SecondRow {
+            second,
+            targets: vec![TargetSecond {
+                node: "a".into(),
+                open,
+                ..Default::default()
+            }],
+            sent,
+            ..Default::default()
+        };
+        let mut timeline = Timeline::default();
+        timeline.add(0, &row(1, 10, 1));
+        timeline.add(1, &row(1, 10, 1));
+        // Worker 1 is late for second 2 and reports its counts in second 3.
+        timeline.add(0, &row(2, 10, 1));
+        timeline.add(0, &row(3, 10, 1));
+        timeline.add(1, &row(3, 10, 2));
+        let rows = timeline.rows();
+        assert_eq!(
+            rows.iter().map(|r| r.open_sessions()).collect::<Vec<_>>(),
+            vec![20, 20, 20]
+        );
+        assert_eq!(
+            rows.iter().map(|r| r.sent).collect::<Vec<_>>(),
+            vec![2, 1, 3]
+        );
+        assert_eq!(timeline.total().sent, 6);
     }
 }

@@ -6,6 +6,7 @@
 
 use super::TargetKind;
 use super::failure::FailureClass;
+use super::machine::process_cpu_seconds;
 use super::placement::{slot_targets, source_for};
 use super::recorder::Recorder;
 use super::schedule::OpenSchedule;
@@ -58,6 +59,9 @@ pub struct ShardSpec {
     pub request_timeout_ms: u64,
     /// Bound on the connection attempts of one session slot (first placement plus re-placements).
     pub max_attempts_per_slot: u32,
+    /// Whether rows carry this process's CPU time (true when the worker is its own process).
+    #[serde(default)]
+    pub report_cpu: bool,
 }
 
 impl ShardSpec {
@@ -142,11 +146,13 @@ pub async fn run_shard(
     }
 
     let last_reported = Arc::new(AtomicU64::new(0));
+    let cpu_meter = Arc::new(CpuMeter::new(spec.report_cpu));
     let reporter = tokio::spawn(report_every_second(
         recorder.clone(),
         events.clone(),
         start,
         last_reported.clone(),
+        cpu_meter.clone(),
     ));
     let dispatcher = tokio::spawn(dispatch(
         OpenSchedule::new(start + ramp, spec.rate, hold_end),
@@ -176,7 +182,41 @@ pub async fn run_shard(
     let _ = reporter.await;
     // The final row takes the second after the last one reported, so no second is reported twice.
     let last = last_reported.load(Ordering::SeqCst) + 1;
-    let _ = events.send(WorkerEvent::Second(recorder.cut(last)));
+    let mut row = recorder.cut(last);
+    row.worker_cpu_seconds = cpu_meter.since_last();
+    let _ = events.send(WorkerEvent::Second(row));
+}
+
+/// This process's CPU time since the previous reading, when the worker is its own process.
+struct CpuMeter {
+    enabled: bool,
+    /// The previous reading, as `f64` bits.
+    last: AtomicU64,
+}
+
+impl CpuMeter {
+    fn new(enabled: bool) -> Self {
+        let now = if enabled {
+            process_cpu_seconds("self").unwrap_or(0.0)
+        } else {
+            0.0
+        };
+        Self {
+            enabled,
+            last: AtomicU64::new(now.to_bits()),
+        }
+    }
+
+    fn since_last(&self) -> f64 {
+        if !self.enabled {
+            return 0.0;
+        }
+        let Ok(now) = process_cpu_seconds("self") else {
+            return 0.0;
+        };
+        let last = f64::from_bits(self.last.swap(now.to_bits(), Ordering::SeqCst));
+        (now - last).max(0.0)
+    }
 }
 
 /// Cuts a row at every whole second since `start`.
@@ -185,13 +225,15 @@ async fn report_every_second(
     events: mpsc::UnboundedSender<WorkerEvent>,
     start: Instant,
     last_reported: Arc<AtomicU64>,
+    cpu_meter: Arc<CpuMeter>,
 ) {
     let mut tick = tokio::time::interval_at(start + Duration::from_secs(1), Duration::from_secs(1));
     tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
     loop {
         let at = tick.tick().await;
         let second = (at - start).as_secs_f64().round() as u64;
-        let row = recorder.cut(second);
+        let mut row = recorder.cut(second);
+        row.worker_cpu_seconds = cpu_meter.since_last();
         last_reported.store(second, Ordering::SeqCst);
         if events.send(WorkerEvent::Second(row)).is_err() {
             return;
@@ -355,7 +397,7 @@ pub fn worker_main() -> anyhow::Result<()> {
             stdout.flush().await?;
         }
         shard.await?;
-        let done = WorkerEvent::Done { cpu_seconds: super::machine::process_cpu_seconds("self").ok() };
+        let done = WorkerEvent::Done { cpu_seconds: process_cpu_seconds("self").ok() };
         let mut line = serde_json::to_string(&done)?;
         line.push('\n');
         stdout.write_all(line.as_bytes()).await?;
@@ -365,4 +407,76 @@ pub fn worker_main() -> anyhow::Result<()> {
     // The stdin watcher sits in a blocking read until the parent closes stdin; don't wait for it.
     runtime.shutdown_background();
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stress::stats::TargetSecond;
+
+    #[test]
+    fn spec_and_events_round_trip_as_json_lines() {
+        let spec = ShardSpec {
+            worker: 3,
+            targets: vec![ShardTarget {
+                node: "n1".into(),
+                tcp_addr: "127.0.0.1:7000".parse().unwrap(),
+                kind: TargetKind::Mcp,
+                sessions: 12,
+            }],
+            sources: vec!["127.0.4.2".parse().unwrap()],
+            ramp_ms: 1000,
+            hold_ms: 2000,
+            rate: 12.5,
+            connect_timeout_ms: 500,
+            request_timeout_ms: 700,
+            max_attempts_per_slot: 5,
+            report_cpu: true,
+        };
+        let line = serde_json::to_string(&spec).unwrap();
+        assert!(!line.contains('\n'));
+        assert_eq!(serde_json::from_str::<ShardSpec>(&line).unwrap(), spec);
+
+        let mut row = SecondRow {
+            second: 4,
+            sent: 2,
+            ok: 1,
+            failed: 1,
+            ..SecondRow::default()
+        };
+        row.targets.push(TargetSecond {
+            node: "n1".into(),
+            open: 12,
+            ..TargetSecond::default()
+        });
+        row.latency.record(Duration::from_micros(1500));
+        for event in [
+            WorkerEvent::Second(row),
+            WorkerEvent::Done {
+                cpu_seconds: Some(1.5),
+            },
+        ] {
+            let line = serde_json::to_string(&event).unwrap();
+            assert_eq!(serde_json::from_str::<WorkerEvent>(&line).unwrap(), event);
+        }
+    }
+
+    #[test]
+    fn re_placement_skips_avoided_targets() {
+        let health = TargetHealth {
+            start: Instant::now(),
+            avoid_until_ms: (0..3).map(|_| AtomicU64::new(0)).collect(),
+        };
+        // (avoided targets, failed target, expected next)
+        let cases: [(&[usize], usize, usize); 3] = [(&[], 0, 1), (&[1], 0, 2), (&[0, 1, 2], 0, 1)];
+        for (avoided, failed, next) in cases {
+            for t in 0..3 {
+                health.avoid_until_ms[t].store(0, Ordering::Relaxed);
+            }
+            for t in avoided {
+                health.avoid(*t);
+            }
+            assert_eq!(health.next_after(failed), next, "{avoided:?}");
+        }
+    }
 }
