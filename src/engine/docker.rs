@@ -490,9 +490,10 @@ impl DockerEngine {
         progress: &Progress,
         health_timeout: Option<Duration>,
     ) -> anyhow::Result<()> {
+        // Creations and replacements of one kind; removals are carried out separately, first.
         let changes = |kind: ResourceKind| -> Vec<&Step> {
             plan.of_kind(kind)
-                .filter(|s| s.change != Change::Unchanged)
+                .filter(|s| matches!(s.change, Change::Create | Change::Recreate { .. }))
                 .collect()
         };
         for step in changes(ResourceKind::Image) {

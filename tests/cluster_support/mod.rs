@@ -18,6 +18,17 @@ pub struct TestCluster {
 
 /// A 2-node cluster with its own name and ports, so tests and real clusters never collide.
 pub fn cluster_toml(name: &str, base_port: u16, runtime: &str, worker_memory: &str) -> String {
+    cluster_toml_with_nodes(name, base_port, runtime, worker_memory, 2)
+}
+
+/// The same with `count` nodes.
+pub fn cluster_toml_with_nodes(
+    name: &str,
+    base_port: u16,
+    runtime: &str,
+    worker_memory: &str,
+    count: u32,
+) -> String {
     format!(
         r#"[cluster]
 name = "{name}"
@@ -27,7 +38,7 @@ version = "0.0.1"
 kind = "{runtime}"
 
 [nodes]
-count = 2
+count = {count}
 api_port = {api}
 listener_port = {listener}
 
@@ -63,9 +74,18 @@ connections = 100
 
 impl TestCluster {
     pub fn new(name: &str, base_port: u16, runtime: &'static str) -> Self {
+        Self::with_nodes(name, base_port, runtime, 2)
+    }
+
+    /// A cluster of `count` nodes.
+    pub fn with_nodes(name: &str, base_port: u16, runtime: &'static str, count: u32) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join(format!("{name}.toml"));
-        std::fs::write(&file, cluster_toml(name, base_port, runtime, "128MiB")).unwrap();
+        std::fs::write(
+            &file,
+            cluster_toml_with_nodes(name, base_port, runtime, "128MiB", count),
+        )
+        .unwrap();
         TestCluster { dir, file, runtime }
     }
 
