@@ -399,15 +399,7 @@ impl DockerEngine {
                 });
             }
         }
-        let networks = self
-            .docker
-            .list_networks(Some(
-                ListNetworksOptionsBuilder::default()
-                    .filters(&cluster_filter(cluster))
-                    .build(),
-            ))
-            .await
-            .map_err(|e| engine_error("listing networks", e))?;
+        let networks = self.cluster_networks(cluster).await?;
         for network in networks {
             let labels = network.labels.unwrap_or_default();
             observed.push(Observed {
@@ -417,16 +409,8 @@ impl DockerEngine {
                 healthy: true,
             });
         }
-        let volumes = self
-            .docker
-            .list_volumes(Some(
-                ListVolumesOptionsBuilder::default()
-                    .filters(&cluster_filter(cluster))
-                    .build(),
-            ))
-            .await
-            .map_err(|e| engine_error("listing volumes", e))?;
-        for volume in volumes.volumes.unwrap_or_default() {
+        let volumes = self.cluster_volumes(cluster).await?;
+        for volume in volumes {
             observed.push(Observed {
                 kind: ResourceKind::Volume,
                 name: volume.name,
@@ -448,6 +432,36 @@ impl DockerEngine {
             });
         }
         Ok(observed)
+    }
+
+    /// Networks labelled with the cluster.
+    async fn cluster_networks(
+        &self,
+        cluster: &Cluster,
+    ) -> anyhow::Result<Vec<bollard::models::Network>> {
+        let options = ListNetworksOptionsBuilder::default()
+            .filters(&cluster_filter(cluster))
+            .build();
+        self.docker
+            .list_networks(Some(options))
+            .await
+            .map_err(|e| engine_error("listing networks", e))
+    }
+
+    /// Volumes labelled with the cluster.
+    async fn cluster_volumes(
+        &self,
+        cluster: &Cluster,
+    ) -> anyhow::Result<Vec<bollard::models::Volume>> {
+        let options = ListVolumesOptionsBuilder::default()
+            .filters(&cluster_filter(cluster))
+            .build();
+        let found = self
+            .docker
+            .list_volumes(Some(options))
+            .await
+            .map_err(|e| engine_error("listing volumes", e))?;
+        Ok(found.volumes.unwrap_or_default())
     }
 
     /// (name, labels, running and not unhealthy) of every container labelled with the cluster.
@@ -946,15 +960,7 @@ impl DockerEngine {
         for result in futures_util::future::join_all(removals).await {
             result?;
         }
-        let networks = self
-            .docker
-            .list_networks(Some(
-                ListNetworksOptionsBuilder::default()
-                    .filters(&cluster_filter(cluster))
-                    .build(),
-            ))
-            .await
-            .map_err(|e| engine_error("listing networks", e))?;
+        let networks = self.cluster_networks(cluster).await?;
         for network in networks {
             let name = network.name.unwrap_or_default();
             self.docker
@@ -963,16 +969,8 @@ impl DockerEngine {
                 .map_err(|e| engine_error(&format!("removing network {name}"), e))?;
             progress.info(format!("network {name} removed"));
         }
-        let found = self
-            .docker
-            .list_volumes(Some(
-                ListVolumesOptionsBuilder::default()
-                    .filters(&cluster_filter(cluster))
-                    .build(),
-            ))
-            .await
-            .map_err(|e| engine_error("listing volumes", e))?;
-        for volume in found.volumes.unwrap_or_default() {
+        let found = self.cluster_volumes(cluster).await?;
+        for volume in found {
             if volumes {
                 self.docker
                     .remove_volume(

@@ -96,22 +96,39 @@ pub fn static_node_binary(progress: &Progress) -> anyhow::Result<PathBuf> {
         );
     };
     let target = format!("{}-unknown-linux-gnu", std::env::consts::ARCH);
-    let task = progress.task("erlmcp-node (static build)");
+    cargo_build_node(
+        progress,
+        &root,
+        "erlmcp-node (static build)",
+        &["--target", &target],
+        Some("-C target-feature=+crt-static"),
+    )?;
+    Ok(root.join("target").join(target).join("release/erlmcp-node"))
+}
+
+/// `cargo build --release -p erlmcp-node` in the workspace (a no-op when fresh), reported as a
+/// progress task; `rustflags` replaces RUSTFLAGS when given.
+pub fn cargo_build_node(
+    progress: &Progress,
+    root: &Path,
+    label: &str,
+    extra_args: &[&str],
+    rustflags: Option<&str>,
+) -> anyhow::Result<()> {
+    let task = progress.task(label);
+    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    command
+        .current_dir(root)
+        .args(["build", "--release", "--quiet", "-p", "erlmcp-node"])
+        .args(extra_args);
+    if let Some(flags) = rustflags {
+        command.env("RUSTFLAGS", flags);
+    }
     task.step(format!(
-        "cargo build --release -p erlmcp-node --target {target}"
+        "cargo build --release -p erlmcp-node {}",
+        extra_args.join(" ")
     ));
-    let output = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .current_dir(&root)
-        .env("RUSTFLAGS", "-C target-feature=+crt-static")
-        .args([
-            "build",
-            "--release",
-            "--quiet",
-            "-p",
-            "erlmcp-node",
-            "--target",
-            &target,
-        ])
+    let output = command
         .output()
         .context("running cargo to build erlmcp-node")?;
     if !output.status.success() {
@@ -122,7 +139,7 @@ pub fn static_node_binary(progress: &Progress) -> anyhow::Result<PathBuf> {
         );
     }
     task.done("ready");
-    Ok(root.join("target").join(target).join("release/erlmcp-node"))
+    Ok(())
 }
 
 fn append(

@@ -106,20 +106,7 @@ pub fn node_program(progress: &Progress) -> anyhow::Result<PathBuf> {
     let root = image::workspace_root().ok_or_else(|| {
         anyhow!("no erlmcp-node beside erlmcp-gen: install both, or set ERLMCP_NODE_BINARY")
     })?;
-    let task = progress.task("erlmcp-node (release build)");
-    let output = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .current_dir(&root)
-        .args(["build", "--release", "--quiet", "-p", "erlmcp-node"])
-        .output()
-        .context("running cargo to build erlmcp-node")?;
-    if !output.status.success() {
-        task.failed("cargo build failed");
-        bail!(
-            "building erlmcp-node failed:\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    task.done("ready");
+    image::cargo_build_node(progress, &root, "erlmcp-node (release build)", &[], None)?;
     Ok(root.join("target/release/erlmcp-node"))
 }
 
