@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use erlmcp_gen::config::units::HumanDuration;
+use erlmcp_gen::stress_command::WorkersOn;
 
 /// Validate, render, run and load-test a cluster of MCP servers described in one TOML file.
 #[derive(Debug, Parser)]
@@ -136,6 +137,10 @@ pub enum Command {
         /// Sessions per load-generator process (each session is an open file).
         #[arg(long, default_value_t = 16_000)]
         sessions_per_worker: u32,
+        /// Where load workers run: `network` = containers on a Docker cluster's network (auto's
+        /// choice for Docker: no userland proxy in the path), `host` = processes on this machine.
+        #[arg(long, value_enum, default_value = "auto")]
+        workers: WorkersOn,
         /// Run the profile on two runtimes and report the second's overhead, e.g. native,docker.
         #[arg(long, value_enum, value_delimiter = ',')]
         compare: Vec<RuntimeChoice>,

@@ -54,6 +54,7 @@ fn main() -> ExitCode {
             out,
             no_baseline,
             sessions_per_worker,
+            workers,
             compare,
         } => block_on(async move {
             let cluster = load_valid(&runtime.cluster)?;
@@ -72,6 +73,7 @@ fn main() -> ExitCode {
                 out,
                 command_line: std::env::args().collect::<Vec<_>>().join(" "),
                 progress: !runtime.quiet,
+                workers_on: workers,
             };
             cmd_stress(cluster, runtime, request, compare).await
         }),

@@ -9,11 +9,29 @@ use anyhow::bail;
 
 use crate::config::model::{Cluster, RuntimeKind};
 use crate::engine::Runtime;
+use crate::engine::docker::DockerEngine;
 use crate::engine::docker_stats::DockerSampler;
+use crate::engine::stress_containers::{
+    ContainerBaselines, ContainerWorkers, network_targets, remove_stress_containers,
+};
 use crate::engine::targets::{Baselines, cluster_targets};
 use crate::progress::Progress;
 use crate::stress::resources::{NativeSampler, ResourceSampler};
-use crate::stress::{Slo, StressOptions, StressSummary, WorkerLaunch};
+use crate::stress::{
+    RemoteWorkers, Slo, StressOptions, StressSummary, StressTarget, WorkerHost as _, WorkerLaunch,
+};
+use std::sync::Arc;
+
+/// Where the load-generator workers run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum WorkersOn {
+    /// `network` for a Docker cluster, `host` for a native one.
+    Auto,
+    /// Processes on this machine, through the nodes' published ports.
+    Host,
+    /// Containers on the cluster's Docker network (no userland proxy in the path).
+    Network,
+}
 
 /// A stress run's settings, as flags override the cluster file's `[stress]` profile.
 #[derive(Debug, Clone)]
@@ -36,6 +54,8 @@ pub struct StressRequest {
     pub command_line: String,
     /// Live progress line.
     pub progress: bool,
+    /// Where the workers run.
+    pub workers_on: WorkersOn,
 }
 
 /// `results/<cluster>-YYYYmmdd-HHMMSS` (UTC).
@@ -92,23 +112,76 @@ pub async fn run_on(
     progress: &Progress,
 ) -> anyhow::Result<StressSummary> {
     let mut targets = cluster_targets(cluster, runtime).await?;
-    let _baselines = if request.baseline {
-        let baselines = Baselines::start(cluster, progress)?;
+    let options = options(cluster, request, runtime.name(), out);
+    match runtime {
+        Runtime::Docker(engine) if request.workers_on != WorkersOn::Host => {
+            run_in_network(cluster, engine, request, targets, options, progress).await
+        }
+        Runtime::Docker(engine) => {
+            let _baselines = host_baselines(cluster, request, &mut targets, progress)?;
+            let sampler = DockerSampler::new(engine.client(), &cluster.name, &targets)?;
+            crate::stress::run::run_async(targets, &options, Box::new(sampler)).await
+        }
+        Runtime::Native(_) => {
+            if request.workers_on == WorkersOn::Network {
+                bail!(
+                    "--workers network needs the Docker runtime; a native cluster has no network"
+                );
+            }
+            let _baselines = host_baselines(cluster, request, &mut targets, progress)?;
+            let sampler: Box<dyn ResourceSampler> = Box::new(NativeSampler::new(&targets));
+            crate::stress::run::run_async(targets, &options, sampler).await
+        }
+    }
+}
+
+/// Baseline echo processes on this machine, added to `targets`; they stop when dropped.
+fn host_baselines(
+    cluster: &Cluster,
+    request: &StressRequest,
+    targets: &mut Vec<StressTarget>,
+    progress: &Progress,
+) -> anyhow::Result<Option<Baselines>> {
+    if !request.baseline {
+        return Ok(None);
+    }
+    let baselines = Baselines::start(cluster, progress)?;
+    targets.extend(baselines.targets.clone());
+    Ok(Some(baselines))
+}
+
+/// Workers (and baselines) as containers on the cluster network, removed again afterwards.
+async fn run_in_network(
+    cluster: &Cluster,
+    engine: &DockerEngine,
+    request: &StressRequest,
+    mut targets: Vec<StressTarget>,
+    mut options: StressOptions,
+    progress: &Progress,
+) -> anyhow::Result<StressSummary> {
+    let exe = std::env::current_exe()?;
+    let workers =
+        ContainerWorkers::prepare(engine, cluster, &exe, request.sessions_per_worker, progress)
+            .await?;
+    progress.info(format!("stress workers run as {}", workers.describe()));
+    options.launch = WorkerLaunch::Remote(RemoteWorkers(Arc::new(workers)));
+    // The sampler reads each node's /metrics through its published API port, from this machine.
+    let sampler = DockerSampler::new(engine.client(), &cluster.name, &targets)?;
+    network_targets(engine, cluster, &mut targets).await?;
+    let baselines = if request.baseline {
+        let baselines = ContainerBaselines::start(engine, cluster, progress).await?;
         targets.extend(baselines.targets.clone());
         Some(baselines)
     } else {
         None
     };
-    let options = options(cluster, request, runtime.name(), out);
-    let sampler: Box<dyn ResourceSampler> = match runtime {
-        Runtime::Docker(engine) => Box::new(DockerSampler::new(
-            engine.client(),
-            &cluster.name,
-            &targets,
-        )?),
-        Runtime::Native(_) => Box::new(NativeSampler::new(&targets)),
-    };
-    crate::stress::run::run_async(targets, &options, sampler).await
+    let result = crate::stress::run::run_async(targets, &options, Box::new(sampler)).await;
+    if let Some(baselines) = baselines {
+        baselines.remove().await;
+    }
+    // Workers remove their own containers as they end; this catches any that did not.
+    let _ = remove_stress_containers(engine, cluster).await;
+    result
 }
 
 /// The runtimes `--compare` names, checked.

@@ -166,8 +166,27 @@ fn a_node_killed_mid_run_is_counted_and_its_sessions_replaced() {
     );
 }
 
+/// Names of the stress containers (workers, baselines) of `cluster` that still exist.
+fn stress_containers_of(cluster: &str) -> Vec<String> {
+    let output = Command::new("docker")
+        .args([
+            "ps",
+            "-a",
+            "--filter",
+            &format!("label=erlmcp.stress-of={cluster}"),
+            "--format",
+            "{{.Names}}",
+        ])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
 #[test]
-fn docker_stress_writes_reconciled_files() {
+fn docker_stress_runs_workers_and_baselines_on_the_cluster_network() {
     if !docker_available() {
         return;
     }
@@ -175,8 +194,90 @@ fn docker_stress_writes_reconciled_files() {
     let applied = cluster.run("apply", &["-q"]);
     assert!(applied.status.success(), "{}", text(&applied));
     let out = cluster.dir.path().join("results");
-    let run = stress(&cluster, &out, &["--no-baseline"]);
+    // `--workers auto` on Docker: worker and baseline containers on the cluster network.
+    let run = stress(&cluster, &out, &[]);
+    assert!(run.status.code().is_some(), "{}", text(&run));
+    check_files(&out);
+    check_files(&out.join("baseline"));
+    let s = summary(&out);
+    assert_eq!(s["sessions"]["peak_open"], 100, "{s}");
+    assert_eq!(s["sessions"]["failed"], 0, "{s}");
+    assert_eq!(
+        summary(&out.join("baseline"))["sessions"]["peak_open"],
+        100,
+        "the baseline containers held their sessions"
+    );
+    assert!(s["baseline"].is_object(), "the summary compares: {s}");
+    assert_eq!(
+        stress_containers_of("erlmcp-test-stress-docker"),
+        Vec::<String>::new(),
+        "every stress container is removed after the run"
+    );
+}
+
+#[test]
+fn docker_stress_from_host_workers_goes_through_published_ports() {
+    if !docker_available() {
+        return;
+    }
+    let cluster = TestCluster::new("erlmcp-test-stress-dhost", 29580, "docker");
+    let applied = cluster.run("apply", &["-q"]);
+    assert!(applied.status.success(), "{}", text(&applied));
+    let out = cluster.dir.path().join("results");
+    let run = stress(&cluster, &out, &["--no-baseline", "--workers", "host"]);
     assert!(run.status.code().is_some(), "{}", text(&run));
     check_files(&out);
     assert_eq!(summary(&out)["sessions"]["peak_open"], 100);
+}
+
+#[test]
+fn a_docker_node_killed_mid_run_is_counted_and_its_sessions_replaced() {
+    if !docker_available() {
+        return;
+    }
+    let name = "erlmcp-test-stress-dkill";
+    let cluster = TestCluster::new(name, 29880, "docker");
+    let applied = cluster.run("apply", &["-q"]);
+    assert!(applied.status.success(), "{}", text(&applied));
+    let out = cluster.dir.path().join("results");
+    let file = cluster.file.clone();
+    let out_arg = out.clone();
+    let runner = std::thread::spawn(move || {
+        Command::new(env!("CARGO_BIN_EXE_erlmcp-gen"))
+            .args(["stress", file.to_str().unwrap(), "--runtime", "docker"])
+            .args(["--no-baseline", "-q", "--connections", "100"])
+            .args(["--duration", "8s", "--ramp", "1s", "--rate", "100"])
+            .arg("--out")
+            .arg(&out_arg)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .unwrap()
+    });
+    // The workers' containers start before their sessions: wait for them, then for the hold.
+    assert!(
+        eventually(Duration::from_secs(60), || !stress_containers_of(name)
+            .is_empty()),
+        "the stress workers started"
+    );
+    std::thread::sleep(Duration::from_secs(4));
+    let killed = Command::new("docker")
+        .args(["kill", &format!("{name}-node2")])
+        .output()
+        .unwrap();
+    assert!(killed.status.success(), "{}", text(&killed));
+    let run = runner.join().unwrap();
+    assert!(
+        run.status.code().is_some(),
+        "the generator did not crash: {}",
+        text(&run)
+    );
+    check_files(&out);
+    let s = summary(&out);
+    let failures =
+        s["sessions"]["failed"].as_u64().unwrap() + s["requests"]["failed"].as_u64().unwrap();
+    assert!(failures > 0, "the kill shows up as counted failures: {s}");
+    assert!(
+        s["sessions"]["opened"].as_u64().unwrap() > 100,
+        "the killed node's sessions were opened again elsewhere: {s}"
+    );
 }

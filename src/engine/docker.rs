@@ -197,7 +197,13 @@ impl DockerEngine {
         }
     }
 
-    async fn image_present(&self, tag: &str) -> bool {
+    /// The most open files a container may be given: the daemon's own hard limit, else ours.
+    pub fn nofile_cap(&self) -> Option<u64> {
+        self.daemon_nofile
+            .or_else(|| crate::host::own_nofile().map(|(_, hard)| hard))
+    }
+
+    pub(crate) async fn image_present(&self, tag: &str) -> bool {
         self.docker.inspect_image(tag).await.is_ok()
     }
 
@@ -579,7 +585,12 @@ impl DockerEngine {
         Ok(())
     }
 
-    async fn provide_image(&self, need: &ImageNeed, progress: &Progress) -> anyhow::Result<()> {
+    /// Makes `need` present in the engine: nothing, a build, or a pull.
+    pub(crate) async fn provide_image(
+        &self,
+        need: &ImageNeed,
+        progress: &Progress,
+    ) -> anyhow::Result<()> {
         match &need.source {
             ImageSource::Present => Ok(()),
             ImageSource::Build(context) => {
@@ -792,10 +803,7 @@ impl DockerEngine {
     /// operation not permitted"), so ask for no more than it can give, and say so.
     fn allowed_nofile(&self, spec: &ContainerSpec, progress: &Progress) -> Option<u64> {
         let wanted = spec.nofile?;
-        let allowed = self
-            .daemon_nofile
-            .or_else(|| crate::host::own_nofile().map(|(_, hard)| hard));
-        match allowed {
+        match self.nofile_cap() {
             Some(allowed) if wanted > allowed => {
                 progress.warn(format!(
                     "{}: nofile {wanted} is above the engine's own limit {allowed}; clamped to {allowed}",
@@ -947,6 +955,10 @@ impl DockerEngine {
         volumes: bool,
         progress: &Progress,
     ) -> anyhow::Result<()> {
+        let leftovers = super::stress_containers::remove_stress_containers(self, cluster).await?;
+        if leftovers > 0 {
+            progress.info(format!("{leftovers} stress container(s) removed"));
+        }
         let containers = self.cluster_containers(cluster).await?;
         let removals = containers.iter().map(|(name, _, _)| async move {
             let task = progress.task(format!("container {name}"));

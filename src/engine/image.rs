@@ -254,14 +254,54 @@ pub fn local_prometheus_context(binary: &Path) -> anyhow::Result<BuildContext> {
     let dockerfile = "# Built by erlmcp-gen from the host's Prometheus install (no registry needed).\n\
         FROM scratch\nCOPY rootfs/ /\nCOPY --chown=65534:65534 data/ /prometheus/\nUSER 65534:65534\n\
         EXPOSE 9090\nENTRYPOINT [\"/bin/prometheus\"]\n";
+    host_program_context(
+        "erlmcp-prometheus-local",
+        dockerfile,
+        binary,
+        "bin/prometheus",
+        &[("data/.keep", b""), ("rootfs/etc/prometheus/.keep", b"")],
+    )
+}
+
+/// The image `stress` runs its in-network workers from: this very `erlmcp-gen` binary and the
+/// libraries it links, `FROM scratch`, so it needs neither a registry nor the source tree.
+pub fn stress_worker_context(binary: &Path) -> anyhow::Result<BuildContext> {
+    let dockerfile = "# Built by erlmcp-gen from its own binary: the load-generator workers of `stress`.\n\
+        FROM scratch\nCOPY rootfs/ /\nUSER 65534:65534\n\
+        ENTRYPOINT [\"/bin/erlmcp-gen\", \"stress-worker\"]\n";
+    host_program_context(
+        "erlmcp-stress-worker",
+        dockerfile,
+        binary,
+        "bin/erlmcp-gen",
+        &[],
+    )
+}
+
+/// An image of one host program: `binary` at `rootfs/<inside>`, every shared library it links
+/// at its host path under `rootfs/`, plus `extra` files; tagged `repository:<content hash>`.
+fn host_program_context(
+    repository: &str,
+    dockerfile: &str,
+    binary: &Path,
+    inside: &str,
+    extra: &[(&str, &[u8])],
+) -> anyhow::Result<BuildContext> {
     let bytes = std::fs::read(binary).with_context(|| format!("reading {}", binary.display()))?;
     let mut builder = tar::Builder::new(Vec::new());
     append(&mut builder, "Dockerfile", dockerfile.as_bytes(), 0o644)?;
-    append(&mut builder, "rootfs/bin/prometheus", &bytes, 0o755)?;
-    append(&mut builder, "data/.keep", b"", 0o644)?;
-    append(&mut builder, "rootfs/etc/prometheus/.keep", b"", 0o644)?;
+    append(&mut builder, &format!("rootfs/{inside}"), &bytes, 0o755)?;
+    for (path, contents) in extra {
+        append(&mut builder, path, contents, 0o644)?;
+    }
     let mut parts = vec![dockerfile.as_bytes().to_vec(), bytes];
-    for library in shared_libraries(binary)? {
+    // A static binary has no libraries (ldd says "not a dynamic executable").
+    let libraries = if is_static_elf(&parts[1]) {
+        Vec::new()
+    } else {
+        shared_libraries(binary)?
+    };
+    for library in libraries {
         let resolved = std::fs::canonicalize(&library)?;
         let lib_bytes = std::fs::read(&resolved)?;
         let inside = format!("rootfs{}", library.display());
@@ -270,7 +310,7 @@ pub fn local_prometheus_context(binary: &Path) -> anyhow::Result<BuildContext> {
     }
     let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
     Ok(BuildContext {
-        tag: format!("erlmcp-prometheus-local:{}", short_hash(&refs)),
+        tag: format!("{repository}:{}", short_hash(&refs)),
         tar: builder.into_inner()?,
     })
 }

@@ -7,6 +7,7 @@ pub mod docker_stats;
 pub mod image;
 pub mod native;
 pub mod status;
+pub mod stress_containers;
 pub mod targets;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -21,6 +22,9 @@ pub const LABEL_NODE: &str = "erlmcp.node";
 pub const LABEL_ROLE: &str = "erlmcp.role";
 /// Label holding the hash of the configuration the resource was created from.
 pub const LABEL_CONFIG_HASH: &str = "erlmcp.config-hash";
+/// Label on the containers `stress` runs (load workers, baseline echo servers): the cluster
+/// they load. Not `erlmcp.cluster`, so `plan` never counts them as the cluster's own.
+pub const LABEL_STRESS_OF: &str = "erlmcp.stress-of";
 
 /// Where this machine reaches a port published on the cluster's publish address.
 pub fn reachable(cluster: &Cluster, port: u16) -> SocketAddr {

@@ -28,10 +28,14 @@ pub mod worker;
 pub use run::{StressSummary, run, run_with_sampler};
 pub use worker::worker_main;
 
+use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
 
 /// What speaks on a target's TCP port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,8 +73,44 @@ pub struct Slo {
     pub max_error_rate: f64,
 }
 
+/// A started worker that is not a child of this process: its stdin, its stdout, and what to
+/// do once its stdout has ended (e.g. remove its container).
+pub struct WorkerPipes {
+    /// The worker's stdin: the shard spec goes here, then `stop` to end it early.
+    pub input: Pin<Box<dyn AsyncWrite + Send>>,
+    /// The worker's stdout: one JSON event per line.
+    pub output: Pin<Box<dyn AsyncRead + Send>>,
+    /// Awaited after `output` ends; cleans up after the worker.
+    pub finished: BoxFuture<'static, ()>,
+}
+
+/// Somewhere workers run other than this machine's process table, e.g. containers on the
+/// cluster's own network (so that sessions do not cross Docker's userland proxy).
+pub trait WorkerHost: Send + Sync {
+    /// Where this host runs workers, for messages ("containers on network erlmcp").
+    fn describe(&self) -> String;
+    /// Starts worker `worker` running `erlmcp-gen stress-worker` with its pipes attached.
+    fn start(&self, worker: u32) -> BoxFuture<'_, anyhow::Result<WorkerPipes>>;
+}
+
+/// A shared [`WorkerHost`]; equal when it is the same host.
+#[derive(Clone)]
+pub struct RemoteWorkers(pub Arc<dyn WorkerHost>);
+
+impl std::fmt::Debug for RemoteWorkers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RemoteWorkers({})", self.0.describe())
+    }
+}
+
+impl PartialEq for RemoteWorkers {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
 /// How shards are run.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum WorkerLaunch {
     /// Each shard in its own process: `<exe> stress-worker`.
     Process(PathBuf),
@@ -83,6 +123,8 @@ pub enum WorkerLaunch {
         /// All of its arguments (nothing is appended).
         args: Vec<String>,
     },
+    /// Each shard started by a [`WorkerHost`] (containers on the cluster network).
+    Remote(RemoteWorkers),
     /// Every shard as a task of this process (tests; small runs under the open-file cap).
     InProcess,
 }

@@ -6,17 +6,18 @@ use super::placement::{loopback_sources, plan_sessions, source_block};
 use super::resources::{NativeSampler, NoSampler, NodeSample, ResourceSampler};
 use super::stats::Timeline;
 use super::worker::{ShardSpec, ShardTarget, WorkerEvent, run_shard};
-use super::{StressOptions, StressTarget, TargetKind, WorkerLaunch};
+use super::{StressOptions, StressTarget, TargetKind, WorkerLaunch, WorkerPipes};
 use crate::report;
 pub use crate::report::summary::StressSummary;
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
+use std::pin::Pin;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{ChildStdin, Command};
+use tokio::io::{AsyncBufReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::process::Command;
 use tokio::sync::{mpsc, watch};
 
 /// Source addresses per worker. `bind()` to port 0 draws from half the ~28,000 ephemeral ports
@@ -63,7 +64,9 @@ pub async fn run_async(
     if options.connections == 0 {
         bail!("--connections must be at least 1");
     }
-    if options.launch == WorkerLaunch::InProcess && options.connections > IN_PROCESS_SESSION_LIMIT {
+    if matches!(options.launch, WorkerLaunch::InProcess)
+        && options.connections > IN_PROCESS_SESSION_LIMIT
+    {
         bail!(
             "{} sessions cannot be held in one process (open-file cap); run workers as processes",
             options.connections
@@ -109,10 +112,18 @@ struct PhaseOutput {
 /// How the parent tells one worker to stop early.
 enum StopHandle {
     InProcess(watch::Sender<bool>),
-    Process(Option<ChildStdin>),
+    Process(Option<Pin<Box<dyn AsyncWrite + Send>>>),
 }
 
 impl StopHandle {
+    /// Tells a worker process that waits for it to start (in-process shards start at once).
+    async fn go(&mut self) {
+        if let StopHandle::Process(Some(stdin)) = self {
+            let _ = stdin.write_all(b"go\n").await;
+            let _ = stdin.flush().await;
+        }
+    }
+
     async fn stop(&mut self) {
         match self {
             StopHandle::InProcess(tx) => {
@@ -142,12 +153,7 @@ async fn run_phase(
 ) -> anyhow::Result<PhaseOutput> {
     std::fs::create_dir_all(&options.out_dir)
         .with_context(|| format!("creating {}", options.out_dir.display()))?;
-    let started_unix = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
     let cpu_at_start = process_cpu_seconds("self").unwrap_or(0.0);
-    let start = Instant::now();
-
     let specs = shard_specs(&targets, options, source_block(std::process::id(), phase));
     let (events_tx, mut events_rx) = mpsc::unbounded_channel();
     let mut stops = Vec::new();
@@ -155,6 +161,14 @@ async fn run_phase(
         stops.push(launch(spec, &options.launch, events_tx.clone()).await?);
     }
     drop(events_tx);
+    // Every worker is up and holds its spec: start them together, and the run's clock with them.
+    for stop in &mut stops {
+        stop.go().await;
+    }
+    let started_unix = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let start = Instant::now();
 
     // Resource sampling runs on its own thread: /proc reads and HTTP GETs block.
     let sampling = Arc::new(AtomicBool::new(true));
@@ -321,7 +335,8 @@ pub fn shard_specs(
                 connect_timeout_ms: options.connect_timeout.as_millis() as u64,
                 request_timeout_ms: options.request_timeout.as_millis() as u64,
                 max_attempts_per_slot: options.max_attempts_per_session.max(1),
-                report_cpu: options.launch != WorkerLaunch::InProcess,
+                report_cpu: !matches!(options.launch, WorkerLaunch::InProcess),
+                wait_for_go: !matches!(options.launch, WorkerLaunch::InProcess),
             }
         })
         .collect()
@@ -357,6 +372,12 @@ async fn launch(
         WorkerLaunch::Command { program, args } => {
             spawn_worker_process(spec, program, args, events).await
         }
+        WorkerLaunch::Remote(host) => {
+            let pipes = host.0.start(worker).await.with_context(|| {
+                format!("starting stress worker {worker} on {}", host.0.describe())
+            })?;
+            Ok(attach_worker(spec, pipes, events).await)
+        }
     }
 }
 
@@ -367,7 +388,6 @@ async fn spawn_worker_process(
     args: &[String],
     events: EventSender,
 ) -> anyhow::Result<StopHandle> {
-    let worker = spec.worker;
     let mut child = Command::new(exe)
         .args(args)
         .stdin(Stdio::piped())
@@ -376,22 +396,40 @@ async fn spawn_worker_process(
         .kill_on_drop(true)
         .spawn()
         .with_context(|| format!("starting worker {}", exe.display()))?;
-    let mut stdin = child.stdin.take().context("worker stdin")?;
-    let stdout = child.stdout.take().context("worker stdout")?;
-    let mut line = serde_json::to_string(&spec)?;
+    let input = child.stdin.take().context("worker stdin")?;
+    let output = child.stdout.take().context("worker stdout")?;
+    let pipes = WorkerPipes {
+        input: Box::pin(input),
+        output: Box::pin(output),
+        finished: Box::pin(async move {
+            let _ = child.wait().await;
+        }),
+    };
+    Ok(attach_worker(spec, pipes, events).await)
+}
+
+/// Sends a started worker its spec and forwards its events until its stdout ends.
+async fn attach_worker(spec: ShardSpec, pipes: WorkerPipes, events: EventSender) -> StopHandle {
+    let worker = spec.worker;
+    let WorkerPipes {
+        mut input,
+        output,
+        finished,
+    } = pipes;
+    let mut line = serde_json::to_string(&spec).expect("shard specs serialize");
     line.push('\n');
     // A worker that cannot take its spec ends without reporting and is counted as lost;
     // the other workers' run goes on.
     if let Err(e) = async {
-        stdin.write_all(line.as_bytes()).await?;
-        stdin.flush().await
+        input.write_all(line.as_bytes()).await?;
+        input.flush().await
     }
     .await
     {
         eprintln!("stress worker {worker}: could not send its shard spec: {e}");
     }
     tokio::spawn(async move {
-        let mut lines = BufReader::new(stdout).lines();
+        let mut lines = BufReader::new(output).lines();
         while let Ok(Some(line)) = lines.next_line().await {
             match serde_json::from_str::<WorkerEvent>(&line) {
                 Ok(event) => {
@@ -402,10 +440,10 @@ async fn spawn_worker_process(
                 }
             }
         }
-        let _ = child.wait().await;
+        finished.await;
         let _ = events.send((worker, None));
     });
-    Ok(StopHandle::Process(Some(stdin)))
+    StopHandle::Process(Some(input))
 }
 
 fn progress_bar(connections: u32) -> ProgressBar {

@@ -62,6 +62,10 @@ pub struct ShardSpec {
     /// Whether rows carry this process's CPU time (true when the worker is its own process).
     #[serde(default)]
     pub report_cpu: bool,
+    /// Start only on a `go` line on stdin: the parent sends it once every worker is up, so
+    /// workers whose start took a while (containers) still share one clock and one hold.
+    #[serde(default)]
+    pub wait_for_go: bool,
 }
 
 impl ShardSpec {
@@ -370,7 +374,8 @@ impl SlotContext {
 }
 
 /// The `erlmcp-gen stress-worker` process: reads a [`ShardSpec`] line from stdin, runs it, and
-/// writes [`WorkerEvent`] JSON lines to stdout. Stdin closing, a `stop` line or Ctrl-C stop it early.
+/// writes [`WorkerEvent`] JSON lines to stdout. Stdin closing, a `stop` line or Ctrl-C stop it early;
+/// with [`ShardSpec::wait_for_go`] it starts on a `go` line (and ends at once on `stop` before it).
 pub fn worker_main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -379,6 +384,15 @@ pub fn worker_main() -> anyhow::Result<()> {
         let mut stdin = BufReader::new(tokio::io::stdin()).lines();
         let line = stdin.next_line().await?.ok_or_else(|| anyhow::anyhow!("no shard spec on stdin"))?;
         let spec: ShardSpec = serde_json::from_str(&line)?;
+        if spec.wait_for_go {
+            loop {
+                match stdin.next_line().await?.as_deref().map(str::trim) {
+                    Some("go") => break,
+                    Some("stop") | None => return Ok(()),
+                    Some(_) => {}
+                }
+            }
+        }
         let (stop_tx, stop_rx) = watch::channel(false);
         tokio::spawn(async move {
             tokio::select! {
@@ -432,6 +446,7 @@ mod tests {
             request_timeout_ms: 700,
             max_attempts_per_slot: 5,
             report_cpu: true,
+            wait_for_go: false,
         };
         let line = serde_json::to_string(&spec).unwrap();
         assert!(!line.contains('\n'));

@@ -1,0 +1,409 @@
+//! The load generator's side of a Docker cluster: `stress` workers and the baseline echo servers
+//! as containers on the cluster's own network. Sessions then go container to container, not
+//! through the userland proxy behind published ports, which failed at about 9,000 connections
+//! on one port here and shares the 20,000 open-file cap of every process.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context as _, anyhow, bail};
+use bollard::Docker;
+use bollard::container::LogOutput;
+use bollard::models::{ContainerCreateBody, HealthConfig, HostConfig, ResourcesUlimits};
+use bollard::query_parameters::{
+    AttachContainerOptionsBuilder, CreateContainerOptionsBuilder, ListContainersOptionsBuilder,
+    LogsOptionsBuilder, RemoveContainerOptionsBuilder,
+};
+use futures_util::future::BoxFuture;
+use futures_util::{StreamExt as _, TryStreamExt as _};
+use tokio_util::io::StreamReader;
+
+use super::LABEL_STRESS_OF;
+use super::docker::{DockerEngine, ImageNeed, ImageSource};
+use super::image;
+use crate::config::model::{CONTAINER_LISTENER_PORT, Cluster};
+use crate::progress::Progress;
+use crate::stress::{StressTarget, TargetKind, WorkerHost, WorkerPipes};
+
+/// Label saying what a stress container is: `worker` or `baseline`.
+const LABEL_STRESS_ROLE: &str = "erlmcp.stress-role";
+
+/// Open files a worker container asks for beyond its sessions (stdio, the runtime's own).
+const WORKER_FD_HEADROOM: u64 = 512;
+
+/// How long a baseline echo container may take to listen.
+const BASELINE_START_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Starts `stress` workers as containers of this `erlmcp-gen` binary on the cluster network.
+pub struct ContainerWorkers {
+    docker: Docker,
+    image: String,
+    network: String,
+    cluster: String,
+    nofile: Option<u64>,
+}
+
+impl ContainerWorkers {
+    /// Builds the worker image from `binary` (this program) when the engine lacks it, and
+    /// removes stress containers an earlier, interrupted run of this cluster left behind.
+    pub async fn prepare(
+        engine: &DockerEngine,
+        cluster: &Cluster,
+        binary: &Path,
+        sessions_per_worker: u32,
+        progress: &Progress,
+    ) -> anyhow::Result<Self> {
+        remove_stress_containers(engine, cluster).await?;
+        let context = image::stress_worker_context(binary)?;
+        let need = ImageNeed {
+            tag: context.tag.clone(),
+            source: if engine.image_present(&context.tag).await {
+                ImageSource::Present
+            } else {
+                ImageSource::Build(context.clone())
+            },
+        };
+        engine.provide_image(&need, progress).await?;
+        let wanted = u64::from(sessions_per_worker) + WORKER_FD_HEADROOM;
+        let nofile = match engine.nofile_cap() {
+            Some(cap) if cap < wanted => {
+                progress.warn(format!(
+                    "stress workers: nofile {wanted} is above the engine's limit {cap}; clamped \
+                     (lower --sessions-per-worker below {} to keep every session)",
+                    cap.saturating_sub(WORKER_FD_HEADROOM)
+                ));
+                Some(cap)
+            }
+            _ => Some(wanted),
+        };
+        Ok(Self {
+            docker: engine.client(),
+            image: context.tag,
+            network: cluster.network.clone(),
+            cluster: cluster.name.clone(),
+            nofile,
+        })
+    }
+
+    fn name(&self, worker: u32) -> String {
+        format!("{}-stress-worker-{worker}", self.cluster)
+    }
+
+    async fn start_worker(&self, worker: u32) -> anyhow::Result<WorkerPipes> {
+        let name = self.name(worker);
+        let body = ContainerCreateBody {
+            image: Some(self.image.clone()),
+            attach_stdin: Some(true),
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            open_stdin: Some(true),
+            stdin_once: Some(true),
+            tty: Some(false),
+            labels: Some(stress_labels(&self.cluster, "worker")),
+            host_config: Some(HostConfig {
+                network_mode: Some(self.network.clone()),
+                ulimits: self.nofile.map(nofile_ulimit),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let options = CreateContainerOptionsBuilder::default().name(&name).build();
+        self.docker
+            .create_container(Some(options), body)
+            .await
+            .map_err(|e| anyhow!("creating {name}: {e}"))?;
+        let attach = AttachContainerOptionsBuilder::default()
+            .stdin(true)
+            .stdout(true)
+            .stderr(true)
+            .stream(true)
+            .build();
+        let attached = match self.docker.attach_container(&name, Some(attach)).await {
+            Ok(attached) => attached,
+            Err(e) => {
+                remove_container(&self.docker, &name).await;
+                bail!("attaching to {name}: {e}");
+            }
+        };
+        if let Err(e) = self.docker.start_container(&name, None).await {
+            remove_container(&self.docker, &name).await;
+            bail!("starting {name}: {e}");
+        }
+        // The worker's stdout carries its events; its stderr is passed on as ours.
+        let label = name.clone();
+        let stdout = attached
+            .output
+            .map_err(|e| std::io::Error::other(e.to_string()))
+            .try_filter_map(move |chunk| {
+                let bytes = match chunk {
+                    LogOutput::StdOut { message } | LogOutput::Console { message } => Some(message),
+                    LogOutput::StdErr { message } => {
+                        eprint!("{label}: {}", String::from_utf8_lossy(&message));
+                        None
+                    }
+                    LogOutput::StdIn { .. } => None,
+                };
+                std::future::ready(Ok(bytes))
+            });
+        let docker = self.docker.clone();
+        Ok(WorkerPipes {
+            input: attached.input,
+            output: Box::pin(StreamReader::new(stdout)),
+            finished: Box::pin(async move { remove_container(&docker, &name).await }),
+        })
+    }
+}
+
+impl WorkerHost for ContainerWorkers {
+    fn describe(&self) -> String {
+        format!("containers on network {}", self.network)
+    }
+
+    fn start(&self, worker: u32) -> BoxFuture<'_, anyhow::Result<WorkerPipes>> {
+        Box::pin(self.start_worker(worker))
+    }
+}
+
+/// The cluster's MCP targets as containers on its network reach them: each node's address on
+/// the network and its in-container listener port. API addresses stay the host's, for sampling.
+pub async fn network_targets(
+    engine: &DockerEngine,
+    cluster: &Cluster,
+    targets: &mut [StressTarget],
+) -> anyhow::Result<()> {
+    let docker = engine.client();
+    for target in targets.iter_mut().filter(|t| t.kind == TargetKind::Mcp) {
+        let container = format!("{}-{}", cluster.name, target.node);
+        let ip = container_ip(&docker, &container, &cluster.network).await?;
+        target.tcp_addr = SocketAddr::new(ip, CONTAINER_LISTENER_PORT);
+    }
+    Ok(())
+}
+
+/// A container's address on `network`.
+async fn container_ip(docker: &Docker, container: &str, network: &str) -> anyhow::Result<IpAddr> {
+    let inspect = docker
+        .inspect_container(container, None)
+        .await
+        .map_err(|e| anyhow!("inspecting {container}: {e}"))?;
+    let address = inspect
+        .network_settings
+        .and_then(|s| s.networks)
+        .and_then(|n| n.get(network).cloned())
+        .and_then(|endpoint| endpoint.ip_address)
+        .filter(|ip| !ip.is_empty())
+        .with_context(|| {
+            format!("{container} has no address on network {network}; is it running? (`erlmcp-gen status`)")
+        })?;
+    address
+        .parse()
+        .with_context(|| format!("{container}'s address {address}"))
+}
+
+/// Baseline echo servers (`erlmcp-node baseline`) as containers of the node image on the
+/// cluster network, one per node with the node's capacity: the same path as the nodes, so the
+/// baseline ratio is about MCP handling, not about containers. Remove them with [`Self::remove`].
+pub struct ContainerBaselines {
+    docker: Docker,
+    names: Vec<String>,
+    /// Their targets.
+    pub targets: Vec<StressTarget>,
+}
+
+impl ContainerBaselines {
+    /// Starts one baseline container per node and waits until each listens.
+    pub async fn start(
+        engine: &DockerEngine,
+        cluster: &Cluster,
+        progress: &Progress,
+    ) -> anyhow::Result<Self> {
+        let docker = engine.client();
+        let first = cluster.nodes.first().context("the cluster has no nodes")?;
+        let node_container = format!("{}-{}", cluster.name, first.name);
+        let image = docker
+            .inspect_container(&node_container, None)
+            .await
+            .map_err(|e| anyhow!("inspecting {node_container}: {e}"))?
+            .config
+            .and_then(|c| c.image)
+            .with_context(|| format!("{node_container} names no image"))?;
+        let mut baselines = ContainerBaselines {
+            docker: docker.clone(),
+            names: Vec::new(),
+            targets: Vec::new(),
+        };
+        let task = progress.task("baseline echo containers");
+        for node in &cluster.nodes {
+            let name = format!("{}-stress-baseline-{}", cluster.name, node.name);
+            if let Err(e) = baselines
+                .start_one(
+                    &image,
+                    cluster,
+                    &name,
+                    nofile(engine, cluster, node.connections),
+                )
+                .await
+            {
+                task.failed("not started");
+                baselines.remove().await;
+                return Err(e);
+            }
+            let ip = container_ip(&docker, &name, &cluster.network).await?;
+            baselines.targets.push(StressTarget {
+                node: format!("baseline-{}", node.name),
+                tcp_addr: SocketAddr::new(ip, CONTAINER_LISTENER_PORT),
+                api_addr: None,
+                pid: None,
+                capacity: node.connections,
+                kind: TargetKind::BaselineEcho,
+            });
+        }
+        task.done(format!("{} listening", baselines.names.len()));
+        Ok(baselines)
+    }
+
+    async fn start_one(
+        &mut self,
+        image: &str,
+        cluster: &Cluster,
+        name: &str,
+        nofile: u64,
+    ) -> anyhow::Result<()> {
+        let body = ContainerCreateBody {
+            image: Some(image.to_string()),
+            cmd: Some(vec![
+                "baseline".into(),
+                "--bind".into(),
+                "0.0.0.0".into(),
+                "--port".into(),
+                CONTAINER_LISTENER_PORT.to_string(),
+            ]),
+            labels: Some(stress_labels(&cluster.name, "baseline")),
+            // The image's health check asks a node's /health; a baseline has none.
+            healthcheck: Some(HealthConfig {
+                test: Some(vec!["NONE".into()]),
+                ..Default::default()
+            }),
+            host_config: Some(HostConfig {
+                network_mode: Some(cluster.network.clone()),
+                ulimits: Some(nofile_ulimit(nofile)),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let options = CreateContainerOptionsBuilder::default().name(name).build();
+        self.docker
+            .create_container(Some(options), body)
+            .await
+            .map_err(|e| anyhow!("creating {name}: {e}"))?;
+        self.names.push(name.to_string());
+        self.docker
+            .start_container(name, None)
+            .await
+            .map_err(|e| anyhow!("starting {name}: {e}"))?;
+        // It says so on stderr once its listener is bound.
+        let logs = LogsOptionsBuilder::default()
+            .follow(true)
+            .stdout(true)
+            .stderr(true)
+            .build();
+        let mut stream = self.docker.logs(name, Some(logs));
+        let listening = async {
+            while let Some(Ok(chunk)) = stream.next().await {
+                if chunk.to_string().contains("listening") {
+                    return true;
+                }
+            }
+            false
+        };
+        match tokio::time::timeout(BASELINE_START_TIMEOUT, listening).await {
+            Ok(true) => Ok(()),
+            _ => bail!(
+                "the baseline echo container {name} did not start listening within {} s",
+                BASELINE_START_TIMEOUT.as_secs()
+            ),
+        }
+    }
+
+    /// Removes every baseline container this value started.
+    pub async fn remove(&self) {
+        for name in &self.names {
+            remove_container(&self.docker, name).await;
+        }
+    }
+}
+
+/// Open files for a baseline of `sessions`: what its node would get, within the engine's cap.
+fn nofile(engine: &DockerEngine, cluster: &Cluster, sessions: u32) -> u64 {
+    let node = cluster
+        .nodes
+        .iter()
+        .map(|n| n.nofile)
+        .max()
+        .unwrap_or(65_536);
+    let wanted = (u64::from(sessions) + WORKER_FD_HEADROOM).max(node);
+    engine.nofile_cap().map_or(wanted, |cap| wanted.min(cap))
+}
+
+fn stress_labels(cluster: &str, role: &str) -> HashMap<String, String> {
+    HashMap::from([
+        (LABEL_STRESS_OF.to_string(), cluster.to_string()),
+        (LABEL_STRESS_ROLE.to_string(), role.to_string()),
+    ])
+}
+
+fn nofile_ulimit(n: u64) -> Vec<ResourcesUlimits> {
+    vec![ResourcesUlimits {
+        name: Some("nofile".into()),
+        soft: Some(n as i64),
+        hard: Some(n as i64),
+    }]
+}
+
+/// Force-removes a container; gone already is fine.
+async fn remove_container(docker: &Docker, name: &str) {
+    let options = RemoveContainerOptionsBuilder::default().force(true).build();
+    let _ = docker.remove_container(name, Some(options)).await;
+}
+
+/// Removes every stress container of `cluster` (workers and baselines), e.g. ones an
+/// interrupted run left behind. Returns how many there were.
+pub async fn remove_stress_containers(
+    engine: &DockerEngine,
+    cluster: &Cluster,
+) -> anyhow::Result<usize> {
+    let docker = engine.client();
+    let filters = HashMap::from([(
+        "label".to_string(),
+        vec![format!("{LABEL_STRESS_OF}={}", cluster.name)],
+    )]);
+    let options = ListContainersOptionsBuilder::default()
+        .all(true)
+        .filters(&filters)
+        .build();
+    let found = docker
+        .list_containers(Some(options))
+        .await
+        .map_err(|e| anyhow!("listing stress containers: {e}"))?;
+    for container in &found {
+        if let Some(id) = &container.id {
+            remove_container(&docker, id).await;
+        }
+    }
+    Ok(found.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stress_containers_are_labelled_apart_from_the_cluster() {
+        let labels = stress_labels("erlmcp", "worker");
+        assert_eq!(labels[LABEL_STRESS_OF], "erlmcp");
+        assert_eq!(labels[LABEL_STRESS_ROLE], "worker");
+        assert!(!labels.contains_key(super::super::LABEL_CLUSTER));
+    }
+}
