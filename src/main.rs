@@ -351,7 +351,12 @@ async fn cmd_stress(
     let kinds: Vec<RuntimeKind> = compare.into_iter().map(runtime_kind).collect();
     let (first, second) = stress_command::compare_runtimes(&kinds)?;
     let mut summaries = Vec::new();
-    for kind in [first, second] {
+    for (kind, other) in [(first, second), (second, first)] {
+        // Both runtimes publish the same ports: the other one's cluster must be down first.
+        Runtime::select(&cluster, Some(other), &progress)
+            .await?
+            .down(&cluster, false, &progress)
+            .await?;
         let runtime = Runtime::select(&cluster, Some(kind), &progress).await?;
         let name = runtime.name();
         let prepared = runtime.prepare(&cluster, &progress).await?;
