@@ -3,6 +3,7 @@
 //! # Layout
 //! - `protocol`: the wire lines (MCP initialize/initialized/echo, baseline echo) and reply parsing.
 //! - `session`: one TCP session: connect, handshake, pipelined echo requests matched by id.
+//! - `http_session`: one Streamable HTTP session (POST `/mcp` on its own HTTP/1.1 connection).
 //! - `schedule`: open-model pacing; every request's intended send time is fixed by the rate.
 //! - `failure`: the failure classes every failed attempt or request is counted under.
 //! - `recorder`: a worker's running tally, cut into one row per second.
@@ -14,6 +15,7 @@
 //! - `machine`: facts about the machine and CPU time of processes.
 
 pub mod failure;
+pub mod http_session;
 pub mod machine;
 pub mod placement;
 pub mod protocol;
