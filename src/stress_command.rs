@@ -13,7 +13,7 @@ use crate::engine::docker_stats::DockerSampler;
 use crate::engine::targets::{Baselines, cluster_targets};
 use crate::progress::Progress;
 use crate::stress::resources::{NativeSampler, ResourceSampler};
-use crate::stress::{Slo, StressOptions, StressSummary, WorkerLaunch};
+use crate::stress::{Slo, StressOptions, StressSummary, Transport, WorkerLaunch};
 
 /// A stress run's settings, as flags override the cluster file's `[stress]` profile.
 #[derive(Debug, Clone)]
@@ -26,6 +26,8 @@ pub struct StressRequest {
     pub ramp: Duration,
     /// Total echo requests per second.
     pub rate: f64,
+    /// TCP or Streamable HTTP for the MCP sessions.
+    pub transport: Transport,
     /// Drive the baseline echo servers too.
     pub baseline: bool,
     /// Sessions per worker process.
@@ -70,6 +72,7 @@ fn options(cluster: &Cluster, request: &StressRequest, runtime: &str, out: &Path
         out.to_path_buf(),
     );
     options.ramp = request.ramp;
+    options.transport = request.transport;
     options.sessions_per_worker = request.sessions_per_worker;
     options.slo = Slo {
         p99_ms: cluster.slo.p99.0.as_secs_f64() * 1000.0,
