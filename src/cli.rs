@@ -33,6 +33,15 @@ pub enum RuntimeChoice {
     Native,
 }
 
+/// The transport `stress` drives the MCP sessions over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TransportChoice {
+    /// Newline-delimited JSON-RPC on each node's MCP listener.
+    Tcp,
+    /// Streamable HTTP: POST /mcp on each node's API port, one HTTP/1.1 connection per session.
+    Http,
+}
+
 /// Options every runtime command shares.
 #[derive(Debug, Args)]
 pub struct RuntimeArgs {
@@ -125,9 +134,10 @@ pub enum Command {
         /// Total echo requests per second (default: `[stress] rate`).
         #[arg(long)]
         rate: Option<f64>,
-        /// tcp (http is not driven by the load generator yet).
-        #[arg(long, default_value = "tcp")]
-        transport: String,
+        /// How sessions talk to the nodes (default: `[stress] transport`): tcp, or http
+        /// (Streamable HTTP at each node's /mcp; the baseline stays bare TCP echo).
+        #[arg(long, value_enum)]
+        transport: Option<TransportChoice>,
         /// Output directory (default: results/<cluster>-<UTC time>).
         #[arg(long)]
         out: Option<PathBuf>,

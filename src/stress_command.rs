@@ -18,7 +18,8 @@ use crate::engine::targets::{Baselines, cluster_targets};
 use crate::progress::Progress;
 use crate::stress::resources::{NativeSampler, ResourceSampler};
 use crate::stress::{
-    RemoteWorkers, Slo, StressOptions, StressSummary, StressTarget, WorkerHost as _, WorkerLaunch,
+    RemoteWorkers, Slo, StressOptions, StressSummary, StressTarget, Transport, WorkerHost as _,
+    WorkerLaunch,
 };
 use std::sync::Arc;
 
@@ -44,6 +45,8 @@ pub struct StressRequest {
     pub ramp: Duration,
     /// Total echo requests per second.
     pub rate: f64,
+    /// TCP or Streamable HTTP for the MCP sessions.
+    pub transport: Transport,
     /// Drive the baseline echo servers too.
     pub baseline: bool,
     /// Sessions per worker process.
@@ -90,6 +93,7 @@ fn options(cluster: &Cluster, request: &StressRequest, runtime: &str, out: &Path
         out.to_path_buf(),
     );
     options.ramp = request.ramp;
+    options.transport = request.transport;
     options.sessions_per_worker = request.sessions_per_worker;
     options.slo = Slo {
         p99_ms: cluster.slo.p99.0.as_secs_f64() * 1000.0,

@@ -213,6 +213,19 @@ fn docker_stress_runs_workers_and_baselines_on_the_cluster_network() {
         Vec::<String>::new(),
         "every stress container is removed after the run"
     );
+    // MCP over Streamable HTTP from the same in-network workers, to each node's API port.
+    let http_out = cluster.dir.path().join("results-http");
+    let run = stress(
+        &cluster,
+        &http_out,
+        &["--no-baseline", "--transport", "http"],
+    );
+    assert!(run.status.code().is_some(), "{}", text(&run));
+    check_files(&http_out);
+    let s = summary(&http_out);
+    assert_eq!(s["transport"], "http", "{s}");
+    assert_eq!(s["sessions"]["peak_open"], 100, "{s}");
+    assert_eq!(s["requests"]["failed"], 0, "{s}");
 }
 
 #[test]

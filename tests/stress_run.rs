@@ -1,17 +1,17 @@
-//! End-to-end stress runs against mock servers: counts reconcile, failures are classified,
-//! files are written with their exact schemas.
+//! End-to-end stress runs against mock servers and a real erlmcp-node: counts reconcile,
+//! failures are classified, files are written with their exact schemas, over TCP and HTTP.
 
 mod support;
 
 use erlmcp_gen::report::csv::{CONNECTIONS_HEADER, LATENCY_HEADER, RESOURCES_HEADER};
 use erlmcp_gen::stress::failure::FailureClass;
 use erlmcp_gen::stress::{
-    Slo, StressOptions, StressSummary, StressTarget, TargetKind, WorkerLaunch, run,
+    Slo, StressOptions, StressSummary, StressTarget, TargetKind, Transport, WorkerLaunch, run,
 };
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
-use support::{MockConfig, MockServer, closed_port};
+use support::{MockConfig, MockServer, RealNode, closed_port};
 
 fn out_dir(name: &str) -> PathBuf {
     let dir =
@@ -323,4 +323,109 @@ fn a_worker_that_dies_without_reporting_is_counted_as_lost() {
             .unwrap()
             .contains("LOST")
     );
+}
+
+/// A real node as an MCP target with both its addresses.
+fn real_target(name: &str, node: &RealNode, capacity: u32) -> StressTarget {
+    StressTarget {
+        api_addr: Some(node.api),
+        ..target(name, node.tcp, capacity, TargetKind::Mcp)
+    }
+}
+
+fn http_options(name: &str, connections: u32, hold_ms: u64, rate: f64) -> StressOptions {
+    let mut options = options(name, connections, hold_ms, rate);
+    options.transport = Transport::Http;
+    options
+}
+
+fn summary_json(options: &StressOptions) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(options.out_dir.join("summary.json")).unwrap())
+        .unwrap()
+}
+
+#[test]
+fn http_run_against_a_real_node_holds_every_session_and_ends_them() {
+    let node = RealNode::start(1000);
+    let options = http_options("http", 200, 2500, 300.0);
+    let summary = run(vec![real_target("node1", &node, 1000)], &options).unwrap();
+
+    assert_reconciles(&summary);
+    assert_eq!(summary.sessions.opened, 200);
+    assert_eq!(summary.sessions.peak_open, 200);
+    assert_eq!(summary.sessions.failed, 0);
+    assert!(summary.requests.sent > 0);
+    assert_eq!(summary.requests.ok, summary.requests.sent);
+    assert_eq!(summary.requests.failed, 0);
+    assert!(summary.latency_ms.p99.is_some());
+    assert_eq!(summary.transport, Transport::Http);
+    assert_eq!(summary_json(&options)["transport"], "http");
+    let text = std::fs::read_to_string(options.out_dir.join("summary.txt")).unwrap();
+    assert!(text.contains("transport:   http"), "{text}");
+    let html = std::fs::read_to_string(options.out_dir.join("report.html")).unwrap();
+    assert!(html.contains("Streamable HTTP"));
+    // The node's own count (its /metrics, over every transport) saw them all.
+    assert_eq!(summary.resources[0].peak_sessions, Some(200));
+    // Every stopped session was ended with DELETE /mcp: the node holds none of them now.
+    assert_eq!(node.http_sessions(), 0);
+}
+
+#[test]
+fn an_http_node_at_capacity_rejects_sessions_as_counted_failures() {
+    let node = RealNode::start(5);
+    let mut options = http_options("http-full", 8, 800, 20.0);
+    options.max_attempts_per_session = 1;
+    let summary = run(vec![real_target("small", &node, 5)], &options).unwrap();
+
+    assert_reconciles(&summary);
+    assert_eq!(summary.sessions.peak_open, 5);
+    assert_eq!(
+        summary
+            .sessions
+            .failures
+            .get(FailureClass::RejectedAtCapacity),
+        3
+    );
+    assert_eq!(summary.sessions.failures.total(), 3);
+    assert_eq!(summary.requests.failed, 0);
+    assert_eq!(node.http_sessions(), 0);
+}
+
+#[test]
+fn an_http_run_drives_the_baseline_over_tcp() {
+    let baseline = MockServer::start(MockConfig::baseline());
+    let node = RealNode::start(1000);
+    let options = http_options("http-baseline", 10, 1000, 50.0);
+    let summary = run(
+        vec![
+            target("baseline", baseline.addr, 1000, TargetKind::BaselineEcho),
+            real_target("node1", &node, 1000),
+        ],
+        &options,
+    )
+    .unwrap();
+    assert_reconciles(&summary);
+    assert_eq!(summary.transport, Transport::Http);
+    assert_eq!(summary.requests.failed, 0);
+    let comparison = summary.baseline.expect("baseline ran");
+    assert!(comparison.throughput_rps > 0.0);
+    let baseline_json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(options.out_dir.join("baseline").join("summary.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(baseline_json["transport"], "tcp");
+    assert_eq!(baseline_json["requests"]["failed"], 0);
+}
+
+#[test]
+fn an_http_run_needs_every_node_to_have_an_api_address() {
+    let server = MockServer::start(MockConfig::mcp(10));
+    let options = http_options("http-no-api", 2, 200, 0.0);
+    let error = run(
+        vec![target("tcp-only", server.addr, 10, TargetKind::Mcp)],
+        &options,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(error.contains("no HTTP API address"), "{error}");
 }

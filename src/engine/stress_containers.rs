@@ -23,7 +23,7 @@ use tokio_util::io::StreamReader;
 use super::LABEL_STRESS_OF;
 use super::docker::{DockerEngine, ImageNeed, ImageSource};
 use super::image;
-use crate::config::model::{CONTAINER_LISTENER_PORT, Cluster};
+use crate::config::model::{CONTAINER_API_PORT, CONTAINER_LISTENER_PORT, Cluster};
 use crate::progress::Progress;
 use crate::stress::{StressTarget, TargetKind, WorkerHost, WorkerPipes};
 
@@ -167,7 +167,8 @@ impl WorkerHost for ContainerWorkers {
 }
 
 /// The cluster's MCP targets as containers on its network reach them: each node's address on
-/// the network and its in-container listener port. API addresses stay the host's, for sampling.
+/// the network with its in-container listener port (MCP over TCP) and API port (MCP over HTTP).
+/// Build samplers, which read `/metrics` from this machine, before the rewrite.
 pub async fn network_targets(
     engine: &DockerEngine,
     cluster: &Cluster,
@@ -178,6 +179,7 @@ pub async fn network_targets(
         let container = format!("{}-{}", cluster.name, target.node);
         let ip = container_ip(&docker, &container, &cluster.network).await?;
         target.tcp_addr = SocketAddr::new(ip, CONTAINER_LISTENER_PORT);
+        target.api_addr = Some(SocketAddr::new(ip, CONTAINER_API_PORT));
     }
     Ok(())
 }

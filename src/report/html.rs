@@ -58,6 +58,7 @@ fn summary_table(out: &mut String, s: &StressSummary) {
             "Command",
             format!("<code>{}</code>", escape(&s.command_line)),
         ),
+        ("Transport", escape(s.transport_text())),
         (
             "Machine",
             escape(&format!(

@@ -4,7 +4,7 @@ use crate::stress::failure::FailureCounts;
 use crate::stress::machine::MachineFacts;
 use crate::stress::resources::NodeSample;
 use crate::stress::stats::Timeline;
-use crate::stress::{Slo, StressOptions, StressTarget};
+use crate::stress::{Slo, StressOptions, StressTarget, Transport};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 
@@ -211,6 +211,9 @@ pub struct StressSummary {
     pub cluster: String,
     /// Runtime recorded by the caller ("native", "docker").
     pub runtime: String,
+    /// How the MCP sessions talked to the nodes (summaries from before HTTP read as TCP).
+    #[serde(default)]
+    pub transport: Transport,
     /// The exact command line.
     pub command_line: String,
     /// Start, seconds since the Unix epoch.
@@ -342,6 +345,7 @@ impl StressSummary {
         StressSummary {
             cluster: options.cluster.clone(),
             runtime: options.runtime.clone(),
+            transport: options.transport,
             command_line: options.command_line.clone(),
             started_unix: inputs.started_unix,
             interrupted: inputs.interrupted,
@@ -374,6 +378,17 @@ impl StressSummary {
         });
     }
 
+    /// The transport in words, for `summary.txt` and `report.html`.
+    pub fn transport_text(&self) -> &'static str {
+        match self.transport {
+            Transport::Tcp => "tcp (newline-delimited JSON-RPC, requests pipelined per session)",
+            Transport::Http => {
+                "http (Streamable HTTP POST /mcp, one HTTP/1.1 connection per session, one request \
+                 at a time; the baseline is the bare TCP echo server)"
+            }
+        }
+    }
+
     /// The human-readable `summary.txt`.
     pub fn to_text(&self) -> String {
         let ms = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.3} ms"));
@@ -383,6 +398,7 @@ impl StressSummary {
             "erlmcp-gen stress: {} ({})",
             self.cluster, self.runtime
         );
+        let _ = writeln!(out, "transport:   {}", self.transport_text());
         let _ = writeln!(out, "command:     {}", self.command_line);
         let _ = writeln!(
             out,

@@ -3,6 +3,7 @@
 //! # Layout
 //! - `protocol`: the wire lines (MCP initialize/initialized/echo, baseline echo) and reply parsing.
 //! - `session`: one TCP session: connect, handshake, pipelined echo requests matched by id.
+//! - `http_session`: one Streamable HTTP session (POST `/mcp` on its own HTTP/1.1 connection).
 //! - `schedule`: open-model pacing; every request's intended send time is fixed by the rate.
 //! - `failure`: the failure classes every failed attempt or request is counted under.
 //! - `recorder`: a worker's running tally, cut into one row per second.
@@ -14,6 +15,7 @@
 //! - `machine`: facts about the machine and CPU time of processes.
 
 pub mod failure;
+pub mod http_session;
 pub mod machine;
 pub mod placement;
 pub mod protocol;
@@ -45,6 +47,36 @@ pub enum TargetKind {
     Mcp,
     /// A bare newline echo server (no handshake): the baseline the cluster is compared with.
     BaselineEcho,
+}
+
+/// How a run's MCP sessions talk to the nodes; one transport per run.
+///
+/// Baseline echo targets are bare newline echo servers and are driven over TCP either way.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Transport {
+    /// Newline-delimited JSON-RPC on the node's MCP listener, requests pipelined.
+    #[default]
+    Tcp,
+    /// Streamable HTTP: POST `/mcp` on the node's API port, one HTTP/1.1 keep-alive
+    /// connection per session, one request at a time.
+    Http,
+}
+
+impl Transport {
+    /// The snake_case name used in the summary and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Transport::Tcp => "tcp",
+            Transport::Http => "http",
+        }
+    }
+}
+
+impl std::fmt::Display for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// One node to load.
@@ -141,6 +173,8 @@ impl WorkerLaunch {
 pub struct StressOptions {
     /// Concurrent sessions to ramp to.
     pub connections: u32,
+    /// TCP or Streamable HTTP for the MCP targets.
+    pub transport: Transport,
     /// How long to hold the sessions and send requests after the ramp.
     pub duration: Duration,
     /// How long the linear ramp to `connections` takes.
@@ -176,6 +210,7 @@ impl StressOptions {
     pub fn new(connections: u32, duration: Duration, rate: f64, out_dir: PathBuf) -> Self {
         Self {
             connections,
+            transport: Transport::Tcp,
             duration,
             ramp: Duration::from_secs(1),
             rate,

@@ -5,12 +5,25 @@ use serde_json::Value;
 /// The JSON-RPC id of the `initialize` request; echo requests count up from the next id.
 pub const INITIALIZE_ID: u64 = 1;
 
-/// The `initialize` request line (with its trailing newline).
-pub fn initialize_line() -> String {
+/// The MCP revision the `initialize` request asks for.
+pub const PROTOCOL_VERSION: &str = "2025-06-18";
+
+/// The `initialize` request (one JSON object, no newline: a Streamable HTTP POST body).
+pub fn initialize_request() -> String {
     format!(
-        "{{\"jsonrpc\":\"2.0\",\"id\":{INITIALIZE_ID},\"method\":\"initialize\",\"params\":{{\"protocolVersion\":\"2025-06-18\",\"capabilities\":{{}},\"clientInfo\":{{\"name\":\"erlmcp-stress\",\"version\":\"{}\"}}}}}}\n",
+        "{{\"jsonrpc\":\"2.0\",\"id\":{INITIALIZE_ID},\"method\":\"initialize\",\"params\":{{\"protocolVersion\":\"{PROTOCOL_VERSION}\",\"capabilities\":{{}},\"clientInfo\":{{\"name\":\"erlmcp-stress\",\"version\":\"{}\"}}}}}}",
         env!("CARGO_PKG_VERSION")
     )
+}
+
+/// The `initialize` request line (with its trailing newline).
+pub fn initialize_line() -> String {
+    initialize_request() + "\n"
+}
+
+/// The `notifications/initialized` notification (no newline).
+pub fn initialized_notification() -> &'static str {
+    "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}"
 }
 
 /// The `notifications/initialized` line sent after a successful `initialize`.
@@ -18,13 +31,20 @@ pub fn initialized_line() -> &'static str {
     "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}\n"
 }
 
+/// The `tools/call echo` request for `id` (no newline).
+pub fn echo_request(id: u64) -> String {
+    format!(
+        "{{\"jsonrpc\":\"2.0\",\"id\":{id},\"method\":\"tools/call\",\"params\":{{\"name\":\"echo\",\"arguments\":{{\"text\":\"erlmcp-stress {id}\"}}}}}}"
+    )
+}
+
 /// The `tools/call echo` request line for `id`.
 ///
 /// The baseline echo server sends the same line back, so its answer carries the same id.
 pub fn echo_request_line(id: u64) -> String {
-    format!(
-        "{{\"jsonrpc\":\"2.0\",\"id\":{id},\"method\":\"tools/call\",\"params\":{{\"name\":\"echo\",\"arguments\":{{\"text\":\"erlmcp-stress {id}\"}}}}}}\n"
-    )
+    let mut line = echo_request(id);
+    line.push('\n');
+    line
 }
 
 /// What one line received from the server means.
@@ -103,6 +123,18 @@ mod tests {
         let line = echo_request_line(42);
         assert!(line.ends_with('\n'));
         assert_eq!(parse_reply(line.trim_end()), Reply::Ok(42));
+    }
+
+    #[test]
+    fn lines_are_their_messages_plus_a_newline() {
+        assert_eq!(initialize_line(), initialize_request() + "\n");
+        assert_eq!(
+            initialized_line(),
+            format!("{}\n", initialized_notification())
+        );
+        assert_eq!(echo_request_line(9), echo_request(9) + "\n");
+        let init: Value = serde_json::from_str(&initialize_request()).unwrap();
+        assert_eq!(init["params"]["protocolVersion"], PROTOCOL_VERSION);
     }
 
     #[test]

@@ -28,7 +28,8 @@ pub struct NodeSample {
     pub memory_limit_bytes: Option<u64>,
     /// Open file descriptors.
     pub open_fds: Option<u64>,
-    /// Active TCP sessions as the node itself counts them (`erlmcp_connections_active`).
+    /// Open sessions as the node itself counts them, over every transport
+    /// (`erlmcp_connections_active`).
     pub sessions: Option<u64>,
     /// Where the numbers came from, e.g. "proc+metrics".
     pub source: String,
@@ -131,12 +132,9 @@ impl NativeNode {
             // /proc is exact for this process; /metrics fills in what /proc could not say.
             sources.push("metrics");
             let metric = |name| metric_value(&text, name, None);
-            sample.sessions = metric_value(
-                &text,
-                "erlmcp_connections_active",
-                Some("transport=\"tcp\""),
-            )
-            .map(|v| v as u64);
+            // Over every transport: an HTTP run's sessions are `transport="http"`.
+            sample.sessions =
+                crate::probe::metric_sum(&text, "erlmcp_connections_active", &[]).map(|v| v as u64);
             cpu_seconds = cpu_seconds.or_else(|| metric("process_cpu_seconds_total"));
             sample.memory_bytes = sample
                 .memory_bytes

@@ -6,7 +6,7 @@ use super::placement::{loopback_sources, plan_sessions, source_block};
 use super::resources::{NativeSampler, NoSampler, NodeSample, ResourceSampler};
 use super::stats::Timeline;
 use super::worker::{ShardSpec, ShardTarget, WorkerEvent, run_shard};
-use super::{StressOptions, StressTarget, TargetKind, WorkerLaunch, WorkerPipes};
+use super::{StressOptions, StressTarget, TargetKind, Transport, WorkerLaunch, WorkerPipes};
 use crate::report;
 pub use crate::report::summary::StressSummary;
 use anyhow::{Context, bail};
@@ -75,6 +75,14 @@ pub async fn run_async(
     let (baseline, cluster): (Vec<_>, Vec<_>) = targets
         .into_iter()
         .partition(|t| t.kind == TargetKind::BaselineEcho);
+    if options.transport == Transport::Http
+        && let Some(t) = cluster.iter().find(|t| t.api_addr.is_none())
+    {
+        bail!(
+            "node {} has no HTTP API address: `--transport http` drives Streamable HTTP at its /mcp",
+            t.node
+        );
+    }
     if cluster.is_empty() {
         return Ok(run_phase(0, baseline, options, sampler).await?.summary);
     }
@@ -83,6 +91,8 @@ pub async fn run_async(
     } else {
         let mut baseline_options = options.clone();
         baseline_options.out_dir = options.out_dir.join("baseline");
+        // The baseline is a bare newline echo server: it is driven over TCP in every run.
+        baseline_options.transport = Transport::Tcp;
         let phase = run_phase(1, baseline, &baseline_options, Box::new(NoSampler)).await?;
         if phase.summary.interrupted {
             return Ok(phase.summary);
@@ -318,12 +328,14 @@ pub fn shard_specs(
             let worker_sessions: u64 = sessions.iter().sum();
             ShardSpec {
                 worker: worker as u32,
+                transport: options.transport,
                 targets: targets
                     .iter()
                     .zip(sessions)
                     .map(|(t, n)| ShardTarget {
                         node: t.node.clone(),
                         tcp_addr: t.tcp_addr,
+                        http_addr: t.api_addr,
                         kind: t.kind,
                         sessions: n,
                     })

@@ -8,8 +8,8 @@ use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
-use tokio::net::TcpSocket;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::time::{Instant, sleep_until, timeout};
 
@@ -58,26 +58,7 @@ impl Session {
         kind: TargetKind,
         source: Option<IpAddr>,
     ) -> Result<Session, FailureClass> {
-        let socket = match addr {
-            SocketAddr::V4(_) => TcpSocket::new_v4(),
-            SocketAddr::V6(_) => TcpSocket::new_v6(),
-        }
-        .map_err(|e| FailureClass::from_connect_error(&e))?;
-        if let Some(source) = source {
-            // bind() with port 0 draws from only half the ephemeral range, and sockets left in
-            // TIME_WAIT by an earlier phase (the baseline) would hold those ports: reusing them
-            // is safe for a client, and without it a second phase stalls in the kernel.
-            let _ = socket.set_reuseaddr(true);
-            socket
-                .bind(SocketAddr::new(source, 0))
-                .map_err(|_| FailureClass::ConnectError)?;
-        }
-        let stream = socket
-            .connect(addr)
-            .await
-            .map_err(|e| FailureClass::from_connect_error(&e))?;
-        // Small request lines must not wait for Nagle.
-        let _ = stream.set_nodelay(true);
+        let stream = connect(addr, source).await?;
         let (reader, writer) = stream.into_split();
         let mut session = Session {
             lines: BufReader::new(reader).lines(),
@@ -216,6 +197,35 @@ impl Session {
     }
 }
 
-fn far_future() -> Instant {
+/// Opens a TCP connection to `addr`, from `source` when given, with Nagle off; connect errors
+/// are classified. Both session kinds (TCP and Streamable HTTP) connect through here.
+pub(super) async fn connect(
+    addr: SocketAddr,
+    source: Option<IpAddr>,
+) -> Result<TcpStream, FailureClass> {
+    let socket = match addr {
+        SocketAddr::V4(_) => TcpSocket::new_v4(),
+        SocketAddr::V6(_) => TcpSocket::new_v6(),
+    }
+    .map_err(|e| FailureClass::from_connect_error(&e))?;
+    if let Some(source) = source {
+        // bind() with port 0 draws from only half the ephemeral range, and sockets left in
+        // TIME_WAIT by an earlier phase (the baseline) would hold those ports: reusing them
+        // is safe for a client, and without it a second phase stalls in the kernel.
+        let _ = socket.set_reuseaddr(true);
+        socket
+            .bind(SocketAddr::new(source, 0))
+            .map_err(|_| FailureClass::ConnectError)?;
+    }
+    let stream = socket
+        .connect(addr)
+        .await
+        .map_err(|e| FailureClass::from_connect_error(&e))?;
+    // Small requests must not wait for Nagle.
+    let _ = stream.set_nodelay(true);
+    Ok(stream)
+}
+
+pub(super) fn far_future() -> Instant {
     Instant::now() + Duration::from_secs(86_400)
 }

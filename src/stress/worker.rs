@@ -4,14 +4,15 @@
 //! line on stdin, events as JSON lines on stdout) because one process may hold at most
 //! 20,000 open files here; tests may run a shard in-process through [`run_shard`].
 
-use super::TargetKind;
 use super::failure::FailureClass;
+use super::http_session::HttpSession;
 use super::machine::process_cpu_seconds;
 use super::placement::{slot_targets, source_for};
 use super::recorder::Recorder;
 use super::schedule::OpenSchedule;
 use super::session::{Session, SessionEnd};
 use super::stats::SecondRow;
+use super::{TargetKind, Transport};
 use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -32,6 +33,9 @@ pub struct ShardTarget {
     pub node: String,
     /// Where its MCP (or baseline echo) TCP listener is.
     pub tcp_addr: SocketAddr,
+    /// Its HTTP API port (Streamable HTTP at `/mcp`), when it has one.
+    #[serde(default)]
+    pub http_addr: Option<SocketAddr>,
     /// MCP node or bare echo server.
     pub kind: TargetKind,
     /// Sessions this worker initially places on it.
@@ -43,6 +47,9 @@ pub struct ShardTarget {
 pub struct ShardSpec {
     /// Worker index (0-based).
     pub worker: u32,
+    /// How MCP targets are driven (baseline echo targets always over TCP).
+    #[serde(default)]
+    pub transport: Transport,
     /// Targets and this worker's initial placement on each.
     pub targets: Vec<ShardTarget>,
     /// Source addresses for sessions to loopback targets (empty: let the kernel choose).
@@ -283,6 +290,60 @@ async fn dispatch(
     }
 }
 
+/// A session of the run's transport: TCP, or Streamable HTTP (MCP targets of an HTTP run).
+enum AnySession {
+    Tcp(Session),
+    Http(HttpSession),
+}
+
+impl AnySession {
+    /// Opens a session to `target` for `slot`, over `transport` when the target is an MCP node
+    /// and over TCP when it is a baseline echo server.
+    async fn open(
+        transport: Transport,
+        target: &ShardTarget,
+        sources: &[IpAddr],
+        slot: usize,
+        connect_timeout: Duration,
+    ) -> Result<AnySession, FailureClass> {
+        match (transport, target.kind) {
+            (Transport::Http, TargetKind::Mcp) => {
+                // The parent refuses an HTTP run with a target that has no API address.
+                let addr = target.http_addr.ok_or(FailureClass::ConnectError)?;
+                let source = source_for(addr, sources, slot);
+                HttpSession::open(addr, source, connect_timeout)
+                    .await
+                    .map(AnySession::Http)
+            }
+            _ => {
+                let source = source_for(target.tcp_addr, sources, slot);
+                Session::open(target.tcp_addr, target.kind, source, connect_timeout)
+                    .await
+                    .map(AnySession::Tcp)
+            }
+        }
+    }
+
+    async fn drive(
+        self,
+        due: mpsc::UnboundedReceiver<Instant>,
+        request_timeout: Duration,
+        recorder: &Recorder,
+    ) -> SessionEnd {
+        match self {
+            AnySession::Tcp(session) => session.drive(due, request_timeout, recorder).await,
+            AnySession::Http(session) => session.drive(due, request_timeout, recorder).await,
+        }
+    }
+
+    /// Ends a session that never carried requests (a TCP one just closes).
+    async fn close(self, bound: Duration) {
+        if let AnySession::Http(session) = self {
+            session.close(bound).await;
+        }
+    }
+}
+
 /// What one session slot shares with the rest of its shard.
 struct SlotContext {
     spec: Arc<ShardSpec>,
@@ -311,11 +372,11 @@ impl SlotContext {
                 return;
             }
             let shard_target = &self.spec.targets[target];
-            let source = source_for(shard_target.tcp_addr, &self.spec.sources, slot);
-            match Session::open(
-                shard_target.tcp_addr,
-                shard_target.kind,
-                source,
+            match AnySession::open(
+                self.spec.transport,
+                shard_target,
+                &self.spec.sources,
+                slot,
                 connect_timeout,
             )
             .await
@@ -337,6 +398,7 @@ impl SlotContext {
                     };
                     if !registered {
                         // The run stopped while this session was connecting: close it at once.
+                        session.close(request_timeout).await;
                         self.recorder.session_closed(target, None);
                         return;
                     }
@@ -432,9 +494,11 @@ mod tests {
     fn spec_and_events_round_trip_as_json_lines() {
         let spec = ShardSpec {
             worker: 3,
+            transport: Transport::Http,
             targets: vec![ShardTarget {
                 node: "n1".into(),
                 tcp_addr: "127.0.0.1:7000".parse().unwrap(),
+                http_addr: Some("127.0.0.1:8000".parse().unwrap()),
                 kind: TargetKind::Mcp,
                 sessions: 12,
             }],
@@ -474,6 +538,16 @@ mod tests {
             let line = serde_json::to_string(&event).unwrap();
             assert_eq!(serde_json::from_str::<WorkerEvent>(&line).unwrap(), event);
         }
+    }
+
+    #[test]
+    fn a_spec_without_transport_fields_is_a_tcp_run() {
+        let line = r#"{"worker":0,"targets":[{"node":"n1","tcp_addr":"127.0.0.1:7000","kind":"mcp","sessions":2}],"sources":[],"ramp_ms":0,"hold_ms":0,"rate":1.0,"connect_timeout_ms":1,"request_timeout_ms":1,"max_attempts_per_slot":1}"#;
+        let spec: ShardSpec = serde_json::from_str(line).unwrap();
+        assert_eq!(spec.transport, Transport::Tcp);
+        assert_eq!(spec.targets[0].http_addr, None);
+        let http = serde_json::to_string(&Transport::Http).unwrap();
+        assert_eq!(http, "\"http\"");
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Test doubles for stress tests: a mock MCP node and a bare echo server, each on its own
-//! thread and runtime, bound to 127.0.0.1 port 0, killable mid-run.
+//! thread and runtime, bound to 127.0.0.1 port 0, killable mid-run; and a real erlmcp-node.
 
 #![allow(dead_code)]
 
@@ -158,4 +158,74 @@ async fn handle(config: MockConfig, mut stream: TcpStream, active: Arc<AtomicUsi
 pub fn closed_port() -> SocketAddr {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap()
+}
+
+/// A real erlmcp-node (the node crate's server, in this process on its own runtime thread),
+/// bound to 127.0.0.1 on free ports; stopped (drained) when dropped.
+pub struct RealNode {
+    /// The node's shared state, to look at its sessions.
+    pub node: erlmcp_node::state::Node,
+    /// Its API port: Streamable HTTP at `/mcp`, `/metrics`.
+    pub api: SocketAddr,
+    /// Its MCP-over-TCP listener.
+    pub tcp: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl RealNode {
+    /// Starts a node that admits at most `max_connections` sessions (its `--max-connections`).
+    pub fn start(max_connections: usize) -> Self {
+        let mut config = erlmcp_node::config::NodeConfig::for_tests();
+        config.max_connections = max_connections;
+        config.drain_timeout = std::time::Duration::from_secs(1);
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let server = erlmcp_node::server::Server::bind(config).unwrap();
+                ready_tx
+                    .send((
+                        server.node.clone(),
+                        server.api_addr(),
+                        server.listener_addr(),
+                    ))
+                    .unwrap();
+                let _ = server
+                    .run(async {
+                        let _ = stopped.await;
+                    })
+                    .await;
+            });
+        });
+        let (node, api, tcp) = ready_rx.recv().unwrap();
+        RealNode {
+            node,
+            api,
+            tcp,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    /// Streamable HTTP sessions the node holds now.
+    pub fn http_sessions(&self) -> usize {
+        self.node.http_sessions.lock().unwrap().len()
+    }
+}
+
+impl Drop for RealNode {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }

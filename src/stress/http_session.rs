@@ -1,0 +1,678 @@
+//! One load-generating session over Streamable HTTP: its own HTTP/1.1 keep-alive connection to
+//! a node's API port, the `initialize` handshake as POSTs to `/mcp`, then one `tools/call echo`
+//! POST at a time.
+//!
+//! The node answers a POST with one JSON body when the request accepts only `application/json`
+//! (an SSE stream only when it accepts `text/event-stream`), so every answer here is plain JSON.
+//! The session lives on the node under the `Mcp-Session-Id` its `initialize` answer carries, not
+//! in the connection: a stopped session is ended with `DELETE /mcp`, or the node would hold its
+//! slot until its idle timeout.
+
+use super::failure::FailureClass;
+use super::protocol::{self, Reply};
+use super::recorder::Recorder;
+use super::session::{SessionEnd, connect, far_future};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Bytes;
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper::header::{ACCEPT, CONTENT_TYPE, HOST, HeaderMap, HeaderName, HeaderValue};
+use hyper::{Method, Request, StatusCode, Uri};
+use hyper_util::rt::TokioIo;
+use std::collections::VecDeque;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::time::Duration;
+use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::task::JoinHandle;
+use tokio::time::{Instant, sleep_until, timeout};
+
+/// The Streamable HTTP session header.
+pub const SESSION_HEADER: HeaderName = HeaderName::from_static("mcp-session-id");
+/// The header naming the negotiated MCP revision on every request after `initialize`.
+pub const VERSION_HEADER: HeaderName = HeaderName::from_static("mcp-protocol-version");
+/// The MCP endpoint on the node's API port.
+const MCP_PATH: &str = "/mcp";
+/// Largest answer body read; an echo answer is about 150 bytes, `initialize`'s under 1 KiB.
+const MAX_ANSWER_BYTES: usize = 64 * 1024;
+/// The connection's read buffer. hyper's adaptive default starts at 8 KiB; answer heads here are
+/// a few hundred bytes, bodies stream through, and sessions are held by the tens of thousands.
+const READ_BUFFER_BYTES: usize = 4096;
+
+type Sender = SendRequest<Full<Bytes>>;
+/// A request in flight: it owns the sender while it runs and hands it back with the answer.
+type Call = Pin<Box<dyn Future<Output = (Sender, Result<Answer, FailureClass>)> + Send>>;
+
+/// An established Streamable HTTP session, ready to carry echo requests.
+#[derive(Debug)]
+pub struct HttpSession {
+    sender: Sender,
+    headers: SessionHeaders,
+    next_id: u64,
+    _connection: ConnectionTask,
+}
+
+/// The task that drives the connection's I/O; it ends once the session's sender is dropped,
+/// and is aborted with the session in any case.
+#[derive(Debug)]
+struct ConnectionTask(JoinHandle<()>);
+
+impl Drop for ConnectionTask {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The headers every request of the session carries.
+#[derive(Debug, Clone)]
+struct SessionHeaders {
+    /// `Host`: the node validates it (a loopback-bound node answers loopback names only).
+    host: HeaderValue,
+    /// `Mcp-Session-Id` and `MCP-Protocol-Version`, once `initialize` has answered.
+    session: Option<(HeaderValue, HeaderValue)>,
+}
+
+impl SessionHeaders {
+    fn new(addr: SocketAddr) -> Result<Self, FailureClass> {
+        Ok(SessionHeaders {
+            host: HeaderValue::from_str(&addr.to_string())
+                .map_err(|_| FailureClass::ConnectError)?,
+            session: None,
+        })
+    }
+
+    /// A request to `/mcp` with the session's headers.
+    fn request(&self, method: Method, body: Bytes) -> Request<Full<Bytes>> {
+        let mut request = Request::new(Full::new(body));
+        *request.method_mut() = method;
+        *request.uri_mut() = Uri::from_static(MCP_PATH);
+        let headers = request.headers_mut();
+        headers.insert(HOST, self.host.clone());
+        if let Some((id, version)) = &self.session {
+            headers.insert(SESSION_HEADER, id.clone());
+            headers.insert(VERSION_HEADER, version.clone());
+        }
+        request
+    }
+
+    /// A JSON-RPC message POSTed to `/mcp`, asking for a plain JSON answer.
+    fn post(&self, message: impl Into<Bytes>) -> Request<Full<Bytes>> {
+        let mut request = self.request(Method::POST, message.into());
+        let headers = request.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        // application/json only: the node then never answers with an SSE stream.
+        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        request
+    }
+}
+
+/// One HTTP answer, read in full.
+#[derive(Debug)]
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+/// What the answer to one echo request means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// Answered with a result for its id.
+    Ok,
+    /// This request failed; the session goes on.
+    Failed(FailureClass),
+    /// The session is unusable: this request and everything queued behind it fail.
+    Died(FailureClass),
+}
+
+/// One request on the wire and the connection it holds until answered.
+struct Outstanding {
+    id: u64,
+    intended: Instant,
+    /// Already counted as timed out: its late answer only frees the connection.
+    counted: bool,
+    call: Call,
+}
+
+impl HttpSession {
+    /// Connects to the API port at `addr` (from `source` when given) and performs the
+    /// `initialize` + `notifications/initialized` handshake, all within `connect_timeout`.
+    pub async fn open(
+        addr: SocketAddr,
+        source: Option<IpAddr>,
+        connect_timeout: Duration,
+    ) -> Result<HttpSession, FailureClass> {
+        match timeout(connect_timeout, Self::connect_and_handshake(addr, source)).await {
+            Ok(result) => result,
+            Err(_elapsed) => Err(FailureClass::ConnectTimeout),
+        }
+    }
+
+    async fn connect_and_handshake(
+        addr: SocketAddr,
+        source: Option<IpAddr>,
+    ) -> Result<HttpSession, FailureClass> {
+        let stream = connect(addr, source).await?;
+        let mut headers = SessionHeaders::new(addr)?;
+        let mut builder = http1::Builder::new();
+        builder.read_buf_exact_size(Some(READ_BUFFER_BYTES));
+        let (mut sender, connection) = builder
+            .handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| class_of_hyper(&e))?;
+        let connection = ConnectionTask(tokio::spawn(async move {
+            let _ = connection.await;
+        }));
+
+        let answer = exchange(&mut sender, headers.post(protocol::initialize_request())).await?;
+        headers.session = Some(judge_initialize(&answer)?);
+        let answer = exchange(
+            &mut sender,
+            headers.post(protocol::initialized_notification()),
+        )
+        .await?;
+        // The node answers a notification with 202 Accepted and no body.
+        if !answer.status.is_success() {
+            return Err(FailureClass::ProtocolError);
+        }
+        Ok(HttpSession {
+            sender,
+            headers,
+            next_id: protocol::INITIALIZE_ID + 1,
+            _connection: connection,
+        })
+    }
+
+    /// Sends one echo request per intended send time received on `due`, one at a time, until
+    /// `due` closes (stop) or the session breaks; a stopped session is ended with `DELETE /mcp`.
+    ///
+    /// HTTP/1.1 has no multiplexing: a request that falls due while another is unanswered
+    /// waits in this session's queue. Its latency still counts from its intended send time, so
+    /// that queueing shows up as latency (as a stalled server does), never as fewer requests.
+    /// Every request taken from `due` is resolved exactly once into `recorder`: answered,
+    /// failed, or timed out `request_timeout` after its intended time, whether it was on the
+    /// wire or still queued by then. A request that timed out on the wire still holds the
+    /// connection until its late answer arrives; the requests behind it time out meanwhile.
+    pub async fn drive(
+        self,
+        mut due: UnboundedReceiver<Instant>,
+        request_timeout: Duration,
+        recorder: &Recorder,
+    ) -> SessionEnd {
+        let HttpSession {
+            sender,
+            headers,
+            mut next_id,
+            _connection,
+        } = self;
+        // The sender is here while the connection is free, and inside `outstanding` otherwise.
+        let mut idle = Some(sender);
+        let mut outstanding: Option<Outstanding> = None;
+        let mut queued: VecDeque<Instant> = VecDeque::new();
+        let mut stopping = false;
+        let end = loop {
+            let now = Instant::now();
+            while queued
+                .front()
+                .is_some_and(|at| *at + request_timeout <= now)
+            {
+                queued.pop_front();
+                recorder.requests_failed(FailureClass::RequestTimeout, 1);
+            }
+            if outstanding.is_none()
+                && !queued.is_empty()
+                && let Some(mut sender) = idle.take()
+                && let Some(intended) = queued.pop_front()
+            {
+                let id = next_id;
+                next_id += 1;
+                let request = headers.post(protocol::echo_request(id));
+                outstanding = Some(Outstanding {
+                    id,
+                    intended,
+                    counted: false,
+                    call: Box::pin(async move {
+                        let result = exchange(&mut sender, request).await;
+                        (sender, result)
+                    }),
+                });
+            }
+            let unresolved = outstanding.as_ref().is_some_and(|o| !o.counted);
+            if stopping && queued.is_empty() && !unresolved {
+                break SessionEnd::Stopped;
+            }
+            // Requests resolve in order, so the earliest deadline is the wire's or the queue's head.
+            let deadline = match &outstanding {
+                Some(o) if !o.counted => Some(o.intended + request_timeout),
+                _ => queued.front().map(|at| *at + request_timeout),
+            };
+            tokio::select! {
+                (sender, result) = answer_of(&mut outstanding) => {
+                    let Some(done) = outstanding.take() else { continue };
+                    let outcome = match result {
+                        Ok(answer) => judge_echo(answer.status, &answer.body, done.id),
+                        Err(class) => Outcome::Died(class),
+                    };
+                    if !done.counted {
+                        match outcome {
+                            Outcome::Ok => recorder
+                                .request_ok(Instant::now().saturating_duration_since(done.intended)),
+                            Outcome::Failed(class) | Outcome::Died(class) => {
+                                recorder.requests_failed(class, 1)
+                            }
+                        }
+                    }
+                    if let Outcome::Died(class) = outcome {
+                        break SessionEnd::Died(class);
+                    }
+                    idle = Some(sender);
+                }
+                next = due.recv(), if !stopping => match next {
+                    Some(intended) => queued.push_back(intended),
+                    None => stopping = true,
+                },
+                () = sleep_until(deadline.unwrap_or_else(far_future)), if deadline.is_some() => {
+                    if let Some(o) = outstanding.as_mut()
+                        && !o.counted
+                        && o.intended + request_timeout <= Instant::now()
+                    {
+                        o.counted = true;
+                        recorder.requests_failed(FailureClass::RequestTimeout, 1);
+                    }
+                    // Queued requests past their deadline are swept at the top of the loop.
+                }
+            }
+        };
+        match end {
+            SessionEnd::Stopped => {
+                // A request still on the wire (already counted as timed out) keeps the
+                // connection busy: the node then ends the session at its idle timeout.
+                if outstanding.is_none()
+                    && let Some(sender) = idle
+                {
+                    end_session(sender, &headers, request_timeout).await;
+                }
+            }
+            SessionEnd::Died(class) => {
+                // Whatever was queued or still due for this session dies with it.
+                let mut lost = queued.len() as u64;
+                lost += u64::from(outstanding.is_some_and(|o| !o.counted));
+                due.close();
+                while due.try_recv().is_ok() {
+                    lost += 1;
+                }
+                recorder.requests_failed(class, lost);
+            }
+        }
+        end
+    }
+
+    /// Ends a session that carried no requests (the run stopped while it was opening).
+    pub async fn close(self, bound: Duration) {
+        end_session(self.sender, &self.headers, bound).await;
+    }
+}
+
+/// `DELETE /mcp`: frees the session's slot on the node now rather than at its idle timeout.
+/// Best effort within `bound`: the run's counts do not depend on it.
+async fn end_session(mut sender: Sender, headers: &SessionHeaders, bound: Duration) {
+    let request = headers.request(Method::DELETE, Bytes::new());
+    let _ = timeout(bound, exchange(&mut sender, request)).await;
+}
+
+/// Resolves with the outstanding request's answer; never, when there is none.
+async fn answer_of(
+    outstanding: &mut Option<Outstanding>,
+) -> (Sender, Result<Answer, FailureClass>) {
+    match outstanding {
+        Some(o) => o.call.as_mut().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Sends one request and reads its whole answer (bounded).
+async fn exchange(
+    sender: &mut Sender,
+    request: Request<Full<Bytes>>,
+) -> Result<Answer, FailureClass> {
+    sender.ready().await.map_err(|e| class_of_hyper(&e))?;
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| class_of_hyper(&e))?;
+    let (parts, body) = response.into_parts();
+    let body = Limited::new(body, MAX_ANSWER_BYTES)
+        .collect()
+        .await
+        .map_err(|e| class_of_body_error(e.as_ref()))?
+        .to_bytes();
+    Ok(Answer {
+        status: parts.status,
+        headers: parts.headers,
+        body,
+    })
+}
+
+/// The session id and negotiated revision from the answer to `initialize`.
+///
+/// 503 is the node's refusal at capacity (or while draining); any other failure is a protocol
+/// error: a status other than 200, a body that is not the result for `initialize`'s id, or no
+/// `Mcp-Session-Id`.
+fn judge_initialize(answer: &Answer) -> Result<(HeaderValue, HeaderValue), FailureClass> {
+    if answer.status == StatusCode::SERVICE_UNAVAILABLE {
+        return Err(FailureClass::RejectedAtCapacity);
+    }
+    if answer.status != StatusCode::OK {
+        return Err(FailureClass::ProtocolError);
+    }
+    let text = std::str::from_utf8(&answer.body).map_err(|_| FailureClass::ProtocolError)?;
+    if protocol::parse_reply(text) != Reply::Ok(protocol::INITIALIZE_ID) {
+        return Err(FailureClass::ProtocolError);
+    }
+    let session_id = answer
+        .headers
+        .get(SESSION_HEADER)
+        .filter(|id| !id.is_empty())
+        .ok_or(FailureClass::ProtocolError)?
+        .clone();
+    // The revision the node chose; it must name it on every later request.
+    let version = serde_json::from_str::<serde_json::Value>(text)
+        .ok()
+        .and_then(|v| {
+            v.pointer("/result/protocolVersion")
+                .and_then(|v| v.as_str())
+                .and_then(|v| HeaderValue::from_str(v).ok())
+        })
+        .unwrap_or(HeaderValue::from_static(protocol::PROTOCOL_VERSION));
+    Ok((session_id, version))
+}
+
+/// What the answer to echo request `id` means.
+fn judge_echo(status: StatusCode, body: &[u8], id: u64) -> Outcome {
+    match status {
+        StatusCode::OK => match std::str::from_utf8(body).map(protocol::parse_reply) {
+            Ok(Reply::Ok(answered)) if answered == id => Outcome::Ok,
+            Ok(Reply::Error(answered)) if answered == id => {
+                Outcome::Failed(FailureClass::ProtocolError)
+            }
+            _ => Outcome::Died(FailureClass::ProtocolError),
+        },
+        // The node no longer knows the session (it restarted, expired it, or its owner is
+        // gone): the session was lost by the peer, as a reset connection loses a TCP session.
+        StatusCode::NOT_FOUND => Outcome::Died(FailureClass::Reset),
+        _ => Outcome::Died(FailureClass::ProtocolError),
+    }
+}
+
+/// Classifies an error of the HTTP connection.
+fn class_of_hyper(error: &hyper::Error) -> FailureClass {
+    if error.is_parse() || error.is_user() {
+        return FailureClass::ProtocolError;
+    }
+    if error.is_timeout() {
+        return FailureClass::RequestTimeout;
+    }
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            return FailureClass::from_stream_error(io);
+        }
+        source = cause.source();
+    }
+    // Closed or canceled: the peer went away mid-session.
+    FailureClass::Reset
+}
+
+/// Classifies an error reading an answer body: the connection's, or an oversized body.
+fn class_of_body_error(error: &(dyn std::error::Error + Send + Sync + 'static)) -> FailureClass {
+    match error.downcast_ref::<hyper::Error>() {
+        Some(error) => class_of_hyper(error),
+        None => FailureClass::ProtocolError,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+    use tokio::net::TcpListener;
+
+    fn answer(status: u16, session: Option<&str>, body: &str) -> Answer {
+        let mut headers = HeaderMap::new();
+        if let Some(id) = session {
+            headers.insert(SESSION_HEADER, HeaderValue::from_str(id).unwrap());
+        }
+        Answer {
+            status: StatusCode::from_u16(status).unwrap(),
+            headers,
+            body: Bytes::from(body.to_string()),
+        }
+    }
+
+    const INIT_OK: &str = r#"{"jsonrpc":"2.0","id":1,"result":{"protocolVersion":"2025-03-26","capabilities":{},"serverInfo":{"name":"erlmcp","version":"0.1.0"}}}"#;
+
+    #[test]
+    fn initialize_answer_gives_session_id_and_negotiated_version() {
+        let (id, version) = judge_initialize(&answer(200, Some("abc123"), INIT_OK)).unwrap();
+        assert_eq!(id, "abc123");
+        assert_eq!(version, "2025-03-26");
+
+        // Without a protocolVersion in the result, the requested revision is assumed.
+        let bare = r#"{"jsonrpc":"2.0","id":1,"result":{}}"#;
+        let (_, version) = judge_initialize(&answer(200, Some("x"), bare)).unwrap();
+        assert_eq!(version, protocol::PROTOCOL_VERSION);
+    }
+
+    #[test]
+    fn initialize_failures_are_classified() {
+        let full = r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32000,"message":"node n1 is at capacity"}}"#;
+        let failed = r#"{"jsonrpc":"2.0","id":1,"error":{"code":-32602,"message":"bad version"}}"#;
+        let cases = [
+            (answer(503, None, full), FailureClass::RejectedAtCapacity),
+            (answer(200, None, INIT_OK), FailureClass::ProtocolError),
+            (answer(200, Some(""), INIT_OK), FailureClass::ProtocolError),
+            (answer(200, Some("x"), failed), FailureClass::ProtocolError),
+            (
+                answer(200, Some("x"), "<html>"),
+                FailureClass::ProtocolError,
+            ),
+            (answer(403, None, full), FailureClass::ProtocolError),
+            (answer(406, None, full), FailureClass::ProtocolError),
+        ];
+        for (answer, class) in cases {
+            assert_eq!(judge_initialize(&answer).unwrap_err(), class, "{answer:?}");
+        }
+    }
+
+    #[test]
+    fn echo_answers_are_judged_by_status_and_id() {
+        let ok = r#"{"jsonrpc":"2.0","id":5,"result":{"content":[{"type":"text","text":"x"}],"isError":false}}"#;
+        let error = r#"{"jsonrpc":"2.0","id":5,"error":{"code":-32601,"message":"x"}}"#;
+        let cases = [
+            (200, ok, 5, Outcome::Ok),
+            (200, ok, 6, Outcome::Died(FailureClass::ProtocolError)),
+            (200, error, 5, Outcome::Failed(FailureClass::ProtocolError)),
+            (
+                200,
+                "not json",
+                5,
+                Outcome::Died(FailureClass::ProtocolError),
+            ),
+            (404, error, 5, Outcome::Died(FailureClass::Reset)),
+            (400, error, 5, Outcome::Died(FailureClass::ProtocolError)),
+        ];
+        for (status, body, id, outcome) in cases {
+            let status = StatusCode::from_u16(status).unwrap();
+            assert_eq!(
+                judge_echo(status, body.as_bytes(), id),
+                outcome,
+                "{status} {body}"
+            );
+        }
+    }
+
+    #[test]
+    fn requests_carry_host_accept_and_session_headers() {
+        let mut headers = SessionHeaders::new("127.0.0.1:8080".parse().unwrap()).unwrap();
+        let first = headers.post(protocol::initialize_request());
+        assert_eq!(first.method(), Method::POST);
+        assert_eq!(first.uri(), "/mcp");
+        assert_eq!(first.headers()[HOST], "127.0.0.1:8080");
+        assert_eq!(first.headers()[ACCEPT], "application/json");
+        assert_eq!(first.headers()[CONTENT_TYPE], "application/json");
+        assert!(!first.headers().contains_key(SESSION_HEADER));
+
+        headers.session = Some((
+            HeaderValue::from_static("s1"),
+            HeaderValue::from_static("2025-06-18"),
+        ));
+        let later = headers.post(protocol::echo_request(2));
+        assert_eq!(later.headers()[SESSION_HEADER], "s1");
+        assert_eq!(later.headers()[VERSION_HEADER], "2025-06-18");
+        let end = headers.request(Method::DELETE, Bytes::new());
+        assert_eq!(end.method(), Method::DELETE);
+        assert_eq!(end.headers()[SESSION_HEADER], "s1");
+
+        let v6 = SessionHeaders::new("[::1]:9".parse().unwrap()).unwrap();
+        assert_eq!(v6.host, "[::1]:9");
+    }
+
+    #[tokio::test]
+    async fn an_oversized_body_is_a_protocol_error() {
+        let body = Full::new(Bytes::from(vec![b'x'; 100]));
+        let error = Limited::new(body, 10).collect().await.unwrap_err();
+        assert_eq!(
+            class_of_body_error(error.as_ref()),
+            FailureClass::ProtocolError
+        );
+    }
+
+    /// A scripted HTTP/1.1 server for one connection: answers the handshake, then answers echo
+    /// requests only while `answer_echo` says so. Returns its address.
+    async fn scripted_node(status_for_initialize: u16, answer_echo: bool) -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            let mut stream = BufReader::new(stream);
+            // Each loop reads one request (head, then Content-Length bytes) and answers it.
+            for _ in 0..1000 {
+                let mut length = 0usize;
+                let mut first = String::new();
+                if stream.read_line(&mut first).await.unwrap_or(0) == 0 {
+                    return;
+                }
+                // A request head here is a handful of lines.
+                for _ in 0..64 {
+                    let mut line = String::new();
+                    if stream.read_line(&mut line).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    if line == "\r\n" {
+                        break;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap();
+                    }
+                }
+                let mut body = vec![0; length];
+                stream.read_exact(&mut body).await.unwrap();
+                let body = String::from_utf8(body).unwrap();
+                let (status, extra, reply) = if body.contains("\"initialize\"") {
+                    (
+                        status_for_initialize,
+                        "mcp-session-id: s1\r\n",
+                        INIT_OK.to_string(),
+                    )
+                } else if body.contains("notifications/initialized") || first.starts_with("DELETE")
+                {
+                    (202, "", String::new())
+                } else if answer_echo {
+                    let id: serde_json::Value = serde_json::from_str(&body).unwrap();
+                    let reply = format!(r#"{{"jsonrpc":"2.0","id":{},"result":{{}}}}"#, id["id"]);
+                    (200, "", reply)
+                } else {
+                    // Never answers: hold the connection open.
+                    std::future::pending::<()>().await;
+                    unreachable!()
+                };
+                let head = format!(
+                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\n{extra}content-length: {}\r\n\r\n",
+                    reply.len()
+                );
+                let stream = stream.get_mut();
+                stream.write_all(head.as_bytes()).await.unwrap();
+                stream.write_all(reply.as_bytes()).await.unwrap();
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn a_full_node_is_rejected_at_capacity() {
+        let addr = scripted_node(503, true).await;
+        let error = HttpSession::open(addr, None, Duration::from_secs(2))
+            .await
+            .unwrap_err();
+        assert_eq!(error, FailureClass::RejectedAtCapacity);
+    }
+
+    #[tokio::test]
+    async fn nothing_listening_is_connect_refused() {
+        let addr = TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap()
+            .local_addr()
+            .unwrap(); // dropped: the port is closed again
+        let error = HttpSession::open(addr, None, Duration::from_secs(2))
+            .await
+            .unwrap_err();
+        assert_eq!(error, FailureClass::ConnectRefused);
+    }
+
+    #[tokio::test]
+    async fn queued_requests_are_answered_in_turn_and_each_resolved_once() {
+        let addr = scripted_node(200, true).await;
+        let session = HttpSession::open(addr, None, Duration::from_secs(2))
+            .await
+            .unwrap();
+        let recorder = Recorder::new(&["n".to_string()]);
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        // Five requests due at once: one on the wire, four queued behind it.
+        let now = Instant::now();
+        recorder.requests_sent(5);
+        for _ in 0..5 {
+            tx.send(now).unwrap();
+        }
+        drop(tx);
+        let end = session.drive(rx, Duration::from_secs(5), &recorder).await;
+        assert_eq!(end, SessionEnd::Stopped);
+        let row = recorder.cut(1);
+        assert_eq!((row.ok, row.failed), (5, 0));
+        assert_eq!(recorder.outstanding(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_silent_node_times_out_the_wire_and_the_queue() {
+        let addr = scripted_node(200, false).await;
+        let session = HttpSession::open(addr, None, Duration::from_secs(2))
+            .await
+            .unwrap();
+        let recorder = Recorder::new(&["n".to_string()]);
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let now = Instant::now();
+        recorder.requests_sent(3);
+        for _ in 0..3 {
+            tx.send(now).unwrap();
+        }
+        drop(tx);
+        let end = session
+            .drive(rx, Duration::from_millis(200), &recorder)
+            .await;
+        assert_eq!(end, SessionEnd::Stopped);
+        let row = recorder.cut(1);
+        assert_eq!(row.ok, 0);
+        assert_eq!(row.request_failures.get(FailureClass::RequestTimeout), 3);
+        assert_eq!(recorder.outstanding(), 0);
+    }
+}
