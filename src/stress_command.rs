@@ -115,6 +115,9 @@ pub async fn run_on(
     out: &Path,
     progress: &Progress,
 ) -> anyhow::Result<StressSummary> {
+    if request.workers_on == WorkersOn::Network && matches!(runtime, Runtime::Native(_)) {
+        bail!("--workers network needs the Docker runtime; a native cluster has no network");
+    }
     let mut targets = cluster_targets(cluster, runtime).await?;
     let options = options(cluster, request, runtime.name(), out);
     match runtime {
@@ -127,11 +130,6 @@ pub async fn run_on(
             crate::stress::run::run_async(targets, &options, Box::new(sampler)).await
         }
         Runtime::Native(_) => {
-            if request.workers_on == WorkersOn::Network {
-                bail!(
-                    "--workers network needs the Docker runtime; a native cluster has no network"
-                );
-            }
             let _baselines = host_baselines(cluster, request, &mut targets, progress)?;
             let sampler: Box<dyn ResourceSampler> = Box::new(NativeSampler::new(&targets));
             crate::stress::run::run_async(targets, &options, sampler).await

@@ -128,3 +128,28 @@ fn render_refuses_an_invalid_file_and_writes_nothing() {
     assert_eq!(output.status.code(), Some(1));
     assert!(!out.exists());
 }
+
+#[test]
+fn stress_refuses_in_network_workers_for_a_native_cluster() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_erlmcp-gen"))
+        .args([
+            "stress",
+            "clusters/local.toml",
+            "--runtime",
+            "native",
+            "--workers",
+            "network",
+            "-q",
+        ])
+        .env("ERLMCP_STATE_DIR", dir.path())
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--workers network needs the Docker runtime"),
+        "{stderr}"
+    );
+}

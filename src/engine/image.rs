@@ -266,6 +266,18 @@ pub fn local_prometheus_context(binary: &Path) -> anyhow::Result<BuildContext> {
 /// The image `stress` runs its in-network workers from: this very `erlmcp-gen` binary and the
 /// libraries it links, `FROM scratch`, so it needs neither a registry nor the source tree.
 pub fn stress_worker_context(binary: &Path) -> anyhow::Result<BuildContext> {
+    let head = std::fs::read(binary)
+        .with_context(|| format!("reading {}", binary.display()))?
+        .get(..4)
+        .map(<[u8]>::to_vec)
+        .unwrap_or_default();
+    if !cfg!(target_os = "linux") || head != b"\x7fELF" {
+        bail!(
+            "stress workers in containers run this erlmcp-gen binary ({}), which is not a Linux \
+             program; use `--workers host`, or run erlmcp-gen inside the engine's Linux VM",
+            binary.display()
+        );
+    }
     let dockerfile = "# Built by erlmcp-gen from its own binary: the load-generator workers of `stress`.\n\
         FROM scratch\nCOPY rootfs/ /\nUSER 65534:65534\n\
         ENTRYPOINT [\"/bin/erlmcp-gen\", \"stress-worker\"]\n";
@@ -338,5 +350,14 @@ mod tests {
         let c = prebuilt_node_context("erlmcp-node", "1.0", "FROM scratch\n", &binary).unwrap();
         assert_ne!(a.tag, c.tag);
         assert!(a.tag.starts_with("erlmcp-node:1.0-"));
+    }
+
+    #[test]
+    fn a_worker_image_needs_a_linux_program() {
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("erlmcp-gen");
+        std::fs::write(&script, b"#!/bin/sh\n").unwrap();
+        let error = stress_worker_context(&script).unwrap_err().to_string();
+        assert!(error.contains("--workers host"), "{error}");
     }
 }
