@@ -52,6 +52,22 @@ fn check_files(out: &Path) {
     assert!(sent > 0);
 }
 
+/// Checks a run during which a node was killed: the generator ended normally, its files
+/// reconcile, and the kill shows up as counted failures. Returns the summary.
+fn survived_a_kill(run: &std::process::Output, out: &Path) -> serde_json::Value {
+    assert!(
+        run.status.code().is_some(),
+        "the generator did not crash: {}",
+        text(run)
+    );
+    check_files(out);
+    let s = summary(out);
+    let failures =
+        s["sessions"]["failed"].as_u64().unwrap() + s["requests"]["failed"].as_u64().unwrap();
+    assert!(failures > 0, "the kill shows up as counted failures: {s}");
+    s
+}
+
 fn stress(cluster: &TestCluster, out: &Path, extra: &[&str]) -> std::process::Output {
     let out = out.to_str().unwrap();
     let mut args = vec![
@@ -142,17 +158,7 @@ fn a_node_killed_mid_run_is_counted_and_its_sessions_replaced() {
     let _ = Command::new("kill")
         .args(["-KILL", &node2.to_string()])
         .status();
-    let run = runner.join().unwrap();
-    assert!(
-        run.status.code().is_some(),
-        "the generator did not crash: {}",
-        text(&run)
-    );
-    check_files(&out);
-    let s = summary(&out);
-    let failures =
-        s["sessions"]["failed"].as_u64().unwrap() + s["requests"]["failed"].as_u64().unwrap();
-    assert!(failures > 0, "the kill shows up as counted failures: {s}");
+    let s = survived_a_kill(&runner.join().unwrap(), &out);
     let node1 = s["targets"]
         .as_array()
         .unwrap()
@@ -278,17 +284,7 @@ fn a_docker_node_killed_mid_run_is_counted_and_its_sessions_replaced() {
         .output()
         .unwrap();
     assert!(killed.status.success(), "{}", text(&killed));
-    let run = runner.join().unwrap();
-    assert!(
-        run.status.code().is_some(),
-        "the generator did not crash: {}",
-        text(&run)
-    );
-    check_files(&out);
-    let s = summary(&out);
-    let failures =
-        s["sessions"]["failed"].as_u64().unwrap() + s["requests"]["failed"].as_u64().unwrap();
-    assert!(failures > 0, "the kill shows up as counted failures: {s}");
+    let s = survived_a_kill(&runner.join().unwrap(), &out);
     assert!(
         s["sessions"]["opened"].as_u64().unwrap() > 100,
         "the killed node's sessions were opened again elsewhere: {s}"

@@ -630,22 +630,32 @@ mod tests {
         assert_eq!(error, FailureClass::ConnectRefused);
     }
 
+    /// Drives `session` with `n` requests all due now, then stop.
+    async fn drive_all_due_now(
+        session: HttpSession,
+        n: u64,
+        request_timeout: Duration,
+    ) -> (SessionEnd, Recorder) {
+        let recorder = Recorder::new(&["n".to_string()]);
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let now = Instant::now();
+        recorder.requests_sent(n);
+        for _ in 0..n {
+            tx.send(now).unwrap();
+        }
+        drop(tx);
+        let end = session.drive(rx, request_timeout, &recorder).await;
+        (end, recorder)
+    }
+
     #[tokio::test]
     async fn queued_requests_are_answered_in_turn_and_each_resolved_once() {
         let addr = scripted_node(200, true).await;
         let session = HttpSession::open(addr, None, Duration::from_secs(2))
             .await
             .unwrap();
-        let recorder = Recorder::new(&["n".to_string()]);
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         // Five requests due at once: one on the wire, four queued behind it.
-        let now = Instant::now();
-        recorder.requests_sent(5);
-        for _ in 0..5 {
-            tx.send(now).unwrap();
-        }
-        drop(tx);
-        let end = session.drive(rx, Duration::from_secs(5), &recorder).await;
+        let (end, recorder) = drive_all_due_now(session, 5, Duration::from_secs(5)).await;
         assert_eq!(end, SessionEnd::Stopped);
         let row = recorder.cut(1);
         assert_eq!((row.ok, row.failed), (5, 0));
@@ -658,17 +668,7 @@ mod tests {
         let session = HttpSession::open(addr, None, Duration::from_secs(2))
             .await
             .unwrap();
-        let recorder = Recorder::new(&["n".to_string()]);
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        let now = Instant::now();
-        recorder.requests_sent(3);
-        for _ in 0..3 {
-            tx.send(now).unwrap();
-        }
-        drop(tx);
-        let end = session
-            .drive(rx, Duration::from_millis(200), &recorder)
-            .await;
+        let (end, recorder) = drive_all_due_now(session, 3, Duration::from_millis(200)).await;
         assert_eq!(end, SessionEnd::Stopped);
         let row = recorder.cut(1);
         assert_eq!(row.ok, 0);
