@@ -1,6 +1,8 @@
 //! Runtimes that run a cluster: [`docker`] (the Docker engine through bollard) and [`native`]
 //! (local `erlmcp-node` processes). Both turn the cluster into [`crate::plan::Desired`]
 //! resources, read back [`crate::plan::Observed`] ones, and carry out a [`crate::plan::Plan`].
+//! Beside them: what `stress` needs of a running cluster ([`targets`], [`docker_stats`],
+//! [`stress_containers`]) and the images both build ([`image`]).
 
 pub mod docker;
 pub mod docker_stats;
