@@ -68,7 +68,7 @@ pub fn clock_ticks_per_second() -> u64 {
         .map_or(100, |(_, value)| value)
 }
 
-/// User + system CPU ticks from the text of /proc/<pid>/stat.
+/// User + system CPU ticks from the text of `/proc/<pid>/stat`.
 pub fn cpu_ticks_from_stat(stat: &str) -> Option<u64> {
     // The command name may contain spaces and parentheses: fields start after the last ')'.
     let after_name = &stat[stat.rfind(')')? + 2..];

@@ -60,7 +60,7 @@ struct NativeNode {
     last_cpu: Option<(f64, Instant)>,
 }
 
-/// Samples natively running nodes through /proc/<pid> and their `/metrics`.
+/// Samples natively running nodes through `/proc/<pid>` and their `/metrics`.
 #[derive(Debug)]
 pub struct NativeSampler {
     nodes: Vec<NativeNode>,
