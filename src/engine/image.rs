@@ -182,6 +182,34 @@ pub fn source_node_context(
     dockerfile: &str,
     root: &Path,
 ) -> anyhow::Result<BuildContext> {
+    let hash = workspace_context(dockerfile, root)?;
+    Ok(BuildContext {
+        tag: format!("{repository}:{version}-{}", hash.0),
+        tar: hash.1,
+    })
+}
+
+/// The stress-worker image built from the workspace in the Rust `builder` image, for hosts
+/// whose own `erlmcp-gen` cannot run in the engine (macOS with Colima or Docker Desktop).
+pub fn source_stress_worker_context(builder: &str, root: &Path) -> anyhow::Result<BuildContext> {
+    let dockerfile = format!(
+        "# Built by erlmcp-gen from its workspace: the load-generator workers of `stress`.\n\
+         FROM {builder} AS build\nWORKDIR /src\nCOPY . .\n\
+         RUN RUSTFLAGS=\"-C target-feature=+crt-static\" \\\n    \
+         cargo build --release --locked -p erlmcp-gen --bin erlmcp-gen --target \"$(uname -m)-unknown-linux-gnu\" \\\n \
+         && cp \"target/$(uname -m)-unknown-linux-gnu/release/erlmcp-gen\" /erlmcp-gen\n\n\
+         FROM scratch\nCOPY --from=build /erlmcp-gen /bin/erlmcp-gen\nUSER 65534:65534\n\
+         ENTRYPOINT [\"/bin/erlmcp-gen\", \"stress-worker\"]\n"
+    );
+    let (hash, tar) = workspace_context(&dockerfile, root)?;
+    Ok(BuildContext {
+        tag: format!("erlmcp-stress-worker:src-{hash}"),
+        tar,
+    })
+}
+
+/// A tar of `dockerfile` and the workspace's sources, and its content hash.
+fn workspace_context(dockerfile: &str, root: &Path) -> anyhow::Result<(String, Vec<u8>)> {
     let mut files = Vec::new();
     for top in ["Cargo.toml", "Cargo.lock", "src", "node", "templates"] {
         collect_files(root, &root.join(top), &mut files)?;
@@ -197,10 +225,7 @@ pub fn source_node_context(
         parts.push(bytes);
     }
     let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
-    Ok(BuildContext {
-        tag: format!("{repository}:{version}-{}", short_hash(&refs)),
-        tar: builder.into_inner()?,
-    })
+    Ok((short_hash(&refs), builder.into_inner()?))
 }
 
 fn collect_files(root: &Path, path: &Path, out: &mut Vec<String>) -> anyhow::Result<()> {
@@ -266,12 +291,7 @@ pub fn local_prometheus_context(binary: &Path) -> anyhow::Result<BuildContext> {
 /// The image `stress` runs its in-network workers from: this very `erlmcp-gen` binary and the
 /// libraries it links, `FROM scratch`, so it needs neither a registry nor the source tree.
 pub fn stress_worker_context(binary: &Path) -> anyhow::Result<BuildContext> {
-    let head = std::fs::read(binary)
-        .with_context(|| format!("reading {}", binary.display()))?
-        .get(..4)
-        .map(<[u8]>::to_vec)
-        .unwrap_or_default();
-    if !cfg!(target_os = "linux") || head != b"\x7fELF" {
+    if !runs_in_linux_container(binary) {
         bail!(
             "stress workers in containers run this erlmcp-gen binary ({}), which is not a Linux \
              program; use `--workers host`, or run erlmcp-gen inside the engine's Linux VM",
@@ -288,6 +308,13 @@ pub fn stress_worker_context(binary: &Path) -> anyhow::Result<BuildContext> {
         "bin/erlmcp-gen",
         &[],
     )
+}
+
+/// True when `binary` is a Linux ELF program this host runs, i.e. one a Linux engine can run
+/// from its files (the engine's CPU architecture is assumed to be this host's).
+pub fn runs_in_linux_container(binary: &Path) -> bool {
+    cfg!(target_os = "linux")
+        && std::fs::read(binary).is_ok_and(|bytes| bytes.starts_with(b"\x7fELF"))
 }
 
 /// An image of one host program: `binary` at `rootfs/<inside>`, every shared library it links
@@ -350,6 +377,36 @@ mod tests {
         let c = prebuilt_node_context("erlmcp-node", "1.0", "FROM scratch\n", &binary).unwrap();
         assert_ne!(a.tag, c.tag);
         assert!(a.tag.starts_with("erlmcp-node:1.0-"));
+    }
+
+    #[test]
+    fn the_source_worker_image_builds_erlmcp_gen_statically_from_the_workspace() {
+        let root = workspace_root().expect("tests run in the workspace");
+        let a = source_stress_worker_context("rust:1-bookworm", &root).unwrap();
+        assert!(a.tag.starts_with("erlmcp-stress-worker:src-"), "{}", a.tag);
+        let mut archive = tar::Archive::new(a.tar.as_slice());
+        let mut dockerfile = String::new();
+        let mut names = Vec::new();
+        for entry in archive.entries().unwrap() {
+            let mut entry = entry.unwrap();
+            let name = entry.path().unwrap().to_string_lossy().into_owned();
+            if name == "Dockerfile" {
+                std::io::Read::read_to_string(&mut entry, &mut dockerfile).unwrap();
+            }
+            names.push(name);
+        }
+        assert!(dockerfile.starts_with("# Built by erlmcp-gen"));
+        assert!(dockerfile.contains("FROM rust:1-bookworm AS build"));
+        assert!(dockerfile.contains("+crt-static"));
+        assert!(dockerfile.contains("-p erlmcp-gen --bin erlmcp-gen"));
+        assert!(dockerfile.contains("ENTRYPOINT [\"/bin/erlmcp-gen\", \"stress-worker\"]"));
+        for needed in ["Cargo.lock", "src/main.rs", "node/Cargo.toml"] {
+            assert!(names.iter().any(|n| n == needed), "{needed} in the context");
+        }
+        assert!(!names.iter().any(|n| n.starts_with("target/")));
+        // A different builder is a different image.
+        let b = source_stress_worker_context("rust:1-slim", &root).unwrap();
+        assert_ne!(a.tag, b.tag);
     }
 
     #[test]

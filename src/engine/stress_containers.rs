@@ -56,7 +56,25 @@ impl ContainerWorkers {
         progress: &Progress,
     ) -> anyhow::Result<Self> {
         remove_stress_containers(engine, cluster).await?;
-        let context = image::stress_worker_context(binary)?;
+        let from_source = !image::runs_in_linux_container(binary);
+        let context = if from_source {
+            let root = image::workspace_root().with_context(|| {
+                format!(
+                    "this erlmcp-gen ({}) is not a Linux program, so the worker containers cannot \
+                     run it, and building their image from source needs the erlmcp-gen workspace; \
+                     use `--workers host`",
+                    binary.display()
+                )
+            })?;
+            progress.info(format!(
+                "stress workers: this erlmcp-gen is not a Linux program; building the worker \
+                 image from source in {}",
+                cluster.image.builder
+            ));
+            image::source_stress_worker_context(&cluster.image.builder, &root)?
+        } else {
+            image::stress_worker_context(binary)?
+        };
         let need = ImageNeed {
             tag: context.tag.clone(),
             source: if engine.image_present(&context.tag).await {
@@ -65,7 +83,17 @@ impl ContainerWorkers {
                 ImageSource::Build(context.clone())
             },
         };
-        engine.provide_image(&need, progress).await?;
+        let provided = engine.provide_image(&need, progress).await;
+        if from_source {
+            provided.with_context(|| {
+                format!(
+                    "the worker image's source build needs {} (pull it, or use `--workers host`)",
+                    cluster.image.builder
+                )
+            })?;
+        } else {
+            provided?;
+        }
         let wanted = u64::from(sessions_per_worker) + WORKER_FD_HEADROOM;
         let nofile = match engine.nofile_cap() {
             Some(cap) if cap < wanted => {
