@@ -136,15 +136,26 @@ pub fn comparison_text(
     rows: &[MetricComparison],
 ) -> String {
     let value = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.3}"));
+    let labels: Vec<String> = rows
+        .iter()
+        .map(|row| format!("{} ({})", row.metric, row.unit))
+        .collect();
+    // The widest label sets the first column, so every number stays under its heading.
+    let width = labels
+        .iter()
+        .map(|l| l.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(6);
     let mut out = format!(
-        "{:<28} {:>14} {:>14} {:>10}\n",
+        "{:<width$} {:>14} {:>14} {:>10}\n",
         "metric", reference_name, other_name, "overhead"
     );
-    for row in rows {
+    for (row, label) in rows.iter().zip(&labels) {
         let _ = writeln!(
             out,
-            "{:<28} {:>14} {:>14} {:>10}",
-            format!("{} ({})", row.metric, row.unit),
+            "{:<width$} {:>14} {:>14} {:>10}",
+            label,
             value(row.reference),
             value(row.other),
             row.overhead_percent
@@ -189,5 +200,22 @@ mod tests {
         let text = comparison_text("native", "docker", &rows);
         assert_eq!(text.lines().count(), 2);
         assert!(text.contains("+8.5 %"));
+    }
+
+    #[test]
+    fn a_long_metric_name_does_not_push_its_numbers_out_of_their_columns() {
+        let rows = vec![
+            metric("throughput", "req/s", Better::Higher, Some(5.0), Some(5.0)),
+            metric(
+                "node CPU (sum of means)",
+                "% of a core",
+                Better::Lower,
+                Some(23.0),
+                Some(35.7),
+            ),
+        ];
+        let text = comparison_text("native", "docker", &rows);
+        let ends: Vec<usize> = text.lines().map(|l| l.chars().count()).collect();
+        assert!(ends.windows(2).all(|w| w[0] == w[1]), "{text}");
     }
 }
