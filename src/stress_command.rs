@@ -124,14 +124,16 @@ pub async fn run_on(
         Runtime::Docker(engine) if request.workers_on != WorkersOn::Host => {
             run_in_network(cluster, engine, request, targets, options, progress).await
         }
+        // Samplers watch the cluster's nodes only: the baselines sit idle during the cluster's
+        // phase, and their own phase is not sampled.
         Runtime::Docker(engine) => {
-            let _baselines = host_baselines(cluster, request, &mut targets, progress)?;
             let sampler = DockerSampler::new(engine.client(), &cluster.name, &targets)?;
+            let _baselines = host_baselines(cluster, request, &mut targets, progress)?;
             crate::stress::run::run_async(targets, &options, Box::new(sampler)).await
         }
         Runtime::Native(_) => {
-            let _baselines = host_baselines(cluster, request, &mut targets, progress)?;
             let sampler: Box<dyn ResourceSampler> = Box::new(NativeSampler::new(&targets));
+            let _baselines = host_baselines(cluster, request, &mut targets, progress)?;
             crate::stress::run::run_async(targets, &options, sampler).await
         }
     }

@@ -103,6 +103,12 @@ fn native_stress_writes_reconciled_files() {
         "the baseline ran in the same run"
     );
     assert!(out.join("baseline/summary.json").exists());
+    let sampled = std::fs::read_to_string(out.join("resource-usage.csv")).unwrap();
+    assert!(sampled.contains(",node1,"), "{sampled}");
+    assert!(
+        !sampled.contains("baseline-"),
+        "only the cluster's nodes are sampled in its phase: {sampled}"
+    );
 }
 
 #[test]
