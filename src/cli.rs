@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use erlmcp_gen::config::model::Transport;
 use erlmcp_gen::config::units::HumanDuration;
 use erlmcp_gen::stress_command::WorkersOn;
 
@@ -31,15 +32,6 @@ pub enum RuntimeChoice {
     Docker,
     /// Local processes.
     Native,
-}
-
-/// The transport `stress` drives the MCP sessions over.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum TransportChoice {
-    /// Newline-delimited JSON-RPC on each node's MCP listener.
-    Tcp,
-    /// Streamable HTTP: POST /mcp on each node's API port, one HTTP/1.1 connection per session.
-    Http,
 }
 
 /// Options every runtime command shares.
@@ -137,7 +129,7 @@ pub enum Command {
         /// How sessions talk to the nodes (default: `[stress] transport`): tcp, or http
         /// (Streamable HTTP at each node's /mcp; the baseline stays bare TCP echo).
         #[arg(long, value_enum)]
-        transport: Option<TransportChoice>,
+        transport: Option<Transport>,
         /// Output directory (default: results/<cluster>-<UTC time>).
         #[arg(long)]
         out: Option<PathBuf>,

@@ -8,13 +8,12 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::Parser as _;
 
-use cli::{Cli, Command, Format, RuntimeArgs, RuntimeChoice, TransportChoice};
+use cli::{Cli, Command, Format, RuntimeArgs, RuntimeChoice};
 use erlmcp_gen::config::model::RuntimeKind;
 use erlmcp_gen::config::{self, Cluster, Loaded, SpanIndex};
 use erlmcp_gen::diagnostic::Diagnostic;
 use erlmcp_gen::engine::Runtime;
 use erlmcp_gen::progress::Progress;
-use erlmcp_gen::stress::Transport;
 use erlmcp_gen::stress_command::{self, StressRequest};
 use erlmcp_gen::{host, render, validate};
 
@@ -59,20 +58,12 @@ fn main() -> ExitCode {
             compare,
         } => block_on(async move {
             let cluster = load_valid(&runtime.cluster)?;
-            let transport = match transport {
-                Some(TransportChoice::Tcp) => Transport::Tcp,
-                Some(TransportChoice::Http) => Transport::Http,
-                None => match cluster.stress.transport {
-                    config::model::Transport::Tcp => Transport::Tcp,
-                    config::model::Transport::Http => Transport::Http,
-                },
-            };
             let request = StressRequest {
                 connections: connections.unwrap_or(cluster.stress.connections),
                 duration: duration.map_or(cluster.stress.duration.0, |d| d.0),
                 ramp: ramp.map_or(cluster.stress.ramp.0, |d| d.0),
                 rate: rate.unwrap_or(cluster.stress.rate),
-                transport,
+                transport: transport.unwrap_or(cluster.stress.transport),
                 baseline: !no_baseline,
                 sessions_per_worker,
                 out,

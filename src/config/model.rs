@@ -196,14 +196,36 @@ pub struct Slo {
     pub error_rate_percent: f64,
 }
 
-/// The transport a stress run uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// The transport a stress run's MCP sessions use (`[stress] transport`, `stress --transport`).
+///
+/// Baseline echo targets are bare newline echo servers and are driven over TCP either way.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Transport {
-    /// Newline-delimited JSON-RPC over TCP.
+    /// Newline-delimited JSON-RPC on each node's MCP listener, requests pipelined.
+    #[default]
     Tcp,
-    /// Streamable HTTP.
+    /// Streamable HTTP: POST /mcp on each node's API port, one HTTP/1.1 connection per
+    /// session, one request at a time.
     Http,
+}
+
+impl Transport {
+    /// The name used in the file, on the command line and in the summary.
+    pub fn name(self) -> &'static str {
+        match self {
+            Transport::Tcp => "tcp",
+            Transport::Http => "http",
+        }
+    }
+}
+
+impl std::fmt::Display for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// `[stress]`, resolved.

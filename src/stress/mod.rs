@@ -52,35 +52,7 @@ pub enum TargetKind {
     BaselineEcho,
 }
 
-/// How a run's MCP sessions talk to the nodes; one transport per run.
-///
-/// Baseline echo targets are bare newline echo servers and are driven over TCP either way.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Transport {
-    /// Newline-delimited JSON-RPC on the node's MCP listener, requests pipelined.
-    #[default]
-    Tcp,
-    /// Streamable HTTP: POST `/mcp` on the node's API port, one HTTP/1.1 keep-alive
-    /// connection per session, one request at a time.
-    Http,
-}
-
-impl Transport {
-    /// The snake_case name used in the summary and on the command line.
-    pub fn name(self) -> &'static str {
-        match self {
-            Transport::Tcp => "tcp",
-            Transport::Http => "http",
-        }
-    }
-}
-
-impl std::fmt::Display for Transport {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
+pub use crate::config::model::Transport;
 
 /// One node to load.
 #[derive(Debug, Clone, PartialEq)]
