@@ -10,41 +10,51 @@ pub const PROTOCOL_VERSION: &str = "2025-06-18";
 
 /// The `initialize` request (one JSON object, no newline: a Streamable HTTP POST body).
 pub fn initialize_request() -> String {
-    format!(
-        "{{\"jsonrpc\":\"2.0\",\"id\":{INITIALIZE_ID},\"method\":\"initialize\",\"params\":{{\"protocolVersion\":\"{PROTOCOL_VERSION}\",\"capabilities\":{{}},\"clientInfo\":{{\"name\":\"erlmcp-stress\",\"version\":\"{}\"}}}}}}",
-        env!("CARGO_PKG_VERSION")
-    )
+    initialize("")
 }
 
 /// The `initialize` request line (with its trailing newline).
 pub fn initialize_line() -> String {
-    initialize_request() + "\n"
+    initialize("\n")
 }
+
+fn initialize(end: &str) -> String {
+    format!(
+        "{{\"jsonrpc\":\"2.0\",\"id\":{INITIALIZE_ID},\"method\":\"initialize\",\"params\":{{\"protocolVersion\":\"{PROTOCOL_VERSION}\",\"capabilities\":{{}},\"clientInfo\":{{\"name\":\"erlmcp-stress\",\"version\":\"{}\"}}}}}}{end}",
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
+/// The `notifications/initialized` notification, with its line's newline; one literal for both.
+const INITIALIZED_LINE: &str = "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}\n";
 
 /// The `notifications/initialized` notification (no newline).
 pub fn initialized_notification() -> &'static str {
-    "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}"
+    INITIALIZED_LINE.trim_end()
 }
 
 /// The `notifications/initialized` line sent after a successful `initialize`.
 pub fn initialized_line() -> &'static str {
-    "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}\n"
+    INITIALIZED_LINE
 }
 
 /// The `tools/call echo` request for `id` (no newline).
 pub fn echo_request(id: u64) -> String {
-    format!(
-        "{{\"jsonrpc\":\"2.0\",\"id\":{id},\"method\":\"tools/call\",\"params\":{{\"name\":\"echo\",\"arguments\":{{\"text\":\"erlmcp-stress {id}\"}}}}}}"
-    )
+    echo(id, "")
 }
 
 /// The `tools/call echo` request line for `id`.
 ///
 /// The baseline echo server sends the same line back, so its answer carries the same id.
 pub fn echo_request_line(id: u64) -> String {
-    let mut line = echo_request(id);
-    line.push('\n');
-    line
+    echo(id, "\n")
+}
+
+/// One `format!`, one allocation: this runs once per request.
+fn echo(id: u64, end: &str) -> String {
+    format!(
+        "{{\"jsonrpc\":\"2.0\",\"id\":{id},\"method\":\"tools/call\",\"params\":{{\"name\":\"echo\",\"arguments\":{{\"text\":\"erlmcp-stress {id}\"}}}}}}{end}"
+    )
 }
 
 /// What one line received from the server means.
