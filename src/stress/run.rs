@@ -347,8 +347,7 @@ pub fn shard_specs(
                 connect_timeout_ms: options.connect_timeout.as_millis() as u64,
                 request_timeout_ms: options.request_timeout.as_millis() as u64,
                 max_attempts_per_slot: options.max_attempts_per_session.max(1),
-                report_cpu: !matches!(options.launch, WorkerLaunch::InProcess),
-                wait_for_go: !matches!(options.launch, WorkerLaunch::InProcess),
+                own_process: !matches!(options.launch, WorkerLaunch::InProcess),
             }
         })
         .collect()

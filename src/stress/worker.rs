@@ -66,13 +66,11 @@ pub struct ShardSpec {
     pub request_timeout_ms: u64,
     /// Bound on the connection attempts of one session slot (first placement plus re-placements).
     pub max_attempts_per_slot: u32,
-    /// Whether rows carry this process's CPU time (true when the worker is its own process).
+    /// The worker is its own process (not a task of the parent): its rows carry its CPU time,
+    /// and it starts only on a `go` line on stdin, which the parent sends once every worker is
+    /// up, so workers whose start took a while (containers) still share one clock and one hold.
     #[serde(default)]
-    pub report_cpu: bool,
-    /// Start only on a `go` line on stdin: the parent sends it once every worker is up, so
-    /// workers whose start took a while (containers) still share one clock and one hold.
-    #[serde(default)]
-    pub wait_for_go: bool,
+    pub own_process: bool,
 }
 
 impl ShardSpec {
@@ -157,7 +155,7 @@ pub async fn run_shard(
     }
 
     let last_reported = Arc::new(AtomicU64::new(0));
-    let cpu_meter = Arc::new(CpuMeter::new(spec.report_cpu));
+    let cpu_meter = Arc::new(CpuMeter::new(spec.own_process));
     let reporter = tokio::spawn(report_every_second(
         recorder.clone(),
         events.clone(),
@@ -437,7 +435,7 @@ impl SlotContext {
 
 /// The `erlmcp-gen stress-worker` process: reads a [`ShardSpec`] line from stdin, runs it, and
 /// writes [`WorkerEvent`] JSON lines to stdout. Stdin closing, a `stop` line or Ctrl-C stop it early;
-/// with [`ShardSpec::wait_for_go`] it starts on a `go` line (and ends at once on `stop` before it).
+/// with [`ShardSpec::own_process`] it starts on a `go` line (and ends at once on `stop` before it).
 pub fn worker_main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -446,7 +444,7 @@ pub fn worker_main() -> anyhow::Result<()> {
         let mut stdin = BufReader::new(tokio::io::stdin()).lines();
         let line = stdin.next_line().await?.ok_or_else(|| anyhow::anyhow!("no shard spec on stdin"))?;
         let spec: ShardSpec = serde_json::from_str(&line)?;
-        if spec.wait_for_go {
+        if spec.own_process {
             loop {
                 match stdin.next_line().await?.as_deref().map(str::trim) {
                     Some("go") => break,
@@ -509,8 +507,7 @@ mod tests {
             connect_timeout_ms: 500,
             request_timeout_ms: 700,
             max_attempts_per_slot: 5,
-            report_cpu: true,
-            wait_for_go: false,
+            own_process: true,
         };
         let line = serde_json::to_string(&spec).unwrap();
         assert!(!line.contains('\n'));
