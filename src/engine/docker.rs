@@ -197,13 +197,7 @@ impl DockerEngine {
         }
     }
 
-    /// The most open files a container may be given: the daemon's own hard limit, else ours.
-    pub fn nofile_cap(&self) -> Option<u64> {
-        self.daemon_nofile
-            .or_else(|| crate::host::own_nofile().map(|(_, hard)| hard))
-    }
-
-    pub(crate) async fn image_present(&self, tag: &str) -> bool {
+    async fn image_present(&self, tag: &str) -> bool {
         self.docker.inspect_image(tag).await.is_ok()
     }
 
@@ -585,12 +579,26 @@ impl DockerEngine {
         Ok(())
     }
 
-    /// Makes `need` present in the engine: nothing, a build, or a pull.
-    pub(crate) async fn provide_image(
+    /// Builds `context` unless the engine already has its tag; returns the tag.
+    pub(crate) async fn ensure_image(
         &self,
-        need: &ImageNeed,
+        context: BuildContext,
         progress: &Progress,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<String> {
+        let need = ImageNeed {
+            tag: context.tag.clone(),
+            source: if self.image_present(&context.tag).await {
+                ImageSource::Present
+            } else {
+                ImageSource::Build(context)
+            },
+        };
+        self.provide_image(&need, progress).await?;
+        Ok(need.tag)
+    }
+
+    /// Makes `need` present in the engine: nothing, a build, or a pull.
+    async fn provide_image(&self, need: &ImageNeed, progress: &Progress) -> anyhow::Result<()> {
         match &need.source {
             ImageSource::Present => Ok(()),
             ImageSource::Build(context) => {
@@ -802,16 +810,24 @@ impl DockerEngine {
     /// The engine refuses a `nofile` above its own hard limit (runc: "error setting rlimit …
     /// operation not permitted"), so ask for no more than it can give, and say so.
     fn allowed_nofile(&self, spec: &ContainerSpec, progress: &Progress) -> Option<u64> {
-        let wanted = spec.nofile?;
-        match self.nofile_cap() {
+        spec.nofile
+            .map(|wanted| self.clamp_nofile(&spec.name, wanted, progress))
+    }
+
+    /// `wanted` open files for container `name`, or the engine's limit when that is lower
+    /// (with a warning naming both numbers).
+    pub(crate) fn clamp_nofile(&self, name: &str, wanted: u64, progress: &Progress) -> u64 {
+        let cap = self
+            .daemon_nofile
+            .or_else(|| crate::host::own_nofile().map(|(_, hard)| hard));
+        match cap {
             Some(allowed) if wanted > allowed => {
                 progress.warn(format!(
-                    "{}: nofile {wanted} is above the engine's own limit {allowed}; clamped to {allowed}",
-                    spec.name
+                    "{name}: nofile {wanted} is above the engine's own limit {allowed}; clamped to {allowed}"
                 ));
-                Some(allowed)
+                allowed
             }
-            _ => Some(wanted),
+            _ => wanted,
         }
     }
 
@@ -1177,6 +1193,15 @@ fn log_config(cluster: &Cluster) -> (String, BTreeMap<String, String>) {
 }
 
 /// The engine's create request for a spec.
+/// A container's `nofile` ulimit, soft and hard alike.
+pub(crate) fn nofile_ulimits(n: u64) -> Vec<ResourcesUlimits> {
+    vec![ResourcesUlimits {
+        name: Some("nofile".into()),
+        soft: Some(n as i64),
+        hard: Some(n as i64),
+    }]
+}
+
 fn create_body(spec: &ContainerSpec, hash: &str, nofile: Option<u64>) -> ContainerCreateBody {
     let mut labels: HashMap<String, String> = spec.labels.clone().into_iter().collect();
     labels.insert(LABEL_CONFIG_HASH.into(), hash.into());
@@ -1219,13 +1244,7 @@ fn create_body(spec: &ContainerSpec, hash: &str, nofile: Option<u64>) -> Contain
             cpu_shares: (spec.cpu_shares > 0).then_some(spec.cpu_shares),
             memory: Some(spec.memory),
             memory_reservation: (spec.memory_reservation > 0).then_some(spec.memory_reservation),
-            ulimits: nofile.map(|n| {
-                vec![ResourcesUlimits {
-                    name: Some("nofile".into()),
-                    soft: Some(n as i64),
-                    hard: Some(n as i64),
-                }]
-            }),
+            ulimits: nofile.map(nofile_ulimits),
             sysctls: (!spec.sysctls.is_empty()).then(|| spec.sysctls.clone().into_iter().collect()),
             log_config: Some(HostConfigLogConfig {
                 typ: Some(spec.log.0.clone()),

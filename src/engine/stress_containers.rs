@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::{Context as _, anyhow, bail};
 use bollard::Docker;
 use bollard::container::LogOutput;
-use bollard::models::{ContainerCreateBody, HealthConfig, HostConfig, ResourcesUlimits};
+use bollard::models::{ContainerCreateBody, HealthConfig, HostConfig};
 use bollard::query_parameters::{
     AttachContainerOptionsBuilder, CreateContainerOptionsBuilder, ListContainersOptionsBuilder,
     LogsOptionsBuilder, RemoveContainerOptionsBuilder,
@@ -21,7 +21,7 @@ use futures_util::{StreamExt as _, TryStreamExt as _};
 use tokio_util::io::StreamReader;
 
 use super::LABEL_STRESS_OF;
-use super::docker::{DockerEngine, ImageNeed, ImageSource};
+use super::docker::{DockerEngine, nofile_ulimits};
 use super::image;
 use crate::config::model::{CONTAINER_API_PORT, CONTAINER_LISTENER_PORT, Cluster};
 use crate::progress::Progress;
@@ -31,7 +31,7 @@ use crate::stress::{StressTarget, TargetKind, WorkerHost, WorkerPipes};
 const LABEL_STRESS_ROLE: &str = "erlmcp.stress-role";
 
 /// Open files a worker container asks for beyond its sessions (stdio, the runtime's own).
-const WORKER_FD_HEADROOM: u64 = 512;
+const FD_HEADROOM: u64 = 512;
 
 /// How long a baseline echo container may take to listen.
 const BASELINE_START_TIMEOUT: Duration = Duration::from_secs(15);
@@ -42,7 +42,7 @@ pub struct ContainerWorkers {
     image: String,
     network: String,
     cluster: String,
-    nofile: Option<u64>,
+    nofile: u64,
 }
 
 impl ContainerWorkers {
@@ -75,40 +75,25 @@ impl ContainerWorkers {
         } else {
             image::stress_worker_context(binary)?
         };
-        let need = ImageNeed {
-            tag: context.tag.clone(),
-            source: if engine.image_present(&context.tag).await {
-                ImageSource::Present
-            } else {
-                ImageSource::Build(context.clone())
-            },
-        };
-        let provided = engine.provide_image(&need, progress).await;
-        if from_source {
-            provided.with_context(|| {
+        let built = engine.ensure_image(context, progress).await;
+        let image = if from_source {
+            built.with_context(|| {
                 format!(
                     "the worker image's source build needs {} (pull it, or use `--workers host`)",
                     cluster.image.builder
                 )
-            })?;
+            })?
         } else {
-            provided?;
-        }
-        let wanted = u64::from(sessions_per_worker) + WORKER_FD_HEADROOM;
-        let nofile = match engine.nofile_cap() {
-            Some(cap) if cap < wanted => {
-                progress.warn(format!(
-                    "stress workers: nofile {wanted} is above the engine's limit {cap}; clamped \
-                     (lower --sessions-per-worker below {} to keep every session)",
-                    cap.saturating_sub(WORKER_FD_HEADROOM)
-                ));
-                Some(cap)
-            }
-            _ => Some(wanted),
+            built?
         };
+        let nofile = engine.clamp_nofile(
+            "stress workers",
+            u64::from(sessions_per_worker) + FD_HEADROOM,
+            progress,
+        );
         Ok(Self {
             docker: engine.client(),
-            image: context.tag,
+            image,
             network: cluster.network.clone(),
             cluster: cluster.name.clone(),
             nofile,
@@ -132,7 +117,7 @@ impl ContainerWorkers {
             labels: Some(stress_labels(&self.cluster, "worker")),
             host_config: Some(HostConfig {
                 network_mode: Some(self.network.clone()),
-                ulimits: self.nofile.map(nofile_ulimit),
+                ulimits: Some(nofile_ulimits(self.nofile)),
                 ..Default::default()
             }),
             ..Default::default()
@@ -267,20 +252,20 @@ impl ContainerBaselines {
         let task = progress.task("baseline echo containers");
         for node in &cluster.nodes {
             let name = format!("{}-stress-baseline-{}", cluster.name, node.name);
-            if let Err(e) = baselines
-                .start_one(
-                    &image,
-                    cluster,
-                    &name,
-                    nofile(engine, cluster, node.connections),
-                )
-                .await
-            {
-                task.failed("not started");
-                baselines.remove().await;
-                return Err(e);
-            }
-            let ip = container_ip(&docker, &name, &cluster.network).await?;
+            // As many open files as its node gets.
+            let nofile = engine.clamp_nofile(&name, node.nofile, progress);
+            let started = match baselines.start_one(&image, cluster, &name, nofile).await {
+                Ok(()) => container_ip(&docker, &name, &cluster.network).await,
+                Err(e) => Err(e),
+            };
+            let ip = match started {
+                Ok(ip) => ip,
+                Err(e) => {
+                    task.failed("not started");
+                    baselines.remove().await;
+                    return Err(e);
+                }
+            };
             baselines.targets.push(StressTarget {
                 node: format!("baseline-{}", node.name),
                 tcp_addr: SocketAddr::new(ip, CONTAINER_LISTENER_PORT),
@@ -318,7 +303,7 @@ impl ContainerBaselines {
             }),
             host_config: Some(HostConfig {
                 network_mode: Some(cluster.network.clone()),
-                ulimits: Some(nofile_ulimit(nofile)),
+                ulimits: Some(nofile_ulimits(nofile)),
                 ..Default::default()
             }),
             ..Default::default()
@@ -365,31 +350,11 @@ impl ContainerBaselines {
     }
 }
 
-/// Open files for a baseline of `sessions`: what its node would get, within the engine's cap.
-fn nofile(engine: &DockerEngine, cluster: &Cluster, sessions: u32) -> u64 {
-    let node = cluster
-        .nodes
-        .iter()
-        .map(|n| n.nofile)
-        .max()
-        .unwrap_or(65_536);
-    let wanted = (u64::from(sessions) + WORKER_FD_HEADROOM).max(node);
-    engine.nofile_cap().map_or(wanted, |cap| wanted.min(cap))
-}
-
 fn stress_labels(cluster: &str, role: &str) -> HashMap<String, String> {
     HashMap::from([
         (LABEL_STRESS_OF.to_string(), cluster.to_string()),
         (LABEL_STRESS_ROLE.to_string(), role.to_string()),
     ])
-}
-
-fn nofile_ulimit(n: u64) -> Vec<ResourcesUlimits> {
-    vec![ResourcesUlimits {
-        name: Some("nofile".into()),
-        soft: Some(n as i64),
-        hard: Some(n as i64),
-    }]
 }
 
 /// Force-removes a container; gone already is fine.

@@ -11,11 +11,11 @@
 //! - `placement`: pure planning of sessions over targets, workers and source addresses.
 //! - `worker`: one shard of sessions (in a `stress-worker` process, a container, or in-process).
 //! - `run`: the parent: plans, starts workers (together, on `go`), aggregates, samples, writes the report.
+//! - `resources`: per-node resource sampling (/proc and the node's `/metrics`).
+//! - `machine`: facts about the machine and CPU time of processes.
 //!
 //! Workers outside this machine's process table (containers on a Docker cluster's network) come
 //! from a [`WorkerHost`]; `crate::engine::stress_containers` is the Docker one.
-//! - `resources`: per-node resource sampling (/proc and the node's `/metrics`).
-//! - `machine`: facts about the machine and CPU time of processes.
 
 pub mod failure;
 pub mod http_session;
