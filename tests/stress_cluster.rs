@@ -293,6 +293,6 @@ fn a_docker_node_killed_mid_run_is_counted_and_its_sessions_replaced() {
     let s = survived_a_kill(&runner.join().unwrap(), &out);
     assert!(
         s["sessions"]["opened"].as_u64().unwrap() > 100,
-        "the killed node's sessions were opened again elsewhere: {s}"
+        "the killed node's sessions were opened again (on node1, or on node2 once the engine restarted it): {s}"
     );
 }
