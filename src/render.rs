@@ -13,6 +13,8 @@ use crate::config::model::{
     CONTAINER_API_PORT, CONTAINER_LISTENER_PORT, CONTAINER_PROMETHEUS_PORT, Cluster, Role,
 };
 
+pub mod escape;
+
 /// Every template: (output file name, template source).
 const TEMPLATES: &[(&str, &str)] = &[
     (
@@ -77,6 +79,9 @@ struct RenderContext {
     logging: LoggingContext,
     container_sysctls: BTreeMap<String, String>,
     host_sysctls: BTreeMap<String, String>,
+    /// The shell script Colima runs as root at every VM boot, each setting already one quoted
+    /// word; the template quotes it again for YAML and for the setup script.
+    provision_script: String,
     colima: ColimaContext,
 }
 
@@ -228,6 +233,12 @@ fn context(cluster: &Cluster, targets: ScrapeTargets) -> RenderContext {
         },
         container_sysctls: cluster.tuning.container.clone(),
         host_sysctls: cluster.tuning.host.clone(),
+        provision_script: cluster
+            .tuning
+            .host
+            .iter()
+            .map(|(key, value)| format!("sysctl -w {}\n", escape::sh(&format!("{key}={value}"))))
+            .collect(),
         colima,
     }
 }
@@ -242,6 +253,7 @@ fn environment() -> Environment<'static> {
         .build()
         .expect("the default delimiters are valid");
     env.set_syntax(syntax);
+    escape::register(&mut env);
     for (name, source) in TEMPLATES {
         env.add_template(name, source)
             .unwrap_or_else(|e| panic!("embedded template {name} does not parse: {e:#}"));
