@@ -2,17 +2,20 @@
 //!
 //! # Layout
 //! - [`config`]: the cluster file: raw shape, resolved model, units, the wording of its problems.
-//! - [`diagnostic`]: findings that point at `file:line:column` with a caret and a hint.
+//! - [`diagnostic`]: findings that point at `file:line:column` with a caret and a hint
+//!   (rendered by annotate-snippets).
 //! - [`validate`]: semantic checks of a resolved cluster.
 //! - [`host`]: the facts of this machine that bound a plan (`validate --host`).
 //! - [`plan`]: the pure planner: desired vs observed resources → create/recreate/remove.
 //! - [`engine`]: the runtimes that carry a plan out: Docker (bollard) and native processes.
 //! - [`probe`]: tiny HTTP GETs for health, metrics and Prometheus's API.
 //! - [`progress`]: spinners on a terminal, plain lines elsewhere, nothing when quiet.
-//! - [`render`]: templates → `generated/` (compose, Prometheus, Colima script, Dockerfiles).
+//! - [`render`]: templates → `generated/` (compose, Prometheus, Colima script, Dockerfiles), each
+//!   value escaped for the language it lands in.
 //! - [`stress`]: the load generator behind `erlmcp-gen stress` (sessions, workers, pacing, stats).
 //! - [`stress_command`]: `stress` against a running cluster: targets, baselines, `--compare`.
 //! - [`report`]: the files a stress run writes (CSV, summary, HTML with SVG charts).
+//! - [`terminal`]: the one place output gets (or loses) color: `--color`, `NO_COLOR`, pipes.
 
 pub mod config;
 pub mod diagnostic;
@@ -25,4 +28,5 @@ pub mod render;
 pub mod report;
 pub mod stress;
 pub mod stress_command;
+pub mod terminal;
 pub mod validate;

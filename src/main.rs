@@ -2,6 +2,7 @@
 
 mod cli;
 
+use std::io::Write as _;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -10,15 +11,16 @@ use clap::Parser as _;
 
 use cli::{Cli, Command, Format, RuntimeArgs, RuntimeChoice};
 use erlmcp_gen::config::model::RuntimeKind;
-use erlmcp_gen::config::{self, Cluster, Loaded, SpanIndex};
-use erlmcp_gen::diagnostic::Diagnostic;
+use erlmcp_gen::config::{self, Cluster};
+use erlmcp_gen::diagnostic;
 use erlmcp_gen::engine::Runtime;
 use erlmcp_gen::progress::Progress;
 use erlmcp_gen::stress_command::{self, StressRequest};
-use erlmcp_gen::{host, render, validate};
+use erlmcp_gen::{host, render, terminal, validate};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    erlmcp_gen::terminal::init(cli.color.into());
     let result = match cli.command {
         Command::Validate {
             cluster,
@@ -83,24 +85,17 @@ fn main() -> ExitCode {
     }
 }
 
-/// Every diagnostic for a loaded file: resolution problems, else semantic findings.
-fn diagnostics(loaded: &Loaded) -> (Option<(&Cluster, &SpanIndex)>, Vec<Diagnostic>) {
-    match &loaded.result {
-        Ok((cluster, spans)) => (Some((cluster, spans)), validate::check(cluster, spans)),
-        Err(problems) => (None, problems.clone()),
-    }
-}
-
 /// Loads a cluster for a command that acts on it: prints warnings, stops on errors.
 fn load_valid(path: &Path) -> anyhow::Result<Cluster> {
     let loaded = config::load(path)?;
-    let (cluster, found) = diagnostics(&loaded);
-    for diagnostic in &found {
-        eprint!("{}", diagnostic.render(&loaded.path, &loaded.text));
+    let validated = validate::file(&loaded.path, &loaded.text);
+    if !validated.findings.is_empty() {
+        let text = diagnostic::render_all(&validated.findings, &loaded.path, &loaded.text, true);
+        let _ = write!(terminal::stderr(), "{text}");
     }
-    match cluster {
-        Some((cluster, _)) if !validate::has_errors(&found) => Ok(cluster.clone()),
-        _ => anyhow::bail!(
+    match validated.valid_cluster() {
+        Some(cluster) => Ok(cluster.clone()),
+        None => anyhow::bail!(
             "{} is invalid; `erlmcp-gen validate {}` lists why",
             loaded.path,
             loaded.path
@@ -110,9 +105,11 @@ fn load_valid(path: &Path) -> anyhow::Result<Cluster> {
 
 fn cmd_validate(path: &Path, with_host: bool, format: Format) -> anyhow::Result<ExitCode> {
     let loaded = config::load(path)?;
-    let (cluster, found) = diagnostics(&loaded);
+    let validated = validate::file(&loaded.path, &loaded.text);
+    let found = &validated.findings;
+    let cluster = validated.valid_cluster();
     let host_checks = match (with_host, cluster) {
-        (true, Some((cluster, _))) => {
+        (true, Some(cluster)) => {
             let facts = host::read_facts(cluster);
             Some((host::judge(cluster, &facts), facts))
         }
@@ -121,7 +118,7 @@ fn cmd_validate(path: &Path, with_host: bool, format: Format) -> anyhow::Result<
     let host_fails = host_checks
         .as_ref()
         .is_some_and(|(checks, _)| checks.iter().any(|c| c.verdict == host::Verdict::Fail));
-    let valid = cluster.is_some() && !validate::has_errors(&found);
+    let valid = cluster.is_some();
     match format {
         Format::Json => {
             let located: Vec<_> = found
@@ -141,10 +138,10 @@ fn cmd_validate(path: &Path, with_host: bool, format: Format) -> anyhow::Result<
             println!("{}", serde_json::to_string_pretty(&report)?);
         }
         Format::Text => {
-            for diagnostic in &found {
-                println!("{}", diagnostic.render(&loaded.path, &loaded.text));
-            }
-            if let (Some((cluster, _)), true) = (cluster, valid) {
+            let mut out = terminal::stdout();
+            let text = diagnostic::render_all(found, &loaded.path, &loaded.text, true);
+            let _ = write!(out, "{text}");
+            if let Some(cluster) = cluster {
                 println!(
                     "{}: valid — {} nodes, {} connections in all, runtime {:?}",
                     loaded.path,

@@ -1,25 +1,119 @@
 //! Semantic checks of a resolved cluster: what parses but cannot work (port clashes, capacity,
-//! coordinators, resources, open-file limits, SLO ranges).
+//! coordinators, resources, open-file limits, the range of every number and duration) and what
+//! works but exposes more than it seems to (ports published beyond loopback).
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
-use crate::config::SpanIndex;
-use crate::config::model::{Cluster, NOFILE_HEADROOM, Role, RuntimeKind};
+use crate::config::model::{Cluster, MAX_NODES, NOFILE_HEADROOM, Role, RuntimeKind};
 use crate::config::problems;
-use crate::config::units::ByteSize;
+use crate::config::units::{ByteSize, HumanDuration};
+use crate::config::{self, SpanIndex};
 use crate::diagnostic::{Diagnostic, Severity};
+
+/// The smallest memory limit Docker accepts for a container (it refuses less than 6 MiB).
+pub const MIN_CONTAINER_MEMORY: ByteSize = ByteSize(6 << 20);
+/// Most CPU cores one limit may name.
+pub const MAX_CPUS: f64 = 1024.0;
+/// Most connections one node may hold (ten times what a 2-core machine held in this project's
+/// measurements; a typo beyond it is caught here, not by an engine later).
+pub const MAX_CONNECTIONS: u32 = 10_000_000;
+/// The kernel's ceiling for `fs.nr_open`, and so for any open-file limit.
+pub const MAX_NOFILE: u64 = 1_073_741_816;
+/// Most echo requests per second a stress profile may ask for.
+pub const MAX_STRESS_RATE: f64 = 10_000_000.0;
+
+/// Everything `validate` found in one file: the cluster as far as it resolved, and every
+/// finding (syntax, shape, resolution and semantic), errors and warnings, in file order.
+#[derive(Debug)]
+pub struct Validated {
+    /// The resolved cluster, when the file parsed and had every required key.
+    pub cluster: Option<(Cluster, SpanIndex)>,
+    /// Every finding, in file order, with findings repeated for many nodes reported once.
+    pub findings: Vec<Diagnostic>,
+}
+
+impl Validated {
+    /// The cluster, when it resolved and no finding is an error.
+    pub fn valid_cluster(&self) -> Option<&Cluster> {
+        match &self.cluster {
+            Some((cluster, _)) if !has_errors(&self.findings) => Some(cluster),
+            _ => None,
+        }
+    }
+}
+
+/// Parses, resolves and checks cluster-file text: every finding in one run.
+pub fn file(path: &str, text: &str) -> Validated {
+    let parsed = config::parse_all(path, text);
+    let mut findings = parsed.problems;
+    if let Some((cluster, spans)) = &parsed.cluster {
+        findings.extend(check(cluster, spans));
+    }
+    Validated {
+        cluster: parsed.cluster,
+        findings: collapse_repeats(findings),
+    }
+}
 
 /// Every semantic finding, errors and warnings, in file order where they have a place.
 pub fn check(cluster: &Cluster, spans: &SpanIndex) -> Vec<Diagnostic> {
     let mut found = Vec::new();
-    check_coordinator(cluster, spans, &mut found);
-    check_ports(cluster, spans, &mut found);
-    check_capacity(cluster, spans, &mut found);
-    check_nofile(cluster, spans, &mut found);
-    check_resources(cluster, spans, &mut found);
+    check_exposure(cluster, spans, &mut found);
+    // A file that names no usable node already has its error; node checks would only add noise.
+    if !cluster.nodes.is_empty() {
+        check_coordinator(cluster, spans, &mut found);
+        check_ports(cluster, spans, &mut found);
+        check_capacity(cluster, spans, &mut found);
+        check_nofile(cluster, spans, &mut found);
+        check_resources(cluster, spans, &mut found);
+        check_node_ranges(cluster, spans, &mut found);
+    }
     check_ranges(cluster, spans, &mut found);
-    found.sort_by_key(|d| d.span.as_ref().map_or(usize::MAX, |s| s.start));
-    found
+    collapse_repeats(found)
+}
+
+/// One finding per place: a `[defaults]` value wrong for every node is reported once, with the
+/// number of other nodes it also applies to; then sorted by place.
+fn collapse_repeats(found: Vec<Diagnostic>) -> Vec<Diagnostic> {
+    let mut seen: Vec<(Diagnostic, usize)> = Vec::new();
+    for diagnostic in found {
+        let repeat = if diagnostic.span.is_some() {
+            seen.iter_mut().find(|(first, _)| {
+                first.code == diagnostic.code
+                    && first.span == diagnostic.span
+                    && first.severity == diagnostic.severity
+            })
+        } else {
+            None
+        };
+        match repeat {
+            Some((_, others)) => *others += 1,
+            None => seen.push((diagnostic, 0)),
+        }
+    }
+    let mut out: Vec<Diagnostic> = seen
+        .into_iter()
+        .map(|(d, others)| {
+            if others == 0 {
+                d
+            } else {
+                problems::same_for_other_nodes(d, others)
+            }
+        })
+        .collect();
+    out.sort_by_key(|d| d.span.as_ref().map_or(usize::MAX, |s| s.start));
+    out
+}
+
+fn check_exposure(cluster: &Cluster, spans: &SpanIndex, found: &mut Vec<Diagnostic>) {
+    let address = cluster.runtime.publish_address;
+    if !address.is_loopback() && cluster.runtime.kind != RuntimeKind::Native {
+        found.push(
+            problems::published_beyond_loopback(&address.to_string())
+                .at(spans.get("runtime.publish_address")),
+        );
+    }
 }
 
 /// True when any finding is an error.
@@ -67,12 +161,23 @@ fn check_ports(cluster: &Cluster, spans: &SpanIndex, found: &mut Vec<Diagnostic>
             "prometheus.port".into(),
         ));
     }
-    let mut first_user: BTreeMap<u16, &str> = BTreeMap::new();
-    for (port, who, key) in &published {
+    let mut first_user: BTreeMap<u16, (&str, &str)> = BTreeMap::new();
+    // Port 0 stands for a port that was already reported out of range.
+    for (port, who, key) in published.iter().filter(|(port, _, _)| *port != 0) {
         match first_user.get(port) {
-            Some(other) => found.push(problems::port_clash(*port, who, other).at(spans.get(key))),
+            Some((other, other_key)) => {
+                let here = spans.get(key);
+                let there = spans
+                    .written(other_key)
+                    .filter(|s| Some(s) != here.as_ref());
+                found.push(
+                    problems::port_clash(*port, who, other)
+                        .at(here)
+                        .also_at(there, format!("{other} is set here")),
+                );
+            }
             None => {
-                first_user.insert(*port, who);
+                first_user.insert(*port, (who, key));
             }
         }
     }
@@ -181,7 +286,137 @@ fn check_resources(cluster: &Cluster, spans: &SpanIndex, found: &mut Vec<Diagnos
     }
 }
 
+/// A duration outside `min..=max` (inclusive), as a finding at `key`.
+fn duration_in(
+    key: &str,
+    value: HumanDuration,
+    min: Duration,
+    max: Duration,
+    range: &str,
+    spans: &SpanIndex,
+    found: &mut Vec<Diagnostic>,
+) {
+    if value.0 < min || value.0 > max {
+        found.push(problems::out_of_range(key, &value.to_string(), range).at(spans.get(key)));
+    }
+}
+
+/// A CPU count that is not a finite number in `(0, MAX_CPUS]` (or `[0, …]` for reservations).
+fn cpus_in(
+    key: &str,
+    value: f64,
+    zero_allowed: bool,
+    spans: &SpanIndex,
+    found: &mut Vec<Diagnostic>,
+) {
+    let low_ok = if zero_allowed {
+        value >= 0.0
+    } else {
+        value > 0.0
+    };
+    if !(value.is_finite() && low_ok && value <= MAX_CPUS) {
+        let range = if zero_allowed {
+            "a finite number from 0 to 1024 cores"
+        } else {
+            "a finite number above 0 and at most 1024 cores"
+        };
+        found.push(problems::out_of_range(key, &value.to_string(), range).at(spans.get(key)));
+    }
+}
+
+fn memory_at_least_engine_minimum(
+    key: &str,
+    value: ByteSize,
+    spans: &SpanIndex,
+    found: &mut Vec<Diagnostic>,
+) {
+    if value < MIN_CONTAINER_MEMORY {
+        found.push(
+            problems::out_of_range(
+                key,
+                &value.to_string(),
+                "at least 6MiB (Docker refuses a smaller container memory limit)",
+            )
+            .at(spans.get(key)),
+        );
+    }
+}
+
+fn check_node_ranges(cluster: &Cluster, spans: &SpanIndex, found: &mut Vec<Diagnostic>) {
+    let day = Duration::from_secs(86_400);
+    for node in &cluster.nodes {
+        let key = |field: &str| format!("node.{}.{field}", node.name);
+        let shown = |field: &str| format!("{}.{field}", node.name);
+        if node.connections == 0 || node.connections > MAX_CONNECTIONS {
+            found.push(
+                problems::out_of_range(
+                    &shown("connections"),
+                    &node.connections.to_string(),
+                    "from 1 to 10000000",
+                )
+                .at(spans.get(&key("connections"))),
+            );
+        }
+        if node.nofile > MAX_NOFILE {
+            found.push(
+                problems::out_of_range(
+                    &shown("nofile"),
+                    &node.nofile.to_string(),
+                    "at most 1073741816 (the kernel's ceiling for fs.nr_open)",
+                )
+                .at(spans.get(&key("nofile"))),
+            );
+        }
+        for (field, value, zero_allowed) in [
+            ("cpu_limit", node.cpu_limit, false),
+            ("cpu_reservation", node.cpu_reservation, true),
+        ] {
+            if !(value.is_finite()
+                && (if zero_allowed {
+                    value >= 0.0
+                } else {
+                    value > 0.0
+                })
+                && value <= MAX_CPUS)
+            {
+                let range = if zero_allowed {
+                    "a finite number from 0 to 1024 cores"
+                } else {
+                    "a finite number above 0 and at most 1024 cores"
+                };
+                found.push(
+                    problems::out_of_range(&shown(field), &value.to_string(), range)
+                        .at(spans.get(&key(field))),
+                );
+            }
+        }
+        if node.memory_limit < MIN_CONTAINER_MEMORY {
+            found.push(
+                problems::out_of_range(
+                    &shown("memory_limit"),
+                    &node.memory_limit.to_string(),
+                    "at least 6MiB (Docker refuses a smaller container memory limit)",
+                )
+                .at(spans.get(&key("memory_limit"))),
+            );
+        }
+        if node.idle_timeout.0.is_zero() || node.idle_timeout.0 > 30 * day {
+            found.push(
+                problems::out_of_range(
+                    &shown("idle_timeout"),
+                    &node.idle_timeout.to_string(),
+                    "above 0 and at most 30d (0 would close every session at once)",
+                )
+                .at(spans.get(&key("idle_timeout"))),
+            );
+        }
+    }
+}
+
 fn check_ranges(cluster: &Cluster, spans: &SpanIndex, found: &mut Vec<Diagnostic>) {
+    let second = Duration::from_secs(1);
+    let hour = Duration::from_secs(3600);
+    let day = 24 * hour;
     let p99 = cluster.slo.p99.0;
     if p99.is_zero() || p99.as_secs() > 60 {
         found.push(
@@ -205,34 +440,110 @@ fn check_ranges(cluster: &Cluster, spans: &SpanIndex, found: &mut Vec<Diagnostic
         );
     }
     let stress_rate = cluster.stress.rate;
-    if !(stress_rate > 0.0 && stress_rate.is_finite()) {
+    if !(stress_rate > 0.0 && stress_rate <= MAX_STRESS_RATE) {
         found.push(
-            problems::out_of_range("stress.rate", &stress_rate.to_string(), "above 0")
-                .at(spans.get("stress.rate")),
+            problems::out_of_range(
+                "stress.rate",
+                &stress_rate.to_string(),
+                "above 0 and at most 10000000 requests per second",
+            )
+            .at(spans.get("stress.rate")),
         );
     }
-    if cluster.stress.connections == 0 {
+    // With no usable node the default (the nodes' capacity) is 0 for a reason already reported.
+    if cluster.stress.connections == 0 && !cluster.nodes.is_empty() {
         found.push(
             problems::out_of_range("stress.connections", "0", "at least 1")
                 .at(spans.get("stress.connections")),
         );
     }
-    for node in &cluster.nodes {
-        if node.connections == 0 {
-            found.push(
-                problems::out_of_range(&format!("{}.connections", node.name), "0", "at least 1")
-                    .at(spans.get(&format!("node.{}.connections", node.name))),
+    let stress = &cluster.stress;
+    duration_in(
+        "stress.duration",
+        stress.duration,
+        Duration::from_millis(1),
+        day,
+        "above 0 and at most 1d",
+        spans,
+        found,
+    );
+    duration_in(
+        "stress.ramp",
+        stress.ramp,
+        Duration::ZERO,
+        day,
+        "at most 1d",
+        spans,
+        found,
+    );
+    let p = &cluster.prometheus;
+    if p.enabled {
+        for (key, value) in [
+            ("prometheus.scrape_interval", p.scrape_interval),
+            ("prometheus.node_scrape_interval", p.node_scrape_interval),
+        ] {
+            duration_in(
+                key,
+                value,
+                second,
+                hour,
+                "from 1s to 1h (0 would scrape without pause)",
+                spans,
+                found,
             );
         }
-        if node.cpu_limit.is_nan() || node.cpu_limit <= 0.0 {
+        duration_in(
+            "prometheus.retention",
+            p.retention,
+            hour,
+            3650 * day,
+            "from 1h to 3650d",
+            spans,
+            found,
+        );
+        cpus_in("prometheus.cpu_limit", p.cpu_limit, false, spans, found);
+        memory_at_least_engine_minimum("prometheus.memory_limit", p.memory_limit, spans, found);
+    }
+    if let Some(vm) = &cluster.vm {
+        if vm.cpus == 0 || f64::from(vm.cpus) > MAX_CPUS {
             found.push(
-                problems::out_of_range(
-                    &format!("{}.cpu_limit", node.name),
-                    &node.cpu_limit.to_string(),
-                    "above 0",
-                )
-                .at(spans.get(&format!("node.{}.cpu_limit", node.name))),
+                problems::out_of_range("vm.cpus", &vm.cpus.to_string(), "from 1 to 1024")
+                    .at(spans.get("vm.cpus")),
+            );
+        }
+        if vm.memory < ByteSize(1 << 30) {
+            found.push(
+                problems::out_of_range("vm.memory", &vm.memory.to_string(), "at least 1GiB")
+                    .at(spans.get("vm.memory")),
+            );
+        }
+        if vm.disk < ByteSize(1 << 30) {
+            found.push(
+                problems::out_of_range("vm.disk", &vm.disk.to_string(), "at least 1GiB")
+                    .at(spans.get("vm.disk")),
             );
         }
     }
+    let logging = &cluster.logging;
+    if logging.max_size < ByteSize(1 << 10) {
+        found.push(
+            problems::out_of_range(
+                "logging.max_size",
+                &logging.max_size.to_string(),
+                "at least 1KiB",
+            )
+            .at(spans.get("logging.max_size")),
+        );
+    }
+    if logging.max_files == 0 || logging.max_files > 100 {
+        found.push(
+            problems::out_of_range(
+                "logging.max_files",
+                &logging.max_files.to_string(),
+                "from 1 to 100",
+            )
+            .at(spans.get("logging.max_files")),
+        );
+    }
+    debug_assert!(cluster.nodes.len() <= MAX_NODES as usize);
 }

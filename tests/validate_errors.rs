@@ -16,15 +16,8 @@ role = "coordinator"
 
 /// Every diagnostic for `text`, rendered as `validate` prints them.
 fn diagnose(text: &str) -> String {
-    let found = match config::parse("bad.toml", text) {
-        Ok((cluster, spans)) => validate::check(&cluster, &spans),
-        Err(problems) => problems,
-    };
-    found
-        .iter()
-        .map(|d| d.render("bad.toml", text))
-        .collect::<Vec<_>>()
-        .join("\n")
+    let found = validate::file("bad.toml", text).findings;
+    erlmcp_gen::diagnostic::render_all(&found, "bad.toml", text, false)
 }
 
 macro_rules! bad_files {
@@ -67,6 +60,85 @@ bad_files! {
     per_node_key_in_defaults: with("[defaults]\nrole = \"worker\"\n");
     host_sysctl_in_container: with("[tuning.container]\n\"fs.file-max\" = 1000\n");
     override_without_name: with("[[node]]\nconnections = 10\n");
+    // Issue 11: a grammar per field, named in the message.
+    name_with_space: BASE.replace("name = \"t\"", "name = \"my cluster\"");
+    name_with_compose_interpolation: BASE.replace("name = \"t\"", "name = \"${HOME}\"");
+    name_too_long_is_shown_cut: BASE.replace("name = \"t\"", &format!("name = \"{}\"", "a".repeat(300)));
+    version_injecting_yaml: BASE.replace("name = \"t\"", "name = \"t\"\nversion = \"1\\nprivileged: true\"");
+    profile_injecting_shell: with("[runtime]\ncolima_profile = \"$(touch /tmp/x)\"\n");
+    repository_with_tag: with("[image]\nrepository = \"erlmcp-node:1\"\n");
+    builder_injecting_dockerfile: with("[image]\nbuilder = \"rust:1\\nRUN touch /x\"\n");
+    prometheus_image_not_a_reference: with("[prometheus]\nimage = \"Prom Prometheus\"\n");
+    network_with_path: with("[network]\nname = \"../x\"\n");
+    prefix_not_a_label: BASE.replace("count = 2", "count = 2\nprefix = \"Node_\"");
+    prefix_too_long_for_the_count: format!(
+        "[cluster]\nname = \"t\"\n\n[nodes]\ncount = 100\nprefix = \"{p}\"\n\n[defaults]\nconnections = 10\nnofile = 2048\n\n[[node]]\nname = \"{p}1\"\nrole = \"coordinator\"\n",
+        p = "n".repeat(61)
+    );
+    sysctl_value_breaking_quotes: with("[tuning.host]\n\"net.core.somaxconn\" = \"1'; touch /x; '\"\n");
+    sysctl_name_not_kernel: with("[tuning.host]\n\"net.core somaxconn\" = 1\n");
+    unknown_log_driver: with("[logging]\ndriver = \"syslog\"\n");
+    // Issue 11: values that parse but cannot work.
+    idle_timeout_zero: with("[defaults]\nidle_timeout = \"0s\"\n");
+    scrape_interval_zero: with("[prometheus]\nscrape_interval = \"0s\"\n");
+    cpu_limit_infinite: with("[defaults]\ncpu_limit = inf\n");
+    cpu_limit_nan: with("[defaults]\ncpu_limit = nan\n");
+    memory_limit_zero: with("[defaults]\nmemory_limit = \"0MiB\"\n");
+    count_far_too_large_is_one_error: BASE.replace("count = 2", "count = 100000");
+    negative_count: BASE.replace("count = 2", "count = -1");
+    publish_beyond_loopback_warns: with("[runtime]\npublish_address = \"0.0.0.0\"\n");
+    // Issue 11: every finding at once, typos with a suggestion.
+    typo_suggests_the_key: with("[defaults]\ncpu_limt = 2.0\n");
+    unknown_table_suggests_the_table: with("[promethues]\nport = 9091\n");
+    five_independent_mistakes: format!(
+        "{BASE}\n[runtime]\npublish_address = \"0.0.0.0\"\n\n[defaults]\ncpu_limt = 2.0\nidle_timeout = \"0s\"\nmemory_limit = \"0MiB\"\n\n[network]\nname = \"my net\"\n"
+    );
+}
+
+#[test]
+fn five_independent_mistakes_are_all_reported_in_one_run() {
+    let text = format!(
+        "{BASE}\n[runtime]\npublish_address = \"0.0.0.0\"\n\n[defaults]\ncpu_limt = 2.0\nidle_timeout = \"0s\"\nmemory_limit = \"0MiB\"\n\n[network]\nname = \"my net\"\n"
+    );
+    let found = validate::file("bad.toml", &text).findings;
+    let codes: Vec<&str> = found.iter().map(|d| d.code).collect();
+    assert_eq!(
+        codes,
+        ["exposed", "unknown-key", "range", "range", "grammar"],
+        "{found:#?}"
+    );
+}
+
+#[test]
+fn a_ten_megabyte_name_gives_a_short_message() {
+    let text = BASE.replace(
+        "name = \"t\"",
+        &format!("name = \"{}\"", "a".repeat(10 << 20)),
+    );
+    let found = validate::file("bad.toml", &text).findings;
+    assert_eq!(found.len(), 1, "{:?}", found[0].message);
+    let printed = erlmcp_gen::diagnostic::render_all(&found, "bad.toml", &text, false);
+    assert!(printed.len() < 2000, "{} bytes printed", printed.len());
+}
+
+#[test]
+fn a_hundred_thousand_nodes_is_one_error_not_one_per_node() {
+    let found = validate::file("bad.toml", &BASE.replace("count = 2", "count = 100000")).findings;
+    assert_eq!(found.len(), 1, "{found:#?}");
+}
+
+#[test]
+fn past_fifty_findings_the_rest_are_counted() {
+    let keys: String = (0..60).map(|i| format!("unknown{i} = 1\n")).collect();
+    let text = BASE.replace("count = 2", &format!("count = 2\n{keys}"));
+    let found = validate::file("bad.toml", &text).findings;
+    assert_eq!(found.len(), 60);
+    let printed = erlmcp_gen::diagnostic::render_all(&found, "bad.toml", &text, false);
+    assert_eq!(printed.matches("error[unknown-key]").count(), 50);
+    assert!(
+        printed.ends_with("… and 10 more (use `--format json` for all)\n"),
+        "{printed}"
+    );
 }
 
 #[test]
@@ -92,6 +164,7 @@ fn a_port_clash_points_at_the_second_user_with_caret_and_hint() {
    |        ^^^^ Prometheus here, and node2's API port already uses it
    |
    = hint: give every published port its own number (node ports count up from `[nodes] api_port` and `listener_port`)
+
 "
     );
 }

@@ -16,6 +16,10 @@ pub const CONTAINER_LISTENER_PORT: u16 = 9100;
 pub const CONTAINER_PROMETHEUS_PORT: u16 = 9090;
 /// File descriptors a node needs beyond one per connection (listeners, metrics, logs, the runtime).
 pub const NOFILE_HEADROOM: u64 = 1024;
+/// Most nodes one cluster file may ask for: far above what one engine runs (each node holds
+/// ports, a container and its limits), low enough that a typo cannot make `validate` or `render`
+/// build a hundred thousand nodes.
+pub const MAX_NODES: u32 = 1000;
 
 /// A whole cluster, resolved.
 #[derive(Debug, Clone, Serialize)]

@@ -1,6 +1,7 @@
 //! The wording of every problem a cluster file can have: one constructor per class, so messages,
 //! labels and hints live in one place.
 
+use super::grammar::{Grammar, shown};
 use crate::diagnostic::Diagnostic;
 
 /// The TOML did not parse or a value had the wrong type or an unknown key.
@@ -25,9 +26,12 @@ pub fn syntax(message: &str) -> Diagnostic {
 
 /// A text value outside its allowed set.
 pub fn unknown_value(key: &str, value: &str, allowed: &[&str]) -> Diagnostic {
-    Diagnostic::error("unknown-value", format!("`{key}` cannot be `{value}`"))
-        .label(format!("expected one of: {}", allowed.join(", ")))
-        .hint(format!("write one of {}", allowed.join(", ")))
+    Diagnostic::error(
+        "unknown-value",
+        format!("`{key}` cannot be `{}`", shown(value)),
+    )
+    .label(format!("expected one of: {}", allowed.join(", ")))
+    .hint(format!("write one of {}", allowed.join(", ")))
 }
 
 /// `[nodes] count = 0`.
@@ -47,16 +51,19 @@ pub fn override_without_name() -> Diagnostic {
 
 /// A `[[node]]` entry naming a node the count does not produce.
 pub fn unknown_node(name: &str, prefix: &str, count: u32) -> Diagnostic {
-    Diagnostic::error("unknown-node", format!("there is no node `{name}`"))
-        .label(format!("nodes are {prefix}1 … {prefix}{count}"))
-        .hint("use one of those names, or raise `[nodes] count` to add nodes")
+    Diagnostic::error(
+        "unknown-node",
+        format!("there is no node `{}`", shown(name)),
+    )
+    .label(format!("nodes are {prefix}1 … {prefix}{count}"))
+    .hint("use one of those names, or raise `[nodes] count` to add nodes")
 }
 
 /// Two `[[node]]` entries for the same node.
 pub fn duplicate_node(name: &str) -> Diagnostic {
     Diagnostic::error(
         "duplicate-node",
-        format!("node `{name}` is overridden twice"),
+        format!("node `{}` is overridden twice", shown(name)),
     )
     .label("second entry for this node")
     .hint("merge the two `[[node]]` entries into one")
@@ -81,8 +88,11 @@ pub fn bad_port(what: &str, port: u64) -> Diagnostic {
 
 /// An address that does not parse.
 pub fn bad_address(text: &str) -> Diagnostic {
-    Diagnostic::error("bad-address", format!("`{text}` is not an IP address"))
-        .hint("write an address such as `127.0.0.1` (local only) or `0.0.0.0` (every interface)")
+    Diagnostic::error(
+        "bad-address",
+        format!("`{}` is not an IP address", shown(text)),
+    )
+    .hint("write an address such as `127.0.0.1` (local only) or `0.0.0.0` (every interface)")
 }
 
 /// The Colima runtime without a `[vm]` table.
@@ -93,8 +103,12 @@ pub fn colima_without_vm() -> Diagnostic {
 
 /// A sysctl name that is not one.
 pub fn bad_sysctl_name(name: &str) -> Diagnostic {
-    Diagnostic::error("bad-sysctl", format!("`{name}` is not a sysctl name"))
-        .hint("sysctl names are dotted lowercase words, like `net.core.somaxconn`")
+    Diagnostic::error(
+        "bad-sysctl",
+        format!("`{}` is not a sysctl name", shown(name)),
+    )
+    .label("expected a sysctl name")
+    .hint(format!("write {}", super::grammar::SYSCTL_NAME.rule))
 }
 
 /// A sysctl value that is neither a number nor a string.
@@ -195,4 +209,102 @@ pub fn out_of_range(key: &str, value: &str, range: &str) -> Diagnostic {
     Diagnostic::error("range", format!("`{key}` = {value} is out of range"))
         .label(format!("must be {range}"))
         .hint(format!("choose a value {range}"))
+}
+
+/// A text value outside its field's grammar.
+pub fn bad_grammar(key: &str, value: &str, grammar: &Grammar) -> Diagnostic {
+    Diagnostic::error(
+        "grammar",
+        format!("`{key}` = \"{}\" is not {}", shown(value), grammar.name),
+    )
+    .label(format!("expected {}", grammar.name))
+    .hint(format!("write {}", grammar.rule))
+}
+
+/// More nodes than one cluster file may ask for.
+pub fn too_many_nodes(count: u64, max: u32) -> Diagnostic {
+    Diagnostic::error(
+        "range",
+        format!("`nodes.count` = {count} is more nodes than one cluster may have"),
+    )
+    .label(format!("must be from 1 to {max}"))
+    .hint(format!(
+        "a cluster has at most {max} nodes; split the load over several cluster files"
+    ))
+}
+
+/// Ports published on an address other people can reach.
+pub fn published_beyond_loopback(address: &str) -> Diagnostic {
+    Diagnostic::error(
+        "exposed",
+        format!("every port is published on {address}, reachable from the network"),
+    )
+    .warning()
+    .label("not a loopback address")
+    .hint("each node's MCP listener and HTTP API (neither authenticates), /metrics and Prometheus are then open to anyone who reaches this host; use `127.0.0.1` unless a firewall stands in front")
+}
+
+/// The same finding for several nodes, reported once.
+pub fn same_for_other_nodes(diagnostic: Diagnostic, others: usize) -> Diagnostic {
+    let note = format!(
+        "the same for {others} other node{}",
+        if others == 1 { "" } else { "s" }
+    );
+    let label = match &diagnostic.label {
+        Some(label) => format!("{label}; {note}"),
+        None => note,
+    };
+    diagnostic.label(label)
+}
+
+/// A key (or, with no table, a table) the file format does not have.
+pub fn unknown_key(
+    name: &str,
+    table: Option<&str>,
+    suggestion: Option<&str>,
+    known: &[&str],
+) -> Diagnostic {
+    let (message, list) = match table {
+        Some(table) => (
+            format!("unknown key `{}` in `[{table}]`", shown(name)),
+            format!("`[{table}]` has {}", known.join(", ")),
+        ),
+        None => (
+            format!("unknown table `[{}]`", shown(name)),
+            format!("the tables are {}", known.join(", ")),
+        ),
+    };
+    let diagnostic = Diagnostic::error("unknown-key", message);
+    let diagnostic = match suggestion {
+        Some(suggestion) => diagnostic.label(format!("did you mean `{suggestion}`?")),
+        None => diagnostic.label("not a key of the cluster file"),
+    };
+    diagnostic.hint(format!(
+        "{list}; README.md lists every key under 'Cluster file reference'"
+    ))
+}
+
+/// A value of the wrong type, in the file's terms.
+pub fn wrong_type(key: &str, expected: &str, found: &str) -> Diagnostic {
+    Diagnostic::error(
+        "wrong-type",
+        format!("`{key}` must be {expected}, not {found}"),
+    )
+    .label(format!("expected {expected}"))
+    .hint("README.md shows each key with an example value under 'Cluster file reference'")
+}
+
+/// A required table is absent.
+pub fn missing_table(name: &str) -> Diagnostic {
+    Diagnostic::error("missing-key", format!("the file has no `[{name}]` table"))
+        .hint("add it; README.md lists the required keys under 'Cluster file reference'")
+}
+
+/// A required key is absent from its table.
+pub fn missing_key(table: &str, key: &str) -> Diagnostic {
+    Diagnostic::error("missing-key", format!("`[{table}]` has no `{key}`"))
+        .label(format!("`{key}` is required here"))
+        .hint(format!(
+            "add `{key}`; README.md lists the required keys under 'Cluster file reference'"
+        ))
 }

@@ -1,10 +1,11 @@
 //! Raw → resolved: applies every default once, in one place, and records where each resolved
 //! value came from so that later checks can point at it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 use std::ops::Range;
 
+use super::grammar::{self, Grammar};
 use super::model::*;
 use super::problems;
 use super::raw::*;
@@ -14,16 +15,29 @@ use crate::diagnostic::Diagnostic;
 /// Where resolved values came from: a dotted key (`node.node3.api_port`, `stress.connections`) →
 /// the byte range of the key's value (or of the table that would hold it, for defaults).
 #[derive(Debug, Default, Clone)]
-pub struct SpanIndex(HashMap<String, Range<usize>>);
+pub struct SpanIndex {
+    spans: HashMap<String, Range<usize>>,
+    written: HashSet<String>,
+}
 
 impl SpanIndex {
     /// The span recorded for `key`, if any.
     pub fn get(&self, key: &str) -> Option<Range<usize>> {
-        self.0.get(key).cloned()
+        self.spans.get(key).cloned()
+    }
+
+    /// The span of `key` when the file wrote it (not the place a default stands for).
+    pub fn written(&self, key: &str) -> Option<Range<usize>> {
+        self.get(key).filter(|_| self.written.contains(key))
     }
 
     fn set(&mut self, key: impl Into<String>, span: Range<usize>) {
-        self.0.insert(key.into(), span);
+        self.spans.insert(key.into(), span);
+    }
+
+    fn set_written(&mut self, key: &str, span: Range<usize>) {
+        self.written.insert(key.to_string());
+        self.set(key, span);
     }
 }
 
@@ -45,7 +59,7 @@ impl Resolver {
     ) -> T {
         match written {
             Some(value) => {
-                self.spans.set(key, value.span());
+                self.spans.set_written(key, value.span());
                 value.get_ref().clone()
             }
             None => {
@@ -59,6 +73,27 @@ impl Resolver {
 
     fn problem(&mut self, diagnostic: Diagnostic, span: Option<Range<usize>>) {
         self.problems.push(diagnostic.at(span));
+    }
+
+    /// Takes a text value like [`Resolver::value`] and checks a written one against `grammar`.
+    fn text(
+        &mut self,
+        key: &str,
+        written: Option<&S<String>>,
+        fallback: Option<Range<usize>>,
+        default: String,
+        grammar: &Grammar,
+    ) -> String {
+        let value = self.value(key, written, fallback, default);
+        if let Some(written) = written
+            && !grammar.accepts(written.get_ref())
+        {
+            self.problem(
+                problems::bad_grammar(key, written.get_ref(), grammar),
+                Some(written.span()),
+            );
+        }
+        value
     }
 
     /// Maps a text value onto one of `allowed`.
@@ -102,28 +137,48 @@ pub fn resolve(
     raw: &RawClusterFile,
     source: &str,
 ) -> Result<(Cluster, SpanIndex), Vec<Diagnostic>> {
+    let (cluster, spans, problems) = resolve_all(raw, source);
+    if problems.is_empty() {
+        Ok((cluster, spans))
+    } else {
+        Err(problems)
+    }
+}
+
+/// Resolves a parsed cluster file and returns every problem found on the way together with the
+/// cluster (a value with a problem is replaced by its default or left out), so that semantic
+/// checks can still run and report everything in one go.
+pub fn resolve_all(raw: &RawClusterFile, source: &str) -> (Cluster, SpanIndex, Vec<Diagnostic>) {
     let mut r = Resolver {
         spans: SpanIndex::default(),
         problems: Vec::new(),
     };
     let cluster_table = raw.cluster.get_ref();
-    let name = cluster_table.name.get_ref().clone();
-    r.spans.set("cluster.name", cluster_table.name.span());
-    let version = r.value(
+    let name = r.text(
+        "cluster.name",
+        Some(&cluster_table.name),
+        None,
+        String::new(),
+        &grammar::CLUSTER_NAME,
+    );
+    let version = r.text(
         "cluster.version",
         cluster_table.version.as_ref(),
         None,
         "0.1.0".to_string(),
+        &grammar::VERSION,
     );
 
     let runtime = resolve_runtime(&mut r, raw, &name);
     let vm = resolve_vm(&mut r, raw, runtime.kind);
     let image = resolve_image(&mut r, raw);
-    let network = raw
-        .network
-        .as_ref()
-        .and_then(|n| n.get_ref().name.as_ref())
-        .map_or_else(|| format!("{name}-net"), |n| n.get_ref().clone());
+    let network = r.text(
+        "network.name",
+        raw.network.as_ref().and_then(|n| n.get_ref().name.as_ref()),
+        None,
+        format!("{name}-net"),
+        &grammar::DNS_LABEL,
+    );
     let nodes = resolve_nodes(&mut r, raw);
     let prometheus = resolve_prometheus(&mut r, raw);
     let logging = resolve_logging(&mut r, raw);
@@ -132,9 +187,6 @@ pub fn resolve(
     let capacity: u64 = nodes.iter().map(|n| u64::from(n.connections)).sum();
     let stress = resolve_stress(&mut r, raw, capacity);
 
-    if !r.problems.is_empty() {
-        return Err(r.problems);
-    }
     let cluster = Cluster {
         source: source.to_string(),
         name,
@@ -150,7 +202,7 @@ pub fn resolve(
         slo,
         stress,
     };
-    Ok((cluster, r.spans))
+    (cluster, r.spans, r.problems)
 }
 
 fn resolve_runtime(r: &mut Resolver, raw: &RawClusterFile, cluster_name: &str) -> Runtime {
@@ -165,11 +217,12 @@ fn resolve_runtime(r: &mut Resolver, raw: &RawClusterFile, cluster_name: &str) -
         ],
         RuntimeKind::Docker,
     );
-    let colima_profile = r.value(
+    let colima_profile = r.text(
         "runtime.colima_profile",
         table.and_then(|t| t.colima_profile.as_ref()),
         None,
         cluster_name.to_string(),
+        &grammar::DNS_LABEL,
     );
     let address_text = r.value(
         "runtime.publish_address",
@@ -219,17 +272,19 @@ fn resolve_vm(r: &mut Resolver, raw: &RawClusterFile, kind: RuntimeKind) -> Opti
 fn resolve_image(r: &mut Resolver, raw: &RawClusterFile) -> Image {
     let table = raw.image.as_ref().map(|t| t.get_ref());
     Image {
-        repository: r.value(
+        repository: r.text(
             "image.repository",
             table.and_then(|t| t.repository.as_ref()),
             None,
             "erlmcp-node".to_string(),
+            &grammar::IMAGE_NAME_GRAMMAR,
         ),
-        builder: r.value(
+        builder: r.text(
             "image.builder",
             table.and_then(|t| t.builder.as_ref()),
             None,
             "docker.io/library/rust:1-bookworm".to_string(),
+            &grammar::IMAGE_REFERENCE_GRAMMAR,
         ),
         build: r.choice(
             "image.build",
@@ -267,16 +322,36 @@ fn resolve_nodes(r: &mut Resolver, raw: &RawClusterFile) -> Vec<Node> {
     let nodes_span = raw.nodes.span();
     r.spans.set("nodes", nodes_span.clone());
     r.spans.set("nodes.count", nodes.count.span());
-    let count = *nodes.count.get_ref();
-    if count == 0 {
+    let written_count = *nodes.count.get_ref();
+    if written_count == 0 {
         r.problem(problems::no_nodes(), Some(nodes.count.span()));
     }
-    let prefix = r.value(
+    // Past the bound the file names no nodes at all: one finding, not one per node.
+    let count = if written_count > MAX_NODES {
+        r.problem(
+            problems::too_many_nodes(written_count.into(), MAX_NODES),
+            Some(nodes.count.span()),
+        );
+        0
+    } else {
+        written_count
+    };
+    let prefix = r.text(
         "nodes.prefix",
         nodes.prefix.as_ref(),
         None,
         "node".to_string(),
+        &grammar::NODE_PREFIX,
     );
+    let longest = format!("{prefix}{count}");
+    if count > 0 && grammar::NODE_PREFIX.accepts(&prefix) && longest.len() > grammar::DNS_LABEL_MAX
+    {
+        let span = r.spans.get("nodes.prefix").or(Some(nodes.count.span()));
+        r.problem(
+            problems::bad_grammar("node name", &longest, &grammar::DNS_LABEL),
+            span,
+        );
+    }
     let api_base = r.value(
         "nodes.api_port",
         nodes.api_port.as_ref(),
@@ -300,7 +375,7 @@ fn resolve_nodes(r: &mut Resolver, raw: &RawClusterFile) -> Vec<Node> {
     // Index the overrides by name, reporting the ones that name no node.
     let names: Vec<String> = (1..=count).map(|i| format!("{prefix}{i}")).collect();
     let mut overrides: BTreeMap<&str, &S<RawNodeSettings>> = BTreeMap::new();
-    for entry in &raw.node {
+    for entry in raw.node.iter().filter(|_| written_count <= MAX_NODES) {
         let Some(name) = &entry.get_ref().name else {
             r.problem(problems::override_without_name(), Some(entry.span()));
             continue;
@@ -310,8 +385,15 @@ fn resolve_nodes(r: &mut Resolver, raw: &RawClusterFile) -> Vec<Node> {
                 problems::unknown_node(name.get_ref(), &prefix, count),
                 Some(name.span()),
             );
-        } else if overrides.insert(name.get_ref(), entry).is_some() {
-            r.problem(problems::duplicate_node(name.get_ref()), Some(name.span()));
+        } else if let Some(first) = overrides.get(name.get_ref().as_str()) {
+            let first_span = first.get_ref().name.as_ref().map(|n| n.span());
+            r.problem(
+                problems::duplicate_node(name.get_ref())
+                    .also_at(first_span, "first entry for this node"),
+                Some(name.span()),
+            );
+        } else {
+            overrides.insert(name.get_ref(), entry);
         }
     }
 
@@ -405,11 +487,12 @@ fn resolve_prometheus(r: &mut Resolver, raw: &RawClusterFile) -> Prometheus {
             fallback.clone(),
             true,
         ),
-        image: r.value(
+        image: r.text(
             "prometheus.image",
             table.and_then(|t| t.image.as_ref()),
             fallback.clone(),
             "docker.io/prom/prometheus:v2.53.0".to_string(),
+            &grammar::IMAGE_REFERENCE_GRAMMAR,
         ),
         port: r.port("prometheus.port", "Prometheus's port", port.into()),
         scrape_interval: r.value(
@@ -448,12 +531,15 @@ fn resolve_prometheus(r: &mut Resolver, raw: &RawClusterFile) -> Prometheus {
 fn resolve_logging(r: &mut Resolver, raw: &RawClusterFile) -> Logging {
     let table = raw.logging.as_ref().map(|t| t.get_ref());
     Logging {
-        driver: r.value(
-            "logging.driver",
-            table.and_then(|t| t.driver.as_ref()),
-            None,
-            "json-file".to_string(),
-        ),
+        // Only these two drivers take the `max-size`/`max-file` options every container gets.
+        driver: r
+            .choice(
+                "logging.driver",
+                table.and_then(|t| t.driver.as_ref()),
+                &[("json-file", "json-file"), ("local", "local")],
+                "json-file",
+            )
+            .to_string(),
         max_size: r.value(
             "logging.max_size",
             table.and_then(|t| t.max_size.as_ref()),
@@ -467,17 +553,6 @@ fn resolve_logging(r: &mut Resolver, raw: &RawClusterFile) -> Logging {
             3,
         ),
     }
-}
-
-fn is_sysctl_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.split('.').all(|part| {
-            !part.is_empty()
-                && part
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
-        })
-        && name.contains('.')
 }
 
 fn resolve_tuning(r: &mut Resolver, raw: &RawClusterFile) -> Tuning {
@@ -496,7 +571,7 @@ fn resolve_tuning(r: &mut Resolver, raw: &RawClusterFile) -> Tuning {
         for (name, value) in written {
             let span = Some(value.span());
             r.spans.set(format!("tuning.{scope}.{name}"), value.span());
-            if !is_sysctl_name(name) {
+            if !grammar::SYSCTL_NAME.accepts(name) {
                 r.problem(problems::bad_sysctl_name(name), span);
                 continue;
             }
@@ -506,7 +581,18 @@ fn resolve_tuning(r: &mut Resolver, raw: &RawClusterFile) -> Tuning {
             }
             let text = match value.get_ref() {
                 toml::Value::Integer(i) => i.to_string(),
-                toml::Value::String(s) => s.clone(),
+                toml::Value::String(s) if grammar::SYSCTL_VALUE.accepts(s) => s.clone(),
+                toml::Value::String(s) => {
+                    r.problem(
+                        problems::bad_grammar(
+                            &format!("tuning.{scope}.{name}"),
+                            s,
+                            &grammar::SYSCTL_VALUE,
+                        ),
+                        span,
+                    );
+                    continue;
+                }
                 _ => {
                     r.problem(problems::bad_sysctl_value(name), span);
                     continue;
