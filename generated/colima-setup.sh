@@ -3,6 +3,8 @@
 #
 # Colima VM for cluster erlmcp: start|stop|status|tune|clean.
 # On a Linux host without Colima it prints the equivalent host commands instead.
+# Values from the cluster file are single-quoted words on purpose: `$(…)` and `\` in one are text.
+# shellcheck disable=SC2016,SC1003
 set -euo pipefail
 
 PROFILE='erlmcp'

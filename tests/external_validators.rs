@@ -102,3 +102,78 @@ fn project_scripts_pass_shellcheck() {
         }
     }
 }
+
+mod inert;
+
+/// Hostile strings in every field the tools accept any string for (values, labels, image
+/// names), with node and sysctl names (YAML keys, scrape targets) ordinary: the renders still
+/// pass each tool, and no value became a key, an option or a command.
+fn hostile_renders() -> Vec<(String, tempfile::TempDir)> {
+    let base = inert::base_cluster();
+    [
+        "x\nprivileged: true\ncap_add: [ALL]",
+        "$(touch /tmp/erlmcp-external-marker)",
+        "'; touch /tmp/erlmcp-external-marker; '",
+        "${HOME}",
+        "a: b # c",
+        "- [x] {y} &z *w !t %u @v",
+    ]
+    .iter()
+    .map(|hostile| {
+        let mut strings = inert::Strings::all(hostile);
+        strings.node = "node".into();
+        strings.sysctl_key = "net.core.somaxconn".into();
+        let cluster = inert::with_strings(&base, &strings);
+        let dir = tempfile::tempdir().unwrap();
+        render::write(&render::render(&cluster).unwrap(), dir.path()).unwrap();
+        (hostile.to_string(), dir)
+    })
+    .collect()
+}
+
+#[test]
+fn hostile_renders_pass_the_external_validators() {
+    let (compose, promtool, shellcheck) = (
+        tool_available("docker-compose"),
+        tool_available("promtool"),
+        tool_available("shellcheck"),
+    );
+    for (hostile, dir) in hostile_renders() {
+        let context = format!("for {hostile:?}");
+        if compose {
+            let output = Command::new("docker-compose")
+                .arg("-f")
+                .arg(dir.path().join("docker-compose.yml"))
+                .arg("config")
+                .output()
+                .unwrap();
+            assert!(
+                output.status.success(),
+                "docker-compose config failed {context}: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            // compose's own reading of the file: no service gained a key.
+            let config: serde_yaml_ng::Value = serde_yaml_ng::from_slice(&output.stdout).unwrap();
+            let services = config["services"].as_mapping().unwrap();
+            for (name, service) in services {
+                for key in ["privileged", "cap_add", "pid", "volumes_from"] {
+                    assert!(
+                        service.get(key).is_none(),
+                        "{name:?} gained `{key}` {context}"
+                    );
+                }
+            }
+        }
+        if promtool {
+            run_ok(
+                Command::new("promtool")
+                    .args(["check", "config"])
+                    .arg(dir.path().join("prometheus.yml")),
+            );
+        }
+        if shellcheck {
+            run_ok(Command::new("shellcheck").arg(dir.path().join("colima-setup.sh")));
+        }
+    }
+    assert!(!Path::new("/tmp/erlmcp-external-marker").exists());
+}

@@ -275,20 +275,72 @@ pub fn shell_skeleton(script: &str) -> String {
 pub fn assert_inert(base: &Cluster, strings: &Strings) {
     let cluster = with_strings(base, strings);
     let neutral_cluster = with_strings(base, &Strings::neutral());
-    let files = render::render(&cluster).expect("render never fails on a resolved model");
-    let neutral = render::render(&neutral_cluster).unwrap();
+    assert_structure(&cluster, &neutral_cluster, &format!("{strings:?}"));
+    assert_values(&cluster);
+}
 
-    // docker-compose.yml: same keys, every value round-trips.
+/// The renders of `cluster` and of `neutral_cluster` (the same counts of nodes and sysctls,
+/// ordinary strings) have the same YAML keys, the same shell code outside single quotes and
+/// the same Dockerfile instructions.
+pub fn assert_structure(cluster: &Cluster, neutral_cluster: &Cluster, strings: &str) {
+    let files = render::render(cluster).expect("render never fails on a resolved model");
+    let neutral = render::render(neutral_cluster).unwrap();
     let compose = yaml(file(&files, "docker-compose.yml"), "docker-compose.yml");
     let neutral_compose = yaml(
         file(&neutral, "docker-compose.yml"),
         "neutral docker-compose.yml",
     );
     assert_eq!(
-        shape(&compose, "", &cluster),
-        shape(&neutral_compose, "", &neutral_cluster),
-        "docker-compose.yml changed shape for {strings:?}"
+        shape(&compose, "", cluster),
+        shape(&neutral_compose, "", neutral_cluster),
+        "docker-compose.yml changed shape for {strings}"
     );
+    let prometheus = yaml(file(&files, "prometheus.yml"), "prometheus.yml");
+    let neutral_prometheus = yaml(file(&neutral, "prometheus.yml"), "neutral prometheus.yml");
+    assert_eq!(
+        shape(&prometheus, "", cluster),
+        shape(&neutral_prometheus, "", neutral_cluster)
+    );
+
+    // colima-setup.sh: nothing outside single quotes differs from the ordinary render.
+    let script = file(&files, "colima-setup.sh");
+    let skeleton = shell_skeleton(script);
+    let neutral_skeleton = shell_skeleton(file(&neutral, "colima-setup.sh"));
+    if let Some((got, want)) = skeleton
+        .lines()
+        .zip(neutral_skeleton.lines())
+        .find(|(a, b)| a != b)
+    {
+        panic!(
+            "a value reached colima-setup.sh outside single quotes for {strings}:\n got: {got}\nwant: {want}"
+        );
+    }
+    assert_eq!(skeleton.lines().count(), neutral_skeleton.lines().count());
+
+    // Dockerfiles: the same instruction on every line.
+    for name in [
+        "Dockerfile",
+        "Dockerfile.prebuilt",
+        "Dockerfile.dockerignore",
+    ] {
+        let instructions = |text: &str| -> Vec<String> {
+            text.lines()
+                .map(|l| l.split_whitespace().next().unwrap_or("").to_string())
+                .collect()
+        };
+        assert_eq!(
+            instructions(file(&files, name)),
+            instructions(file(&neutral, name)),
+            "{name} changed lines for {strings}"
+        );
+    }
+}
+
+/// Every string of `cluster` reads back from the rendered YAML as the model holds it (after
+/// compose's `$$` → `$`).
+pub fn assert_values(cluster: &Cluster) {
+    let files = render::render(cluster).expect("render never fails on a resolved model");
+    let compose = yaml(file(&files, "docker-compose.yml"), "docker-compose.yml");
     for node in &cluster.nodes {
         let svc = &node.name;
         assert_eq!(compose_str(&compose, &["services", svc, "hostname"]), *svc);
@@ -339,13 +391,7 @@ pub fn assert_inert(base: &Cluster, strings: &Strings) {
         format!("{}-prometheus-data", cluster.name)
     );
 
-    // prometheus.yml: same keys, labels round-trip.
     let prometheus = yaml(file(&files, "prometheus.yml"), "prometheus.yml");
-    let neutral_prometheus = yaml(file(&neutral, "prometheus.yml"), "neutral prometheus.yml");
-    assert_eq!(
-        shape(&prometheus, "", &cluster),
-        shape(&neutral_prometheus, "", &neutral_cluster)
-    );
     assert_eq!(
         get(&prometheus, &["global", "external_labels", "cluster"]).as_str(),
         Some(cluster.name.as_str())
@@ -361,41 +407,7 @@ pub fn assert_inert(base: &Cluster, strings: &Strings) {
             Some(node.name.as_str())
         );
     }
-
-    // colima-setup.sh: nothing outside single quotes differs from the ordinary render.
-    let script = file(&files, "colima-setup.sh");
-    let skeleton = shell_skeleton(script);
-    let neutral_skeleton = shell_skeleton(file(&neutral, "colima-setup.sh"));
-    if let Some((got, want)) = skeleton
-        .lines()
-        .zip(neutral_skeleton.lines())
-        .find(|(a, b)| a != b)
-    {
-        panic!(
-            "a value reached colima-setup.sh outside single quotes for {strings:?}:\n got: {got}\nwant: {want}"
-        );
-    }
-    assert_eq!(skeleton.lines().count(), neutral_skeleton.lines().count());
-
-    // Dockerfiles: the same instruction on every line.
-    for name in [
-        "Dockerfile",
-        "Dockerfile.prebuilt",
-        "Dockerfile.dockerignore",
-    ] {
-        let instructions = |text: &str| -> Vec<String> {
-            text.lines()
-                .map(|l| l.split_whitespace().next().unwrap_or("").to_string())
-                .collect()
-        };
-        assert_eq!(
-            instructions(file(&files, name)),
-            instructions(file(&neutral, name)),
-            "{name} changed lines for {strings:?}"
-        );
-    }
 }
-
 /// The provisioning script as the rendered `colima-setup.sh` holds it: the single-quoted word
 /// assigned to `PROVISION_SCRIPT_YAML`, unquoted the way the shell does.
 pub fn provision_yaml_scalar(script: &str) -> String {
