@@ -153,3 +153,70 @@ fn stress_refuses_in_network_workers_for_a_native_cluster() {
         "{stderr}"
     );
 }
+
+fn bad_file(dir: &tempfile::TempDir) -> String {
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[cluster]\nname = \"x\"\n\n[nodes]\ncount = 0\n").unwrap();
+    bad.to_str().unwrap().to_string()
+}
+
+#[test]
+fn diagnostics_are_colored_only_when_asked_or_on_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = bad_file(&dir);
+    let piped = erlmcp_gen(&["validate", &bad]);
+    assert!(!stdout(&piped).contains('\u{1b}'), "{}", stdout(&piped));
+    let always = erlmcp_gen(&["validate", &bad, "--color", "always"]);
+    assert!(stdout(&always).contains("\u{1b}["), "{}", stdout(&always));
+    let never = Command::new(env!("CARGO_BIN_EXE_erlmcp-gen"))
+        .args(["--color", "never", "validate", &bad])
+        .env("CLICOLOR_FORCE", "1")
+        .output()
+        .unwrap();
+    assert!(!stdout(&never).contains('\u{1b}'));
+    let no_color = Command::new(env!("CARGO_BIN_EXE_erlmcp-gen"))
+        .args(["validate", &bad])
+        .env("NO_COLOR", "1")
+        .env("CLICOLOR_FORCE", "1")
+        .output()
+        .unwrap();
+    assert!(
+        !stdout(&no_color).contains('\u{1b}'),
+        "{}",
+        stdout(&no_color)
+    );
+}
+
+#[test]
+fn render_refuses_a_hostile_value_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    let marker = dir.path().join("marker");
+    std::fs::write(
+        &bad,
+        format!(
+            "[cluster]\nname = \"x\"\nversion = \"1\\nprivileged: true\"\n\n[runtime]\ncolima_profile = \"$(touch {})\"\n\n[nodes]\ncount = 1\n\n[[node]]\nname = \"node1\"\nrole = \"coordinator\"\n",
+            marker.display()
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let output = erlmcp_gen(&["render", bad.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("is not a version") && stderr.contains("is not a DNS label"),
+        "{stderr}"
+    );
+    assert!(!out.exists() && !marker.exists());
+}
+
+#[test]
+fn cluster_files_over_a_mebibyte_are_refused_unread() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.toml");
+    std::fs::write(&big, "#".repeat((1 << 20) + 1)).unwrap();
+    let output = erlmcp_gen(&["validate", big.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("at most 1048576"));
+}

@@ -90,6 +90,8 @@ bad_files! {
     // Issue 11: every finding at once, typos with a suggestion.
     typo_suggests_the_key: with("[defaults]\ncpu_limt = 2.0\n");
     unknown_table_suggests_the_table: with("[promethues]\nport = 9091\n");
+    duplicate_key_points_at_both: BASE.replace("count = 2", "count = 2\ncount = 3");
+    duplicate_table_points_at_both: with("[nodes]\nprefix = \"n\"\n");
     five_independent_mistakes: format!(
         "{BASE}\n[runtime]\npublish_address = \"0.0.0.0\"\n\n[defaults]\ncpu_limt = 2.0\nidle_timeout = \"0s\"\nmemory_limit = \"0MiB\"\n\n[network]\nname = \"my net\"\n"
     );

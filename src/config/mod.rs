@@ -9,6 +9,7 @@ pub mod resolve;
 pub mod schema;
 pub mod units;
 
+use std::ops::Range;
 use std::path::Path;
 
 pub use model::Cluster;
@@ -51,7 +52,15 @@ pub fn parse_all(path: &str, text: &str) -> Parsed {
         let problems = errors
             .iter()
             .take(MAX_SYNTAX_ERRORS)
-            .map(|error| problems::syntax(error.message()).at(error.span()))
+            .map(|error| match error.span() {
+                Some(span) if error.message().starts_with("duplicate key") => {
+                    let first = first_definition(text, span.clone());
+                    problems::duplicate_key(&text[span.clone()])
+                        .at(Some(span))
+                        .also_at(first, "first defined here")
+                }
+                span => problems::syntax(error.message()).at(span),
+            })
             .collect();
         return Parsed {
             cluster: None,
@@ -84,6 +93,38 @@ pub fn parse_all(path: &str, text: &str) -> Parsed {
         cluster: Some((cluster, spans)),
         problems,
     }
+}
+
+/// Where the key (or table header) that `duplicate` repeats was first defined: the same
+/// `[header]` line earlier in the file, or the same `key =` line earlier in the same table.
+fn first_definition(text: &str, duplicate: Range<usize>) -> Option<Range<usize>> {
+    let line_start = text[..duplicate.start].rfind('\n').map_or(0, |i| i + 1);
+    let line = text[line_start..].lines().next().unwrap_or("").trim();
+    let key = text.get(duplicate.clone())?.trim_matches('"');
+    let mut offset = 0;
+    let mut found = None;
+    for candidate in text[..line_start].split_inclusive('\n') {
+        let trimmed = candidate.trim();
+        let hit = if line.starts_with('[') {
+            trimmed == line
+        } else {
+            // A new table header ends the table the duplicate is in.
+            if trimmed.starts_with('[') {
+                found = None;
+            }
+            trimmed
+                .strip_prefix(key)
+                .or_else(|| trimmed.strip_prefix(&format!("\"{key}\"")))
+                .is_some_and(|rest| rest.trim_start().starts_with('='))
+        };
+        if hit {
+            let column = candidate.find(|c: char| !c.is_whitespace()).unwrap_or(0);
+            let start = offset + column + usize::from(line.starts_with('['));
+            found = Some(start..start + key.len());
+        }
+        offset += candidate.len();
+    }
+    found
 }
 
 /// Parses and resolves cluster-file text: the cluster when the file has no problem, else every

@@ -308,3 +308,13 @@ pub fn missing_key(table: &str, key: &str) -> Diagnostic {
             "add `{key}`; README.md lists the required keys under 'Cluster file reference'"
         ))
 }
+
+/// A key or table written twice (TOML forbids it).
+pub fn duplicate_key(key: &str) -> Diagnostic {
+    Diagnostic::error(
+        "duplicate-key",
+        format!("`{}` is defined twice", shown(key.trim_matches('"'))),
+    )
+    .label("defined again here")
+    .hint("keep one of the two; TOML allows each key once per table")
+}
