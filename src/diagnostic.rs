@@ -50,6 +50,20 @@ pub struct LocatedDiagnostic<'a> {
     pub line: Option<usize>,
     /// 1-based column (in characters), when the finding has a place.
     pub column: Option<usize>,
+    /// Other places of the finding (the first of two duplicates); absent when none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub related: Vec<RelatedPlace<'a>>,
+}
+
+/// Another place a finding points at, in the shape `--format json` prints.
+#[derive(Debug, Serialize)]
+pub struct RelatedPlace<'a> {
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column (in characters).
+    pub column: usize,
+    /// What is there.
+    pub note: &'a str,
 }
 
 /// 1-based line and column (in characters) of a byte offset.
@@ -116,6 +130,14 @@ impl Diagnostic {
             file,
             line: place.map(|p| p.0),
             column: place.map(|p| p.1),
+            related: self
+                .related
+                .iter()
+                .map(|(span, note)| {
+                    let (line, column) = line_column(source, span.start);
+                    RelatedPlace { line, column, note }
+                })
+                .collect(),
         }
     }
 

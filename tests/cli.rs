@@ -220,3 +220,21 @@ fn cluster_files_over_a_mebibyte_are_refused_unread() {
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("at most 1048576"));
 }
+
+#[test]
+fn validate_json_gives_both_places_of_a_duplicate() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "[cluster]\nname = \"x\"\n\n[nodes]\ncount = 2\n\n[[node]]\nname = \"node1\"\nrole = \"coordinator\"\n\n[[node]]\nname = \"node1\"\n",
+    )
+    .unwrap();
+    let output = erlmcp_gen(&["validate", bad.to_str().unwrap(), "--format", "json"]);
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let duplicate = &json["diagnostics"][0];
+    assert_eq!(duplicate["code"], "duplicate-node");
+    assert_eq!(duplicate["line"], 12);
+    assert_eq!(duplicate["related"][0]["line"], 8);
+    assert_eq!(duplicate["related"][0]["note"], "first entry for this node");
+}

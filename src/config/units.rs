@@ -52,6 +52,10 @@ impl fmt::Display for HumanDuration {
     /// Prints the largest unit that represents the value exactly (`7d`, `5m`, `1500ms`).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let millis = self.0.as_millis();
+        if millis == 0 {
+            // As the user most likely wrote it (`0s`), not `0ms`.
+            return f.write_str("0s");
+        }
         for (unit, size) in [
             ("d", 86_400_000),
             ("h", 3_600_000),
@@ -169,6 +173,8 @@ mod tests {
     #[test]
     fn durations_parse_and_print() {
         for (text, millis, printed) in [
+            ("0s", 0, "0s"),
+            ("0ms", 0, "0s"),
             ("500ms", 500, "500ms"),
             ("30s", 30_000, "30s"),
             ("5m", 300_000, "5m"),
