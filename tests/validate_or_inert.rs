@@ -165,6 +165,9 @@ fn hostile_values_from_issue_11_are_all_rejected() {
 fn candidate() -> impl Strategy<Value = String> {
     prop_oneof![
         any::<String>(),
+        "[a-z][a-z0-9-]{0,10}[a-z0-9]",
+        "[a-z]{1,6}\\.[a-z_]{1,8}(\\.[a-z0-9_-]{1,6})?",
+        "[0-9]{1,5}( [0-9]{1,5}){0,2}",
         "[a-z0-9][a-z0-9.:/_ -]{0,15}",
         "[a-z0-9][a-z0-9.\\-_:/@ $'\"`\n#{}\\[\\]&*!|>%]{0,12}",
     ]
