@@ -108,7 +108,8 @@ fn collapse_repeats(found: Vec<Diagnostic>) -> Vec<Diagnostic> {
 
 fn check_exposure(cluster: &Cluster, spans: &SpanIndex, found: &mut Vec<Diagnostic>) {
     let address = cluster.runtime.publish_address;
-    if !address.is_loopback() && cluster.runtime.kind != RuntimeKind::Native {
+    // Native nodes bind this address too, so the warning holds for every runtime.
+    if !address.is_loopback() {
         found.push(
             problems::published_beyond_loopback(&address.to_string())
                 .at(spans.get("runtime.publish_address")),
@@ -316,9 +317,9 @@ fn cpus_in(
     };
     if !(value.is_finite() && low_ok && value <= MAX_CPUS) {
         let range = if zero_allowed {
-            "a finite number from 0 to 1024 cores"
+            "finite, from 0 to 1024 cores"
         } else {
-            "a finite number above 0 and at most 1024 cores"
+            "finite, above 0 and at most 1024 cores"
         };
         found.push(problems::out_of_range(key, &value.to_string(), range).at(spans.get(key)));
     }
@@ -380,9 +381,9 @@ fn check_node_ranges(cluster: &Cluster, spans: &SpanIndex, found: &mut Vec<Diagn
                 && value <= MAX_CPUS)
             {
                 let range = if zero_allowed {
-                    "a finite number from 0 to 1024 cores"
+                    "finite, from 0 to 1024 cores"
                 } else {
-                    "a finite number above 0 and at most 1024 cores"
+                    "finite, above 0 and at most 1024 cores"
                 };
                 found.push(
                     problems::out_of_range(&shown(field), &value.to_string(), range)

@@ -208,7 +208,7 @@ pub fn reservation_above_limit(node: &str, what: &str) -> Diagnostic {
 pub fn out_of_range(key: &str, value: &str, range: &str) -> Diagnostic {
     Diagnostic::error("range", format!("`{key}` = {value} is out of range"))
         .label(format!("must be {range}"))
-        .hint(format!("choose a value {range}"))
+        .hint(format!("choose a value that is {range}"))
 }
 
 /// A text value outside its field's grammar.
