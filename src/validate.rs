@@ -347,7 +347,17 @@ fn check_node_ranges(cluster: &Cluster, spans: &SpanIndex, found: &mut Vec<Diagn
     let day = Duration::from_secs(86_400);
     for node in &cluster.nodes {
         let key = |field: &str| format!("node.{}.{field}", node.name);
-        let shown = |field: &str| format!("{}.{field}", node.name);
+        // Name the key where the user wrote it: `defaults.cpu_limit` for a value every node
+        // takes from `[defaults]`, `node2.cpu_limit` for one in node2's own entry.
+        let shown = |field: &str| {
+            let entry = spans.get(&format!("node.{}", node.name));
+            match spans.written(&key(field)) {
+                Some(value) if !entry.is_some_and(|e| e.contains(&value.start)) => {
+                    format!("defaults.{field}")
+                }
+                _ => format!("{}.{field}", node.name),
+            }
+        };
         if node.connections == 0 || node.connections > MAX_CONNECTIONS {
             found.push(
                 problems::out_of_range(

@@ -84,6 +84,7 @@ bad_files! {
     cpu_limit_infinite: with("[defaults]\ncpu_limit = inf\n");
     cpu_limit_nan: with("[defaults]\ncpu_limit = nan\n");
     memory_limit_zero: with("[defaults]\nmemory_limit = \"0MiB\"\n");
+    node_override_out_of_range: BASE.replace("role = \"coordinator\"", "role = \"coordinator\"\ncpu_limit = -1.0");
     count_far_too_large_is_one_error: BASE.replace("count = 2", "count = 100000");
     negative_count: BASE.replace("count = 2", "count = -1");
     publish_beyond_loopback_warns: with("[runtime]\npublish_address = \"0.0.0.0\"\n");
