@@ -350,12 +350,13 @@ fn check_node_ranges(cluster: &Cluster, spans: &SpanIndex, found: &mut Vec<Diagn
         // Name the key where the user wrote it: `defaults.cpu_limit` for a value every node
         // takes from `[defaults]`, `node2.cpu_limit` for one in node2's own entry.
         let shown = |field: &str| {
-            let entry = spans.get(&format!("node.{}", node.name));
-            match spans.written(&key(field)) {
-                Some(value) if !entry.is_some_and(|e| e.contains(&value.start)) => {
-                    format!("defaults.{field}")
-                }
-                _ => format!("{}.{field}", node.name),
+            let from_defaults = spans
+                .written(&key(field))
+                .is_some_and(|value| spans.written(&format!("defaults.{field}")) == Some(value));
+            if from_defaults {
+                format!("defaults.{field}")
+            } else {
+                format!("{}.{field}", node.name)
             }
         };
         if node.connections == 0 || node.connections > MAX_CONNECTIONS {

@@ -407,6 +407,10 @@ fn resolve_nodes(r: &mut Resolver, raw: &RawClusterFile) -> Vec<Node> {
         // A node's value comes from its own entry, else [defaults], else the built-in default.
         macro_rules! setting {
             ($field:ident, $default:expr) => {{
+                if let Some(value) = defaults.$field.as_ref() {
+                    r.spans
+                        .set_written(concat!("defaults.", stringify!($field)), value.span());
+                }
                 let written = own
                     .and_then(|o| o.$field.as_ref())
                     .or(defaults.$field.as_ref());
