@@ -199,3 +199,23 @@ proptest! {
         assert_inert(&base_cluster(), &strings);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// The shell filters, through a real shell: `printf %s WORD` prints the string back, and
+    /// nothing in it runs. (A NUL cannot be in a shell word or an argument, so none is made.)
+    #[test]
+    fn shell_words_read_back_as_the_string(text in "[^\u{0}]*") {
+        use erlmcp_gen::render::escape::{bash, sh};
+        for (shell, word) in [("bash", bash(&text)), ("sh", sh(&text))] {
+            let output = Command::new(shell)
+                .args(["-c", &format!("printf %s {word}")])
+                .env_clear()
+                .output()
+                .unwrap();
+            prop_assert!(output.status.success(), "{shell} failed on {word}");
+            prop_assert_eq!(String::from_utf8_lossy(&output.stdout), text.as_str(), "{}", shell);
+        }
+    }
+}

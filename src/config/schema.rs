@@ -434,6 +434,53 @@ fn remove(table: &mut DeTable<'_>, name: &str) {
 mod tests {
     use super::*;
 
+    /// The keys serde's `deny_unknown_fields` lists for a table of `RawClusterFile`.
+    fn serde_keys(table: &str, array: bool) -> Vec<String> {
+        let header = if array {
+            format!("[[{table}]]")
+        } else {
+            format!("[{table}]")
+        };
+        let text = match table {
+            "cluster" => "[cluster]\nname = \"x\"\nzz_not_a_key = 1\n[nodes]\ncount = 1\n".to_string(),
+            "nodes" => "[cluster]\nname = \"x\"\n[nodes]\ncount = 1\nzz_not_a_key = 1\n".to_string(),
+            "vm" => "[cluster]\nname = \"x\"\n[nodes]\ncount = 1\n[vm]\ncpus = 1\nmemory = \"1GiB\"\ndisk = \"1GiB\"\nzz_not_a_key = 1\n".to_string(),
+            _ => format!("[cluster]\nname = \"x\"\n[nodes]\ncount = 1\n{header}\nzz_not_a_key = 1\n"),
+        };
+        let error = toml::from_str::<super::super::raw::RawClusterFile>(&text).unwrap_err();
+        let message = error.message().to_string();
+        let expected = message
+            .split("expected")
+            .nth(1)
+            .unwrap_or_else(|| panic!("{table}: {message}"));
+        expected
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .map(str::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn the_schema_knows_exactly_the_keys_serde_knows() {
+        let mut tables: Vec<String> = TABLES.iter().map(|t| t.name.to_string()).collect();
+        let mut serde_tables = serde_keys("zz_not_a_table", false);
+        tables.sort();
+        serde_tables.sort();
+        assert_eq!(tables, serde_tables, "add the table to config/schema.rs");
+        for table in TABLES {
+            let mut schema: Vec<String> = table.keys.iter().map(|k| k.name.to_string()).collect();
+            let mut serde = serde_keys(table.name, table.array);
+            schema.sort();
+            serde.sort();
+            assert_eq!(
+                schema, serde,
+                "[{}]: add the key to config/schema.rs",
+                table.name
+            );
+        }
+    }
+
     #[test]
     fn closest_suggests_only_near_names() {
         let known = ["cpu_limit", "memory_limit", "connections"];

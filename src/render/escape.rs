@@ -181,6 +181,28 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// Any string, as a YAML value and as a YAML key, reads back as itself.
+        #[test]
+        fn yaml_round_trips_any_string(text in proptest::prelude::any::<String>()) {
+            let document = format!("{}: {}\n", yaml(&text), yaml(&text));
+            let parsed: serde_yaml_ng::Mapping = serde_yaml_ng::from_str(&document).unwrap();
+            proptest::prop_assert_eq!(parsed.len(), 1);
+            let (key, value) = parsed.iter().next().unwrap();
+            proptest::prop_assert_eq!(key.as_str(), Some(text.as_str()));
+            proptest::prop_assert_eq!(value.as_str(), Some(text.as_str()));
+        }
+
+        /// Any string's `docker_arg` is one line.
+        #[test]
+        fn docker_arg_is_one_line(text in proptest::prelude::any::<String>()) {
+            let arg = docker_arg(&text);
+            proptest::prop_assert!(!arg.contains(['\n', '\r']));
+        }
+    }
+
     #[test]
     fn compose_doubles_every_dollar() {
         assert_eq!(compose("${HOME}"), r#""$${HOME}""#);
