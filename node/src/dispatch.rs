@@ -1,122 +1,59 @@
-//! The MCP dispatcher: one JSON-RPC line in, one [`Reply`] out. Transport-neutral: TCP, HTTP and
-//! stdio all call [`dispatch`] with the session's state and write what it returns.
+//! The MCP dispatcher: one JSON-RPC line in, one typed [`Reply`] out. Transport-neutral: TCP,
+//! HTTP and stdio all call [`dispatch`] with the session's state and write what it returns; the
+//! reply's kind (result, error, batch, long request) is a value, so no transport re-reads bytes.
 
 use std::borrow::Cow;
 use std::time::Instant;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use crate::jsonrpc::{Call, ErrorObject, Incoming, Response, write_batch};
 use crate::long_task::LongTask;
-use crate::methods;
+use crate::methods::{self, MethodReply, Request, to_result};
 use crate::metrics::{Outcome, method_index};
-use crate::session::{Phase, STATELESS_VERSION, Session};
+use crate::session::{BATCH_VERSION, Phase, STATELESS_VERSION, Session};
 use crate::state::NodeState;
 
-/// JSON-RPC error codes this server uses.
-pub mod code {
-    /// Malformed JSON.
-    pub const PARSE_ERROR: i32 = -32700;
-    /// Not a valid JSON-RPC request (or not allowed in this phase).
-    pub const INVALID_REQUEST: i32 = -32600;
-    /// No such method.
-    pub const METHOD_NOT_FOUND: i32 = -32601;
-    /// Bad parameters (including unknown tools).
-    pub const INVALID_PARAMS: i32 = -32602;
-    /// The server failed.
-    pub const INTERNAL_ERROR: i32 = -32603;
-    /// Implementation-defined: the node is at capacity.
-    pub const AT_CAPACITY: i32 = -32000;
-    /// A resource does not exist.
-    pub const RESOURCE_NOT_FOUND: i32 = -32002;
-}
-
-/// What a transport does after dispatching one message.
+/// What a transport does after dispatching one message. Borrows ids from the input line.
 #[derive(Debug)]
-pub enum Reply {
-    /// Nothing to send (a notification).
+pub enum Reply<'a> {
+    /// Nothing to send (a notification, or a message JSON-RPC says not to answer).
     None,
-    /// One JSON-RPC message to send (no trailing newline).
-    Message(Vec<u8>),
+    /// One response to send.
+    Response(Response<'a>),
+    /// A batch's answer: its responses (one JSON array; nothing when empty) and the requests
+    /// its `notifications/cancelled` elements cancel.
+    Batch(BatchReply<'a>),
     /// A request that runs on (progress, cancellation): the transport runs it.
     Long(LongTask),
     /// The client cancelled the request with this id (its JSON text).
     Cancel(String),
 }
 
-/// An error a method returns; becomes a JSON-RPC error response.
-#[derive(Debug, Clone)]
-pub struct MethodError {
-    /// Error code.
-    pub code: i32,
-    /// One-sentence message.
-    pub message: Cow<'static, str>,
+/// What a batch produced.
+#[derive(Debug, Default)]
+pub struct BatchReply<'a> {
+    /// One response per request in the batch, in order.
+    pub responses: Vec<Response<'a>>,
+    /// Ids (JSON text) of the long requests the batch cancels.
+    pub cancels: Vec<String>,
 }
 
-impl MethodError {
-    /// A new error.
-    pub fn new(code: i32, message: impl Into<Cow<'static, str>>) -> Self {
-        MethodError {
-            code,
-            message: message.into(),
+impl Reply<'_> {
+    /// Appends what the client reads now (a response, or a batch's array) and a newline to
+    /// `out`; returns whether anything was written.
+    pub fn write_line(&self, out: &mut Vec<u8>) -> bool {
+        match self {
+            Reply::Response(response) => response.write(out),
+            Reply::Batch(batch) if !batch.responses.is_empty() => {
+                write_batch(&batch.responses, out)
+            }
+            _ => return false,
         }
+        out.push(b'\n');
+        true
     }
-
-    /// Invalid parameters, naming what is wrong.
-    pub fn invalid_params(message: impl Into<Cow<'static, str>>) -> Self {
-        MethodError::new(code::INVALID_PARAMS, message)
-    }
-}
-
-/// What a method produced: a result to serialize, or a long task.
-pub enum MethodReply {
-    /// A result (already JSON).
-    Result(Vec<u8>),
-    /// A long-running request.
-    Long(LongTask),
-}
-
-/// A method's view of one request.
-pub struct Request<'a> {
-    /// The request id's JSON text.
-    pub id: &'a RawValue,
-    /// Raw params, if any.
-    pub params: Option<&'a RawValue>,
-    /// The node.
-    pub node: &'a NodeState,
-}
-
-impl Request<'_> {
-    /// Parses the params into `T` (an rmcp model type, usually); absent params parse as `{}`.
-    pub fn params<'de, T: Deserialize<'de>>(&'de self) -> Result<T, MethodError> {
-        let text = self.params.map_or("{}", RawValue::get);
-        serde_json::from_str(text)
-            .map_err(|e| MethodError::invalid_params(format!("invalid params: {e}")))
-    }
-}
-
-/// Serializes a result value.
-pub fn to_result(value: &impl Serialize) -> Result<MethodReply, MethodError> {
-    serde_json::to_vec(value)
-        .map(MethodReply::Result)
-        .map_err(|e| {
-            MethodError::new(
-                code::INTERNAL_ERROR,
-                format!("cannot serialize the result: {e}"),
-            )
-        })
-}
-
-#[derive(Deserialize)]
-struct Envelope<'a> {
-    #[serde(borrow, default)]
-    jsonrpc: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    id: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    method: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    params: Option<&'a RawValue>,
 }
 
 /// Just the `_meta` protocol version of a stateless (2026-07-28) request.
@@ -132,125 +69,126 @@ struct MetaVersion<'a> {
     version: Option<Cow<'a, str>>,
 }
 
-/// A JSON-RPC success response.
-pub fn response(id: &RawValue, result: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(32 + id.get().len() + result.len());
-    out.extend_from_slice(b"{\"jsonrpc\":\"2.0\",\"id\":");
-    out.extend_from_slice(id.get().as_bytes());
-    out.extend_from_slice(b",\"result\":");
-    out.extend_from_slice(result);
-    out.push(b'}');
-    out
-}
-
-/// A JSON-RPC error response; `id` None writes `"id":null` (the request's id was unreadable).
-pub fn error_response(id: Option<&RawValue>, code: i32, message: &str) -> Vec<u8> {
-    #[derive(Serialize)]
-    struct ErrorBody<'a> {
-        code: i32,
-        message: &'a str,
-    }
-    let body = serde_json::to_string(&ErrorBody { code, message }).expect("plain struct");
-    format!(
-        "{{\"jsonrpc\":\"2.0\",\"id\":{},\"error\":{body}}}",
-        id.map_or("null", RawValue::get)
-    )
-    .into_bytes()
-}
-
-/// A JSON-RPC notification.
-pub fn notification(method: &str, params: &impl Serialize) -> Vec<u8> {
-    let params = serde_json::to_string(params).expect("notification params serialize");
-    format!(
-        "{{\"jsonrpc\":\"2.0\",\"method\":{},\"params\":{params}}}",
-        serde_json::to_string(method).expect("str")
-    )
-    .into_bytes()
-}
-
-/// Handles one message for `session` and records it in the node's metrics.
-pub fn dispatch(line: &[u8], session: &mut Session, node: &NodeState) -> Reply {
+/// Handles one message (or batch) for `session` and records each request in the node's
+/// metrics.
+pub fn dispatch<'a>(line: &'a [u8], session: &mut Session, node: &NodeState) -> Reply<'a> {
     let started = Instant::now();
-    let (method, reply) = dispatch_inner(line, session, node);
+    match Incoming::parse(line) {
+        Incoming::Batch(elements) => {
+            if !accepts_batches(session) {
+                // The revisions after 2025-03-26 (and the stateless one) removed batching: a
+                // batch is not a valid message there, so it gets one error and runs nothing.
+                let message = format!(
+                    "invalid request: JSON-RPC batches are not part of MCP {}; send one message at a time",
+                    if session.phase == Phase::New {
+                        "before a 2025-03-26 session is initialized"
+                    } else {
+                        session.version()
+                    }
+                );
+                let response = Response::error(None, ErrorObject::invalid_request(message));
+                node.metrics
+                    .record(method_index("invalid"), Outcome::Error, started.elapsed());
+                return Reply::Response(response);
+            }
+            let mut batch = BatchReply::default();
+            for element in elements {
+                let started = Instant::now();
+                let incoming = Incoming::parse_value(element);
+                match one(incoming, true, session, node, started) {
+                    Reply::Response(response) => batch.responses.push(response),
+                    Reply::Cancel(id) => batch.cancels.push(id),
+                    Reply::None => {}
+                    Reply::Long(_) | Reply::Batch(_) => {
+                        unreachable!("a batch runs no long requests")
+                    }
+                }
+            }
+            Reply::Batch(batch)
+        }
+        incoming => one(incoming, false, session, node, started),
+    }
+}
+
+/// Whether a batch is a valid message in this session: only revision 2025-03-26 has them.
+fn accepts_batches(session: &Session) -> bool {
+    session.phase != Phase::New && session.version() == BATCH_VERSION
+}
+
+/// Handles one message and records it; inside a batch, a long request is refused (its
+/// progress and late response have no place in the batch's single array).
+fn one<'a>(
+    incoming: Incoming<'a>,
+    in_batch: bool,
+    session: &mut Session,
+    node: &NodeState,
+    started: Instant,
+) -> Reply<'a> {
+    let (method, mut reply) = match incoming {
+        Incoming::Request(call) => {
+            let index = method_index(&call.method);
+            (index, request(call, in_batch, session, node))
+        }
+        Incoming::Notification { method, params } => (
+            method_index("notification"),
+            notification_received(&method, params, session),
+        ),
+        // A response to a server request: this server sends none, so there is nothing to match.
+        Incoming::Response => (method_index("other"), Reply::None),
+        Incoming::Invalid(response) => (method_index("invalid"), Reply::Response(response)),
+        Incoming::Ignored => (method_index("invalid"), Reply::None),
+        Incoming::Batch(_) => (
+            method_index("invalid"),
+            Reply::Response(Response::error(
+                None,
+                ErrorObject::invalid_request("invalid request: a batch inside a batch"),
+            )),
+        ),
+    };
+    if in_batch && let Reply::Long(task) = reply {
+        let error = ErrorObject::invalid_request(
+            "invalid request: a long-running tool call cannot be part of a batch; send it on its own",
+        );
+        reply = Reply::Response(Response::error(Some(task.id), error));
+    }
     let outcome = match &reply {
-        Reply::Message(bytes) if bytes.windows(9).any(|w| w == b"\"error\":{") => Outcome::Error,
+        Reply::Response(response) if response.is_error() => Outcome::Error,
         _ => Outcome::Ok,
     };
     node.metrics.record(method, outcome, started.elapsed());
     reply
 }
 
-fn dispatch_inner(line: &[u8], session: &mut Session, node: &NodeState) -> (usize, Reply) {
-    let invalid = method_index("invalid");
-    let envelope: Envelope = match serde_json::from_slice(line) {
-        Ok(envelope) => envelope,
-        Err(e) if e.is_syntax() || e.is_eof() => {
-            return (
-                invalid,
-                Reply::Message(error_response(
-                    None,
-                    code::PARSE_ERROR,
-                    "parse error: malformed JSON",
-                )),
-            );
-        }
-        Err(_) => {
-            let message = if line.first() == Some(&b'[') {
-                "batches are not supported: send one message per line"
-            } else {
-                "invalid request: expected a JSON-RPC object"
-            };
-            return (
-                invalid,
-                Reply::Message(error_response(None, code::INVALID_REQUEST, message)),
-            );
-        }
-    };
-    if envelope.jsonrpc.as_deref() != Some("2.0") {
-        let reply = error_response(
-            envelope.id,
-            code::INVALID_REQUEST,
-            "invalid request: jsonrpc must be \"2.0\"",
-        );
-        return (
-            invalid,
-            if envelope.id.is_some() {
-                Reply::Message(reply)
-            } else {
-                Reply::None
-            },
-        );
-    }
-    let Some(method) = envelope.method.as_deref() else {
-        // A response to a server request: this server sends none, so there is nothing to match.
-        return (method_index("other"), Reply::None);
-    };
-    let Some(id) = envelope.id else {
-        return (
-            method_index("notification"),
-            notification_received(method, envelope.params, session),
-        );
-    };
-    let index = method_index(method);
-    let stateless = is_stateless(envelope.params);
-    let allowed = match method {
-        "initialize" | "ping" | "server/discover" => true,
+fn request<'a>(
+    call: Call<'a>,
+    in_batch: bool,
+    session: &mut Session,
+    node: &NodeState,
+) -> Reply<'a> {
+    let Call { id, method, params } = call;
+    let stateless = is_stateless(params);
+    let allowed = match method.as_ref() {
+        "initialize" => !in_batch,
+        "ping" | "server/discover" => true,
         _ => session.phase != Phase::New || stateless,
     };
     if !allowed {
-        let message =
-            "session not initialized: send initialize (or a 2026-07-28 request with _meta) first";
-        return (
-            index,
-            Reply::Message(error_response(Some(id), code::INVALID_REQUEST, message)),
-        );
+        let message = if in_batch {
+            "invalid request: initialize must not be part of a batch"
+        } else {
+            "session not initialized: send initialize (or a 2026-07-28 request with _meta) first"
+        };
+        return Reply::Response(Response::error(
+            Some(id),
+            ErrorObject::invalid_request(message),
+        ));
     }
     let request = Request {
-        id,
-        params: envelope.params,
+        id: &id,
+        params,
         node,
     };
-    let result = match method {
+    let result = match method.as_ref() {
         "initialize" => methods::lifecycle::initialize(&request, session),
         "ping" => to_result(&serde_json::json!({})),
         "server/discover" => methods::lifecycle::discover(&request),
@@ -262,17 +200,16 @@ fn dispatch_inner(line: &[u8], session: &mut Session, node: &NodeState) -> (usiz
         "resources/templates/list" => methods::resources::templates(&request),
         "prompts/list" => methods::prompts::list(&request),
         "prompts/get" => methods::prompts::get(&request),
-        _ => Err(MethodError::new(
-            code::METHOD_NOT_FOUND,
+        _ => Err(ErrorObject::new(
+            crate::jsonrpc::code::METHOD_NOT_FOUND,
             format!("method not found: {method}"),
         )),
     };
-    let reply = match result {
-        Ok(MethodReply::Result(bytes)) => Reply::Message(response(id, &bytes)),
+    match result {
+        Ok(MethodReply::Result(result)) => Reply::Response(Response::result(id, result)),
         Ok(MethodReply::Long(task)) => Reply::Long(task),
-        Err(error) => Reply::Message(error_response(Some(id), error.code, &error.message)),
-    };
-    (index, reply)
+        Err(error) => Reply::Response(Response::error(Some(id), error)),
+    }
 }
 
 fn is_stateless(params: Option<&RawValue>) -> bool {
@@ -282,7 +219,11 @@ fn is_stateless(params: Option<&RawValue>) -> bool {
         .is_some_and(|v| v == STATELESS_VERSION)
 }
 
-fn notification_received(method: &str, params: Option<&RawValue>, session: &mut Session) -> Reply {
+fn notification_received(
+    method: &str,
+    params: Option<&RawValue>,
+    session: &mut Session,
+) -> Reply<'static> {
     match method {
         "notifications/initialized" => {
             if session.phase == Phase::Initializing {
@@ -316,12 +257,12 @@ mod tests {
         let mut session = Session::default();
         lines
             .iter()
-            .filter_map(
-                |line| match dispatch(line.as_bytes(), &mut session, &node) {
-                    Reply::Message(bytes) => Some(serde_json::from_slice(&bytes).unwrap()),
-                    _ => None,
-                },
-            )
+            .filter_map(|line| {
+                let mut out = Vec::new();
+                dispatch(line.as_bytes(), &mut session, &node)
+                    .write_line(&mut out)
+                    .then(|| serde_json::from_slice(&out).unwrap())
+            })
             .collect()
     }
 

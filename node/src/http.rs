@@ -16,7 +16,8 @@ use axum::routing::get;
 use futures_util::stream::{self, Stream, StreamExt};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::dispatch::{self, Reply, code};
+use crate::dispatch::{self, Reply};
+use crate::jsonrpc::{ErrorObject, Message, Response as RpcResponse, code};
 use crate::long_task::{Cancels, LongTask};
 use crate::session::{STATELESS_VERSION, Session, version_index};
 use crate::state::{HttpSession, Node};
@@ -61,7 +62,7 @@ async fn metrics(State(node): State<Node>) -> Response {
 
 /// An error response with a JSON-RPC body.
 pub fn rpc_error(status: StatusCode, rpc_code: i32, message: &str) -> Response {
-    let body = dispatch::error_response(None, rpc_code, message);
+    let body = RpcResponse::error(None, ErrorObject::new(rpc_code, message.to_string())).to_vec();
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
@@ -201,11 +202,12 @@ async fn mcp_post(State(node): State<Node>, mut headers: HeaderMap, body: Bytes)
         };
         let mut session = Session::default();
         let reply = dispatch::dispatch(&body, &mut session, &node);
-        let Reply::Message(message) = reply else {
+        let Reply::Response(response) = reply else {
             return StatusCode::ACCEPTED.into_response();
         };
-        if !message.windows(9).any(|w| w == b"\"result\":") {
-            return json_response(StatusCode::OK, message, None); // a failed initialize opens no session
+        if response.is_error() {
+            // A failed initialize opens no session.
+            return json_response(StatusCode::OK, response.to_vec(), None);
         }
         let id = new_session_id();
         node.http_sessions.lock().expect("sessions lock").insert(
@@ -217,7 +219,7 @@ async fn mcp_post(State(node): State<Node>, mut headers: HeaderMap, body: Bytes)
                 last_seen: tokio::time::Instant::now(),
             },
         );
-        return json_response(StatusCode::OK, message, Some(&id));
+        return json_response(StatusCode::OK, response.to_vec(), Some(&id));
     }
 
     let session_id = header_text(&headers, SESSION_HEADER).map(str::to_string);
@@ -245,23 +247,35 @@ async fn mcp_post(State(node): State<Node>, mut headers: HeaderMap, body: Bytes)
             };
             http.last_seen = tokio::time::Instant::now();
             let reply = dispatch::dispatch(&body, &mut http.session, &node);
-            if let Reply::Cancel(request) = &reply
-                && let Some(cancel) = http.cancels.remove(request)
-            {
-                let _ = cancel.send(());
+            let cancelled = match &reply {
+                Reply::Cancel(request) => std::slice::from_ref(request),
+                Reply::Batch(batch) => batch.cancels.as_slice(),
+                _ => &[],
+            };
+            for request in cancelled {
+                if let Some(cancel) = http.cancels.remove(request) {
+                    let _ = cancel.send(());
+                }
             }
             reply
         }
     };
     match reply {
         Reply::None | Reply::Cancel(_) => StatusCode::ACCEPTED.into_response(),
-        Reply::Message(message) => {
-            let status = if message.starts_with(b"{\"jsonrpc\":\"2.0\",\"id\":null") {
+        Reply::Response(response) => {
+            // An error without an id answers a body that was no readable request.
+            let status = if response.id.is_none() {
                 StatusCode::BAD_REQUEST
             } else {
                 StatusCode::OK
             };
-            json_response(status, message, None)
+            json_response(status, response.to_vec(), None)
+        }
+        Reply::Batch(batch) if batch.responses.is_empty() => StatusCode::ACCEPTED.into_response(),
+        Reply::Batch(batch) => {
+            let mut body = Vec::new();
+            crate::jsonrpc::write_batch(&batch.responses, &mut body);
+            json_response(StatusCode::OK, body, None)
         }
         Reply::Long(task) => {
             run_long(
@@ -284,7 +298,7 @@ fn is_stateless_body(body: &[u8]) -> bool {
 /// Runs a long request: as an SSE stream (progress, then the response) when the client accepts
 /// one, else as a single JSON response once it is done.
 async fn run_long(node: Node, task: LongTask, session_id: Option<String>, sse: bool) -> Response {
-    let (outbox, mut inbox) = mpsc::unbounded_channel();
+    let (outbox, mut inbox) = mpsc::unbounded_channel::<Message>();
     let (cancel, cancelled) = oneshot::channel();
     if let Some(id) = &session_id
         && let Some(http) = node
@@ -308,7 +322,7 @@ async fn run_long(node: Node, task: LongTask, session_id: Option<String>, sse: b
             let message = inbox.recv().await?;
             let event = Event::default()
                 .event("message")
-                .data(String::from_utf8_lossy(&message));
+                .data(String::from_utf8_lossy(&message.to_vec()));
             Some((Ok::<_, Infallible>(event), inbox))
         });
         return Sse::new(events).into_response();
@@ -318,8 +332,8 @@ async fn run_long(node: Node, task: LongTask, session_id: Option<String>, sse: b
         last = Some(message);
     }
     match last {
-        Some(message) if !message.starts_with(b"{\"jsonrpc\":\"2.0\",\"method\"") => {
-            json_response(StatusCode::OK, message, None)
+        Some(message) if message.is_response() => {
+            json_response(StatusCode::OK, message.to_vec(), None)
         }
         _ => StatusCode::ACCEPTED.into_response(), // cancelled: no response, as the spec says
     }

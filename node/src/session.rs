@@ -16,6 +16,9 @@ pub const LATEST_WITH_INITIALIZE: &str = "2025-11-25";
 /// The stateless revision.
 pub const STATELESS_VERSION: &str = "2026-07-28";
 
+/// The one revision with JSON-RPC batches: 2025-03-26 added them and 2025-06-18 removed them.
+pub const BATCH_VERSION: &str = "2025-03-26";
+
 /// Where a session is in its lifecycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Phase {
