@@ -266,6 +266,99 @@ mod tests {
             .collect()
     }
 
+    fn init(version: &str) -> String {
+        format!(
+            r#"{{"jsonrpc":"2.0","id":0,"method":"initialize","params":{{"protocolVersion":"{version}","capabilities":{{}},"clientInfo":{{"name":"t","version":"0"}}}}}}"#
+        )
+    }
+
+    /// What a session at `version` answers to `line` after its handshake.
+    fn in_session(version: &str, line: &str) -> Vec<serde_json::Value> {
+        let init = init(version);
+        run(&[&init, INITIALIZED, line]).split_off(1)
+    }
+
+    #[test]
+    fn an_empty_batch_is_one_invalid_request() {
+        for version in ["2025-03-26", "2025-11-25"] {
+            let out = in_session(version, " [ ] ");
+            assert_eq!(out.len(), 1);
+            assert_eq!(out[0]["error"]["code"], -32600, "{version}: {out:?}");
+            assert!(out[0]["id"].is_null());
+        }
+        assert_eq!(run(&["[]"])[0]["error"]["code"], -32600);
+    }
+
+    #[test]
+    fn a_2025_03_26_batch_answers_each_request_once_in_one_array() {
+        let batch = r#"[
+            {"jsonrpc":"2.0","id":1,"method":"ping"},
+            5,
+            {"jsonrpc":"2.0","method":"notifications/whatever"},
+            {"jsonrpc":"2.0","id":"b","method":"tools/call","params":{"name":"echo","arguments":{"text":"hi"}}},
+            [],
+            {"jsonrpc":"2.0","id":9,"method":"initialize","params":{}},
+            {"jsonrpc":"2.0","id":10,"method":"tools/call","params":{"name":"sleep_ms","arguments":{"ms":1}}},
+            {"jsonrpc":"2.0","id":11,"result":{}}
+        ]"#;
+        let out = in_session("2025-03-26", &batch.replace('\n', ""));
+        assert_eq!(out.len(), 1);
+        let answers = out[0].as_array().expect("a batch answers with an array");
+        let ids: Vec<_> = answers.iter().map(|a| a["id"].clone()).collect();
+        assert_eq!(
+            ids,
+            serde_json::json!([1, null, "b", null, 9, 10])
+                .as_array()
+                .unwrap()
+                .clone()
+        );
+        assert_eq!(answers[0]["result"], serde_json::json!({}));
+        assert_eq!(answers[1]["error"]["code"], -32600); // 5 is no request
+        assert_eq!(answers[2]["result"]["content"][0]["text"], "hi");
+        assert_eq!(answers[3]["error"]["code"], -32600); // a batch inside a batch
+        assert_eq!(answers[4]["error"]["code"], -32600); // initialize is never batched
+        assert_eq!(answers[5]["error"]["code"], -32600); // long requests run alone
+    }
+
+    #[test]
+    fn a_batch_of_notifications_gets_no_answer() {
+        let out = in_session(
+            "2025-03-26",
+            r#"[{"jsonrpc":"2.0","method":"notifications/a"},{"jsonrpc":"2.0","method":"notifications/b"}]"#,
+        );
+        assert!(out.is_empty(), "{out:?}");
+    }
+
+    #[test]
+    fn revisions_without_batches_reject_an_array_whole() {
+        let batch = r#"[{"jsonrpc":"2.0","id":1,"method":"ping"},{"jsonrpc":"2.0","id":2,"method":"ping"}]"#;
+        for version in ["2024-11-05", "2025-06-18", "2025-11-25"] {
+            let out = in_session(version, batch);
+            assert_eq!(out.len(), 1, "{version}: {out:?}");
+            assert_eq!(out[0]["error"]["code"], -32600);
+            assert!(out[0]["id"].is_null());
+        }
+        // Stateless (2026-07-28) requests have no session to negotiate batches in.
+        let stateless = r#"[{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}]"#;
+        let out = run(&[stateless]);
+        assert_eq!(out[0]["error"]["code"], -32600);
+        assert!(out[0]["id"].is_null());
+    }
+
+    #[test]
+    fn ids_must_be_strings_or_numbers() {
+        for id in ["null", "{}", "[1]", "true"] {
+            let line = format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"ping"}}"#);
+            let out = run(&[&line]);
+            assert_eq!(out[0]["error"]["code"], -32600, "{id}");
+            assert!(out[0]["id"].is_null());
+        }
+        assert_eq!(
+            run(&[r#"{"jsonrpc":"2.0","id":-1.5,"method":"ping"}"#])[0]["id"],
+            -1.5
+        );
+    }
+
     const INIT: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"0"}}}"#;
     const INITIALIZED: &str = r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
 

@@ -154,7 +154,10 @@ async fn error_paths_answer_and_the_session_lives_on() {
     let bad_arguments = [
         (call(6, "echo", json!({"text": 5})), "expected a string"),
         (call(7, "add", json!({"a": 1})), "missing field `b`"),
-        (call(8, "sleep_ms", json!({"ms": 60_001})), "more than 60000"),
+        (
+            call(8, "sleep_ms", json!({"ms": 60_001})),
+            "more than 60000",
+        ),
         (call(13, "echo", json!(5)), "expected {\"text\": string}"),
     ];
     for (request, says) in bad_arguments {
