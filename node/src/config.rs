@@ -34,6 +34,8 @@ pub struct NodeConfig {
     pub seeds: Vec<String>,
     /// The host other nodes reach this node at.
     pub advertise_host: String,
+    /// Extra `Host`/`Origin` names the API port answers (see [`crate::rebinding`]).
+    pub allowed_hosts: Vec<String>,
     /// A session that sends nothing this long is closed.
     pub idle_timeout: Duration,
     /// Longest accepted JSON-RPC line; longer ones get an error and a close.
@@ -61,6 +63,7 @@ impl NodeConfig {
             max_connections: 100,
             seeds: Vec::new(),
             advertise_host: "127.0.0.1".into(),
+            allowed_hosts: Vec::new(),
             idle_timeout: Duration::from_secs(300),
             max_line_bytes: 1 << 20,
             drain_timeout: Duration::from_secs(5),

@@ -70,46 +70,23 @@ fn refusal(status: StatusCode, rpc_code: i32, message: &str) -> Box<Response> {
     Box::new(rpc_error(status, rpc_code, message))
 }
 
-fn host_name(value: &str) -> &str {
-    let value = value.trim();
-    if let Some(rest) = value.strip_prefix('[') {
-        return rest.split(']').next().unwrap_or(rest);
-    }
-    value.rsplit_once(':').map_or(value, |(host, _)| host)
-}
-
-fn is_loopback_name(host: &str) -> bool {
-    matches!(host, "localhost" | "127.0.0.1" | "::1") || host.starts_with("127.")
-}
-
-/// DNS-rebinding protection: a foreign `Origin` is refused; a node bound to loopback answers only
-/// loopback `Host` names (one bound to every interface, as in a container, answers any).
+/// DNS-rebinding protection ([`crate::rebinding`]): a `Host` or `Origin` that is not this
+/// node's gets 403.
 pub fn check_origin_and_host(node: &Node, headers: &HeaderMap) -> Result<(), Box<Response>> {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(host_name);
-    if node.config.bind.is_loopback() && !host.is_some_and(is_loopback_name) {
-        return Err(refusal(
+    let text = |name| headers.get(name).map(|v| v.to_str().unwrap_or("\u{0}"));
+    match crate::rebinding::check(&node.config, text(header::HOST), text(header::ORIGIN)) {
+        Ok(()) => Ok(()),
+        Err(crate::rebinding::Refusal::Host) => Err(refusal(
             StatusCode::FORBIDDEN,
             code::INVALID_REQUEST,
             "Host not allowed",
-        ));
+        )),
+        Err(crate::rebinding::Refusal::Origin) => Err(refusal(
+            StatusCode::FORBIDDEN,
+            code::INVALID_REQUEST,
+            "Origin not allowed",
+        )),
     }
-    if let Some(origin) = headers.get(header::ORIGIN) {
-        let origin = origin.to_str().unwrap_or_default();
-        let origin_host = origin.split_once("://").map_or(origin, |(_, rest)| rest);
-        let origin_host = host_name(origin_host.split('/').next().unwrap_or_default());
-        let same_host = host.is_some_and(|h| h == origin_host);
-        if !(is_loopback_name(origin_host) || same_host) {
-            return Err(refusal(
-                StatusCode::FORBIDDEN,
-                code::INVALID_REQUEST,
-                "Origin not allowed",
-            ));
-        }
-    }
-    Ok(())
 }
 
 fn accepts(headers: &HeaderMap, kind: &str) -> bool {
@@ -422,19 +399,5 @@ async fn mcp_delete(State(node): State<Node>, mut headers: HeaderMap) -> Respons
             code::INVALID_REQUEST,
             "unknown or expired Mcp-Session-Id",
         ),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn host_names_lose_their_ports() {
-        assert_eq!(host_name("localhost:8080"), "localhost");
-        assert_eq!(host_name("[::1]:8080"), "::1");
-        assert_eq!(host_name("node1"), "node1");
-        assert!(is_loopback_name("127.0.0.5"));
-        assert!(!is_loopback_name("evil.example"));
     }
 }

@@ -19,6 +19,7 @@
 //! - [`cluster_api`]: `/cluster`, `/cluster/placement` and `POST /cluster/heartbeat`.
 //! - [`proxy`]: the coordinator forwards new `/mcp` sessions to the placed node, and their
 //!   later requests (session ids `<node>~<id>`) to it.
+//! - [`rebinding`]: DNS-rebinding protection: the exact `Host`/`Origin` values the API port answers.
 //! - [`tcp`]: the MCP-over-TCP listener: admission, accept loop, lean per-connection loop.
 //! - [`http`]: the API port: Streamable HTTP at `/mcp`, `/health`, `/ready`, `/metrics`.
 //! - [`stdio`]: one MCP session over stdin/stdout.
@@ -42,6 +43,7 @@ pub mod metrics;
 pub mod peer;
 pub mod placement;
 pub mod proxy;
+pub mod rebinding;
 pub mod server;
 pub mod session;
 pub mod state;

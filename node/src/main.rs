@@ -75,6 +75,9 @@ struct ServeArgs {
     /// The host other nodes reach this node at (default: the node name).
     #[arg(long, env = "ERLMCP_ADVERTISE_HOST", global = true)]
     advertise_host: Option<String>,
+    /// Extra Host/Origin names the API port answers besides loopback (comma-separated).
+    #[arg(long, env = "ERLMCP_ALLOWED_HOSTS", default_value = "", global = true)]
+    allowed_hosts: String,
     /// Close sessions idle this long (30s, 5m).
     #[arg(long, env = "ERLMCP_IDLE_TIMEOUT", default_value = "300s", value_parser = parse_duration, global = true)]
     idle_timeout: Duration,
@@ -136,6 +139,13 @@ impl ServeArgs {
             api_port: self.api_port,
             listener_port: self.listener_port,
             max_connections: self.max_connections,
+            allowed_hosts: self
+                .allowed_hosts
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect(),
             seeds: self
                 .seeds
                 .split(',')
