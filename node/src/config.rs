@@ -40,6 +40,9 @@ pub struct NodeConfig {
     pub idle_timeout: Duration,
     /// Longest accepted JSON-RPC line; longer ones get an error and a close.
     pub max_line_bytes: usize,
+    /// Most messages in one JSON-RPC batch (revision 2025-03-26); a longer batch is one
+    /// invalid request, so what one line can make the node answer stays bounded.
+    pub max_batch: usize,
     /// How long SIGTERM waits for in-flight requests.
     pub drain_timeout: Duration,
     /// Listen backlog (the kernel caps it at `net.core.somaxconn`).
@@ -66,6 +69,7 @@ impl NodeConfig {
             allowed_hosts: Vec::new(),
             idle_timeout: Duration::from_secs(300),
             max_line_bytes: 1 << 20,
+            max_batch: 64,
             drain_timeout: Duration::from_secs(5),
             backlog: 1024,
             heartbeat_interval: Duration::from_secs(1),

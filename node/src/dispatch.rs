@@ -73,7 +73,7 @@ struct MetaVersion<'a> {
 /// metrics.
 pub fn dispatch<'a>(line: &'a [u8], session: &mut Session, node: &NodeState) -> Reply<'a> {
     let started = Instant::now();
-    match Incoming::parse(line) {
+    match Incoming::parse(line, node.config.max_batch) {
         Incoming::Batch(elements) => {
             if !accepts_batches(session) {
                 // The revisions after 2025-03-26 (and the stateless one) removed batching: a
@@ -95,13 +95,11 @@ pub fn dispatch<'a>(line: &'a [u8], session: &mut Session, node: &NodeState) -> 
             for element in elements {
                 let started = Instant::now();
                 let incoming = Incoming::parse_value(element);
+                // Inside a batch, `one` answers long requests and nested batches itself.
                 match one(incoming, true, session, node, started) {
                     Reply::Response(response) => batch.responses.push(response),
                     Reply::Cancel(id) => batch.cancels.push(id),
-                    Reply::None => {}
-                    Reply::Long(_) | Reply::Batch(_) => {
-                        unreachable!("a batch runs no long requests")
-                    }
+                    Reply::None | Reply::Long(_) | Reply::Batch(_) => {}
                 }
             }
             Reply::Batch(batch)
@@ -327,6 +325,30 @@ mod tests {
             r#"[{"jsonrpc":"2.0","method":"notifications/a"},{"jsonrpc":"2.0","method":"notifications/b"}]"#,
         );
         assert!(out.is_empty(), "{out:?}");
+    }
+
+    #[test]
+    fn a_batch_past_the_limit_is_one_invalid_request_and_runs_nothing() {
+        let node = NodeState::new(NodeConfig::for_tests());
+        let limit = node.config.max_batch;
+        let mut session = Session::default();
+        for line in [init("2025-03-26").as_str(), INITIALIZED] {
+            dispatch(line.as_bytes(), &mut session, &node);
+        }
+        let ping = r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#;
+        let batch = |n: usize| format!("[{}]", vec![ping; n].join(","));
+        let mut out = Vec::new();
+        dispatch(batch(limit).as_bytes(), &mut session, &node).write_line(&mut out);
+        let within: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(within.as_array().map(Vec::len), Some(limit));
+        // A hostile client sends the most that fits in a line: one short error comes back.
+        let line = batch(node.config.max_line_bytes / (ping.len() + 1));
+        out.clear();
+        dispatch(line.as_bytes(), &mut session, &node).write_line(&mut out);
+        let refused: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(refused["error"]["code"], -32600, "{refused}");
+        assert!(refused["id"].is_null());
+        assert!(out.len() < 200, "{} bytes", out.len());
     }
 
     #[test]

@@ -8,6 +8,7 @@
 
 use std::borrow::Cow;
 
+use serde::de::{IgnoredAny, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::value::RawValue;
 
@@ -291,7 +292,8 @@ pub enum Incoming<'a> {
     },
     /// A response to a server-to-client request (this server sends none, so nothing matches).
     Response,
-    /// A batch: its elements, each still to be parsed with [`Incoming::parse_value`].
+    /// A batch: its elements (at most the limit given to [`Incoming::parse`]), each still to be
+    /// parsed with [`Incoming::parse_value`].
     Batch(Vec<&'a RawValue>),
     /// Not a valid message; answer with this error.
     Invalid(Response<'a>),
@@ -327,21 +329,69 @@ fn first_byte(bytes: &[u8]) -> Option<u8> {
         .find(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
 }
 
+/// A batch's elements up to a limit; past it, only their number (nothing more is kept).
+struct BoundedBatch(usize);
+
+/// What [`BoundedBatch`] read.
+enum BatchElements<'a> {
+    Within(Vec<&'a RawValue>),
+    TooMany(usize),
+}
+
+impl<'de> Visitor<'de> for BoundedBatch {
+    type Value = BatchElements<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON array")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut elements = Vec::new();
+        while let Some(element) = seq.next_element::<&RawValue>()? {
+            if elements.len() == self.0 {
+                let mut count = elements.len() + 1;
+                while seq.next_element::<IgnoredAny>()?.is_some() {
+                    count += 1;
+                }
+                return Ok(BatchElements::TooMany(count));
+            }
+            elements.push(element);
+        }
+        Ok(BatchElements::Within(elements))
+    }
+}
+
+fn parse_batch(bytes: &[u8], max_batch: usize) -> serde_json::Result<BatchElements<'_>> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let elements = deserializer.deserialize_seq(BoundedBatch(max_batch))?;
+    deserializer.end()?;
+    Ok(elements)
+}
+
 impl<'a> Incoming<'a> {
-    /// Parses one line (or HTTP body).
-    pub fn parse(bytes: &'a [u8]) -> Self {
+    /// Parses one line (or HTTP body); a batch longer than `max_batch` elements is invalid as
+    /// a whole (what one line may make the node answer stays bounded).
+    pub fn parse(bytes: &'a [u8], max_batch: usize) -> Self {
         match first_byte(bytes) {
             Some(b'{') => match serde_json::from_slice::<Envelope>(bytes) {
                 Ok(envelope) => Self::from_envelope(envelope),
                 Err(e) if e.is_syntax() || e.is_eof() => Self::parse_error(),
                 Err(_) => Self::not_an_object(),
             },
-            Some(b'[') => match serde_json::from_slice::<Vec<&RawValue>>(bytes) {
-                Ok(elements) if elements.is_empty() => Incoming::Invalid(Response::error(
+            Some(b'[') => match parse_batch(bytes, max_batch) {
+                Ok(BatchElements::Within(elements)) if elements.is_empty() => {
+                    Incoming::Invalid(Response::error(
+                        None,
+                        ErrorObject::invalid_request("invalid request: an empty batch"),
+                    ))
+                }
+                Ok(BatchElements::Within(elements)) => Incoming::Batch(elements),
+                Ok(BatchElements::TooMany(count)) => Incoming::Invalid(Response::error(
                     None,
-                    ErrorObject::invalid_request("invalid request: an empty batch"),
+                    ErrorObject::invalid_request(format!(
+                        "invalid request: a batch of {count} messages; at most {max_batch} per batch"
+                    )),
                 )),
-                Ok(elements) => Incoming::Batch(elements),
                 Err(_) => Self::parse_error(),
             },
             // Anything else is either valid JSON that is no request (`42`) or no JSON at all.
@@ -423,7 +473,7 @@ mod tests {
     }
 
     fn invalid(line: &str) -> serde_json::Value {
-        match Incoming::parse(line.as_bytes()) {
+        match Incoming::parse(line.as_bytes(), 4) {
             Incoming::Invalid(response) => written(&response),
             other => panic!("{line} parsed as {other:?}"),
         }
@@ -447,23 +497,26 @@ mod tests {
     #[test]
     fn messages_are_told_apart_by_their_members() {
         assert!(matches!(
-            Incoming::parse(br#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#),
+            Incoming::parse(br#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#, 4),
             Incoming::Request(Call { method, .. }) if method == "ping"
         ));
         assert!(matches!(
-            Incoming::parse(br#" {"jsonrpc":"2.0","method":"notifications/initialized"}"#),
+            Incoming::parse(
+                br#" {"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+                4
+            ),
             Incoming::Notification { .. }
         ));
         assert!(matches!(
-            Incoming::parse(br#"{"jsonrpc":"2.0","id":1,"result":{}}"#),
+            Incoming::parse(br#"{"jsonrpc":"2.0","id":1,"result":{}}"#, 4),
             Incoming::Response
         ));
         assert!(matches!(
-            Incoming::parse(br#"[1, {"jsonrpc":"2.0","method":"x"}]"#),
+            Incoming::parse(br#"[1, {"jsonrpc":"2.0","method":"x"}]"#, 4),
             Incoming::Batch(elements) if elements.len() == 2
         ));
         assert!(matches!(
-            Incoming::parse(br#"{"jsonrpc":"1.0","method":"x"}"#),
+            Incoming::parse(br#"{"jsonrpc":"1.0","method":"x"}"#, 4),
             Incoming::Ignored
         ));
     }
@@ -475,6 +528,20 @@ mod tests {
         assert_eq!(invalid("")["error"]["code"], code::PARSE_ERROR);
         assert_eq!(invalid("42")["error"]["code"], code::INVALID_REQUEST);
         assert_eq!(invalid("[]")["error"]["code"], code::INVALID_REQUEST);
+        let too_long = invalid("[1, 2, 3, {}, [5]]");
+        assert_eq!(too_long["error"]["code"], code::INVALID_REQUEST);
+        assert!(
+            too_long["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("a batch of 5 messages"),
+            "{too_long}"
+        );
+        assert_eq!(
+            invalid("[1, 2, 3, 4, 5")["error"]["code"],
+            code::PARSE_ERROR
+        );
+        assert!(matches!(Incoming::parse(b"[1, 2, 3, 4]", 4), Incoming::Batch(e) if e.len() == 4));
         assert_eq!(invalid(r#"{"id":1}"#)["id"], 1);
         let null_id = invalid(r#"{"jsonrpc":"2.0","id":null,"method":"ping"}"#);
         assert_eq!(null_id["error"]["code"], code::INVALID_REQUEST);

@@ -84,6 +84,9 @@ struct ServeArgs {
     /// Longest accepted line in bytes.
     #[arg(long, env = "ERLMCP_MAX_LINE_BYTES", default_value_t = 1 << 20, global = true)]
     max_line_bytes: usize,
+    /// Most messages in one JSON-RPC batch (only revision 2025-03-26 has batches).
+    #[arg(long, env = "ERLMCP_MAX_BATCH", default_value_t = 64, global = true)]
+    max_batch: usize,
     /// How long SIGTERM waits for in-flight requests.
     #[arg(long, env = "ERLMCP_DRAIN_TIMEOUT", default_value = "10s", value_parser = parse_duration, global = true)]
     drain_timeout: Duration,
@@ -155,6 +158,7 @@ impl ServeArgs {
                 .collect(),
             idle_timeout: self.idle_timeout,
             max_line_bytes: self.max_line_bytes,
+            max_batch: self.max_batch,
             drain_timeout: self.drain_timeout,
             backlog: self.backlog,
             heartbeat_interval: self.heartbeat_interval,
