@@ -101,6 +101,14 @@ async fn write_all(stream: &TcpStream, mut bytes: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
+/// A long request's message as a line, and whether it ends its request (a final response,
+/// not a progress notification).
+fn into_line(message: Message) -> (Vec<u8>, bool) {
+    let mut line = message.to_vec();
+    line.push(b'\n');
+    (line, message.is_response())
+}
+
 /// Long requests running on one connection: their outbox and cancellation handles.
 struct Running {
     outbox: mpsc::UnboundedSender<Message>,
@@ -138,14 +146,13 @@ async fn connection(stream: TcpStream, node: Node, _slot: SessionSlot) {
             Some(run) => tokio::select! {
                 ready = stream.readable() => { if ready.is_err() { return; } true }
                 message = run.inbox.recv() => {
-                    if let Some(message) = message {
-                        let mut line = message.to_vec();
-                        line.push(b'\n');
+                    // Only the bytes wait for the socket, not the typed message: whatever
+                    // is held across an await sits in every connection's task.
+                    if let Some((line, ends_request)) = message.map(into_line) {
                         if write_all(&stream, &line).await.is_err() {
                             return;
                         }
-                        // A final response (not a progress notification) ends one long request.
-                        if message.is_response() {
+                        if ends_request {
                             run.count = run.count.saturating_sub(1);
                         }
                     }
