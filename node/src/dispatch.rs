@@ -2,7 +2,6 @@
 //! HTTP and stdio all call [`dispatch`] with the session's state and write what it returns; the
 //! reply's kind (result, error, batch, long request) is a value, so no transport re-reads bytes.
 
-use std::borrow::Cow;
 use std::time::Instant;
 
 use serde::Deserialize;
@@ -12,7 +11,7 @@ use crate::jsonrpc::{Call, ErrorObject, Incoming, Response, write_batch};
 use crate::long_task::LongTask;
 use crate::methods::{self, MethodReply, Request, to_result};
 use crate::metrics::{Outcome, method_index};
-use crate::session::{BATCH_VERSION, Phase, STATELESS_VERSION, Session};
+use crate::session::{BATCH_VERSION, Phase, Session, is_stateless};
 use crate::state::NodeState;
 
 /// What a transport does after dispatching one message. Borrows ids from the input line.
@@ -56,24 +55,21 @@ impl Reply<'_> {
     }
 }
 
-/// Just the `_meta` protocol version of a stateless (2026-07-28) request.
-#[derive(Deserialize)]
-struct MetaOnly<'a> {
-    #[serde(borrow, rename = "_meta", default)]
-    meta: Option<MetaVersion<'a>>,
-}
-
-#[derive(Deserialize)]
-struct MetaVersion<'a> {
-    #[serde(borrow, rename = "io.modelcontextprotocol/protocolVersion", default)]
-    version: Option<Cow<'a, str>>,
-}
-
-/// Handles one message (or batch) for `session` and records each request in the node's
+/// Handles one line (or HTTP body) for `session` and records each request in the node's
 /// metrics.
 pub fn dispatch<'a>(line: &'a [u8], session: &mut Session, node: &NodeState) -> Reply<'a> {
+    dispatch_message(Incoming::parse(line, node.config.max_batch), session, node)
+}
+
+/// [`dispatch`] for a message the transport already parsed (HTTP looks at the method and
+/// `_meta` first, to route it to a session).
+pub fn dispatch_message<'a>(
+    incoming: Incoming<'a>,
+    session: &mut Session,
+    node: &NodeState,
+) -> Reply<'a> {
     let started = Instant::now();
-    match Incoming::parse(line, node.config.max_batch) {
+    match incoming {
         Incoming::Batch(elements) => {
             if !accepts_batches(session) {
                 // The revisions after 2025-03-26 (and the stateless one) removed batching: a
@@ -208,13 +204,6 @@ fn request<'a>(
         Ok(MethodReply::Long(task)) => Reply::Long(task),
         Err(error) => Reply::Response(Response::error(Some(id), error)),
     }
-}
-
-fn is_stateless(params: Option<&RawValue>) -> bool {
-    params
-        .and_then(|p| serde_json::from_str::<MetaOnly>(p.get()).ok())
-        .and_then(|m| m.meta?.version)
-        .is_some_and(|v| v == STATELESS_VERSION)
 }
 
 fn notification_received(

@@ -17,9 +17,9 @@ use futures_util::stream::{self, Stream, StreamExt};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::dispatch::{self, Reply};
-use crate::jsonrpc::{ErrorObject, Message, Response as RpcResponse, code};
+use crate::jsonrpc::{ErrorObject, Incoming, Message, Response as RpcResponse, code};
 use crate::long_task::{Cancels, LongTask};
-use crate::session::{STATELESS_VERSION, Session, version_index};
+use crate::session::{STATELESS_VERSION, Session, is_stateless, version_index};
 use crate::state::{HttpSession, Node};
 
 /// The Streamable HTTP session header (lowercase, as `HeaderName` wants it).
@@ -128,12 +128,6 @@ fn new_session_id() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-#[derive(serde::Deserialize)]
-struct Peek<'a> {
-    #[serde(borrow, default)]
-    method: Option<std::borrow::Cow<'a, str>>,
-}
-
 async fn mcp_post(State(node): State<Node>, mut headers: HeaderMap, body: Bytes) -> Response {
     if let Err(refused) = check_origin_and_host(&node, &headers) {
         return *refused;
@@ -157,15 +151,20 @@ async fn mcp_post(State(node): State<Node>, mut headers: HeaderMap, body: Bytes)
         let message = format!("unsupported MCP-Protocol-Version: {version}");
         return rpc_error(StatusCode::BAD_REQUEST, code::INVALID_REQUEST, &message);
     }
-    let method = serde_json::from_slice::<Peek>(&body)
-        .ok()
-        .and_then(|p| p.method.map(|m| m.into_owned()));
+    // Parsed once: the method and `_meta` route the message, then the dispatcher handles it.
+    let incoming = Incoming::parse(&body, node.config.max_batch);
+    let (method, params) = match &incoming {
+        Incoming::Request(call) => (Some(call.method.as_ref()), call.params),
+        Incoming::Notification { method, params } => (Some(method.as_ref()), *params),
+        _ => (None, None),
+    };
     // Discovery is how a client finds out which revisions exist, so it never needs a session.
-    let stateless =
-        header_version == Some(STATELESS_VERSION) || method.as_deref() == Some("server/discover");
+    let stateless = header_version == Some(STATELESS_VERSION) || method == Some("server/discover");
+    let stateless_body = is_stateless(params);
+    let initialize = method == Some("initialize");
 
     // The handshake creates a session; the stateless revision needs none.
-    if method.as_deref() == Some("initialize") && !stateless {
+    if initialize && !stateless {
         if let Some(placed) = crate::proxy::place_initialize(&node, &headers, &body).await {
             return placed;
         }
@@ -178,7 +177,7 @@ async fn mcp_post(State(node): State<Node>, mut headers: HeaderMap, body: Bytes)
             return rpc_error(StatusCode::SERVICE_UNAVAILABLE, code::AT_CAPACITY, &message);
         };
         let mut session = Session::default();
-        let reply = dispatch::dispatch(&body, &mut session, &node);
+        let reply = dispatch::dispatch_message(incoming, &mut session, &node);
         let Reply::Response(response) = reply else {
             return StatusCode::ACCEPTED.into_response();
         };
@@ -201,9 +200,9 @@ async fn mcp_post(State(node): State<Node>, mut headers: HeaderMap, body: Bytes)
 
     let session_id = header_text(&headers, SESSION_HEADER).map(str::to_string);
     let reply = match &session_id {
-        _ if stateless || (session_id.is_none() && is_stateless_body(&body)) => {
+        _ if stateless || (session_id.is_none() && stateless_body) => {
             let mut session = Session::default();
-            dispatch::dispatch(&body, &mut session, &node)
+            dispatch::dispatch_message(incoming, &mut session, &node)
         }
         None => {
             return rpc_error(
@@ -223,7 +222,7 @@ async fn mcp_post(State(node): State<Node>, mut headers: HeaderMap, body: Bytes)
                 );
             };
             http.last_seen = tokio::time::Instant::now();
-            let reply = dispatch::dispatch(&body, &mut http.session, &node);
+            let reply = dispatch::dispatch_message(incoming, &mut http.session, &node);
             let cancelled = match &reply {
                 Reply::Cancel(request) => std::slice::from_ref(request),
                 Reply::Batch(batch) => batch.cancels.as_slice(),
@@ -264,12 +263,6 @@ async fn mcp_post(State(node): State<Node>, mut headers: HeaderMap, body: Bytes)
             .await
         }
     }
-}
-
-fn is_stateless_body(body: &[u8]) -> bool {
-    // Cheap pre-check; dispatch parses `_meta` properly.
-    body.windows(STATELESS_VERSION.len())
-        .any(|w| w == STATELESS_VERSION.as_bytes())
 }
 
 /// Runs a long request: as an SSE stream (progress, then the response) when the client accepts
