@@ -7,6 +7,7 @@
 //! copied byte for byte into its response, never parsed into a value and re-encoded.
 
 use std::borrow::Cow;
+use std::io::Write;
 
 use serde::de::{IgnoredAny, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -173,9 +174,8 @@ impl<'a> Response<'a> {
                 out.extend_from_slice(result.as_bytes());
             }
             Err(error) => {
-                out.extend_from_slice(b",\"error\":{\"code\":");
-                out.extend_from_slice(error.code.to_string().as_bytes());
-                out.extend_from_slice(b",\"message\":");
+                write!(out, ",\"error\":{{\"code\":{},\"message\":", error.code)
+                    .expect("writing to a Vec cannot fail");
                 serde_json::to_writer(&mut *out, error.message.as_ref()).expect("a str serializes");
                 out.push(b'}');
             }
