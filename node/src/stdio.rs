@@ -34,10 +34,8 @@ pub async fn serve(node: Node) -> anyhow::Result<()> {
         if n == 0 {
             break;
         }
-        // Replies borrow their line from the framing buffer, so each is taken apart at once:
-        // what the client reads goes to the writer (in order), the rest is acted on below.
-        let mut long = Vec::new();
-        let mut cancelled = Vec::new();
+        // Each reply is acted on as its line is dispatched, in order: replies borrow the
+        // framing buffer, and a cancel must find the request an earlier line started.
         let fed =
             framing.feed(
                 &buffer[..n],
@@ -52,22 +50,16 @@ pub async fn serve(node: Node) -> anyhow::Result<()> {
                             let responses = batch.responses.into_iter().map(Response::into_owned);
                             let _ = outbox.send(Message::Batch(responses.collect()));
                         }
-                        cancelled.extend(batch.cancels);
+                        batch.cancels.iter().for_each(|id| cancel(&mut cancels, id));
                     }
-                    Reply::Cancel(id) => cancelled.push(id),
-                    Reply::Long(task) => long.push(task),
+                    Reply::Cancel(id) => cancel(&mut cancels, &id),
+                    Reply::Long(task) => {
+                        let (cancel, cancelled) = oneshot::channel();
+                        cancels.insert(task.key(), cancel);
+                        tokio::spawn(task.run(outbox.clone(), cancelled));
+                    }
                 },
             );
-        for id in cancelled {
-            if let Some(cancel) = cancels.remove(&id) {
-                let _ = cancel.send(());
-            }
-        }
-        for task in long {
-            let (cancel, cancelled) = oneshot::channel();
-            cancels.insert(task.key(), cancel);
-            tokio::spawn(task.run(outbox.clone(), cancelled));
-        }
         if fed.is_err() {
             let message = format!(
                 "line longer than {} bytes; closing",
@@ -81,4 +73,10 @@ pub async fn serve(node: Node) -> anyhow::Result<()> {
     drop(outbox);
     let _ = writer.await;
     Ok(())
+}
+
+fn cancel(cancels: &mut Cancels, id: &str) {
+    if let Some(cancel) = cancels.remove(id) {
+        let _ = cancel.send(());
+    }
 }

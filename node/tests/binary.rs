@@ -91,6 +91,41 @@ fn stdio_answers_a_2025_03_26_batch_with_one_array_line() {
 }
 
 #[test]
+fn stdio_cancels_a_request_whose_cancel_arrives_in_the_same_read() {
+    let mut child = Command::new(BIN)
+        .arg("stdio")
+        .env("ERLMCP_LOG", "error")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn erlmcp-node stdio");
+    let mut stdin = child.stdin.take().unwrap();
+    let lines = [
+        initialize(1, "2025-11-25"),
+        json!({"jsonrpc":"2.0","method":"notifications/initialized"}),
+        call(5, "sleep_ms", json!({"ms": 60_000})),
+        json!({"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":5}}),
+        json!({"jsonrpc":"2.0","id":6,"method":"ping"}),
+    ];
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    stdin.write_all(text.as_bytes()).unwrap();
+    drop(stdin);
+    // Cancelled, the sleep holds nothing open: the process exits well before its 60 s.
+    assert!(wait(&mut child).success());
+    let replies: Vec<Value> = BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .map(|line| serde_json::from_str(&line.unwrap()).unwrap())
+        .collect();
+    let ids: Vec<_> = replies.iter().map(|r| r["id"].clone()).collect();
+    assert_eq!(
+        ids,
+        [json!(1), json!(6)],
+        "a cancelled request gets no reply"
+    );
+}
+
+#[test]
 fn stdio_answers_an_oversized_line_with_an_error_and_exits() {
     let mut child = Command::new(BIN)
         .args(["stdio", "--max-line-bytes", "64"])
