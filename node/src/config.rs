@@ -34,10 +34,15 @@ pub struct NodeConfig {
     pub seeds: Vec<String>,
     /// The host other nodes reach this node at.
     pub advertise_host: String,
+    /// Extra `Host`/`Origin` names the API port answers (see [`crate::rebinding`]).
+    pub allowed_hosts: Vec<String>,
     /// A session that sends nothing this long is closed.
     pub idle_timeout: Duration,
     /// Longest accepted JSON-RPC line; longer ones get an error and a close.
     pub max_line_bytes: usize,
+    /// Most messages in one JSON-RPC batch (revision 2025-03-26); a longer batch is one
+    /// invalid request, so what one line can make the node answer stays bounded.
+    pub max_batch: usize,
     /// How long SIGTERM waits for in-flight requests.
     pub drain_timeout: Duration,
     /// Listen backlog (the kernel caps it at `net.core.somaxconn`).
@@ -61,8 +66,10 @@ impl NodeConfig {
             max_connections: 100,
             seeds: Vec::new(),
             advertise_host: "127.0.0.1".into(),
+            allowed_hosts: Vec::new(),
             idle_timeout: Duration::from_secs(300),
             max_line_bytes: 1 << 20,
+            max_batch: 64,
             drain_timeout: Duration::from_secs(5),
             backlog: 1024,
             heartbeat_interval: Duration::from_secs(1),

@@ -16,9 +16,10 @@ use axum::routing::get;
 use futures_util::stream::{self, Stream, StreamExt};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::dispatch::{self, Reply, code};
+use crate::dispatch::{self, Reply};
+use crate::jsonrpc::{ErrorObject, Incoming, Message, Response as RpcResponse, code};
 use crate::long_task::{Cancels, LongTask};
-use crate::session::{STATELESS_VERSION, Session, version_index};
+use crate::session::{STATELESS_VERSION, Session, is_stateless, version_index};
 use crate::state::{HttpSession, Node};
 
 /// The Streamable HTTP session header (lowercase, as `HeaderName` wants it).
@@ -61,7 +62,7 @@ async fn metrics(State(node): State<Node>) -> Response {
 
 /// An error response with a JSON-RPC body.
 pub fn rpc_error(status: StatusCode, rpc_code: i32, message: &str) -> Response {
-    let body = dispatch::error_response(None, rpc_code, message);
+    let body = RpcResponse::error(None, ErrorObject::new(rpc_code, message.to_string())).to_vec();
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
@@ -69,46 +70,23 @@ fn refusal(status: StatusCode, rpc_code: i32, message: &str) -> Box<Response> {
     Box::new(rpc_error(status, rpc_code, message))
 }
 
-fn host_name(value: &str) -> &str {
-    let value = value.trim();
-    if let Some(rest) = value.strip_prefix('[') {
-        return rest.split(']').next().unwrap_or(rest);
-    }
-    value.rsplit_once(':').map_or(value, |(host, _)| host)
-}
-
-fn is_loopback_name(host: &str) -> bool {
-    matches!(host, "localhost" | "127.0.0.1" | "::1") || host.starts_with("127.")
-}
-
-/// DNS-rebinding protection: a foreign `Origin` is refused; a node bound to loopback answers only
-/// loopback `Host` names (one bound to every interface, as in a container, answers any).
+/// DNS-rebinding protection ([`crate::rebinding`]): a `Host` or `Origin` that is not this
+/// node's gets 403.
 pub fn check_origin_and_host(node: &Node, headers: &HeaderMap) -> Result<(), Box<Response>> {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(host_name);
-    if node.config.bind.is_loopback() && !host.is_some_and(is_loopback_name) {
-        return Err(refusal(
+    let text = |name| headers.get(name).map(|v| v.to_str().unwrap_or("\u{0}"));
+    match crate::rebinding::check(&node.config, text(header::HOST), text(header::ORIGIN)) {
+        Ok(()) => Ok(()),
+        Err(crate::rebinding::Refusal::Host) => Err(refusal(
             StatusCode::FORBIDDEN,
             code::INVALID_REQUEST,
             "Host not allowed",
-        ));
+        )),
+        Err(crate::rebinding::Refusal::Origin) => Err(refusal(
+            StatusCode::FORBIDDEN,
+            code::INVALID_REQUEST,
+            "Origin not allowed",
+        )),
     }
-    if let Some(origin) = headers.get(header::ORIGIN) {
-        let origin = origin.to_str().unwrap_or_default();
-        let origin_host = origin.split_once("://").map_or(origin, |(_, rest)| rest);
-        let origin_host = host_name(origin_host.split('/').next().unwrap_or_default());
-        let same_host = host.is_some_and(|h| h == origin_host);
-        if !(is_loopback_name(origin_host) || same_host) {
-            return Err(refusal(
-                StatusCode::FORBIDDEN,
-                code::INVALID_REQUEST,
-                "Origin not allowed",
-            ));
-        }
-    }
-    Ok(())
 }
 
 fn accepts(headers: &HeaderMap, kind: &str) -> bool {
@@ -150,12 +128,6 @@ fn new_session_id() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-#[derive(serde::Deserialize)]
-struct Peek<'a> {
-    #[serde(borrow, default)]
-    method: Option<std::borrow::Cow<'a, str>>,
-}
-
 async fn mcp_post(State(node): State<Node>, mut headers: HeaderMap, body: Bytes) -> Response {
     if let Err(refused) = check_origin_and_host(&node, &headers) {
         return *refused;
@@ -179,15 +151,20 @@ async fn mcp_post(State(node): State<Node>, mut headers: HeaderMap, body: Bytes)
         let message = format!("unsupported MCP-Protocol-Version: {version}");
         return rpc_error(StatusCode::BAD_REQUEST, code::INVALID_REQUEST, &message);
     }
-    let method = serde_json::from_slice::<Peek>(&body)
-        .ok()
-        .and_then(|p| p.method.map(|m| m.into_owned()));
+    // Parsed once: the method and `_meta` route the message, then the dispatcher handles it.
+    let incoming = Incoming::parse(&body, node.config.max_batch);
+    let (method, params) = match &incoming {
+        Incoming::Request(call) => (Some(call.method.as_ref()), call.params),
+        Incoming::Notification { method, params } => (Some(method.as_ref()), *params),
+        _ => (None, None),
+    };
     // Discovery is how a client finds out which revisions exist, so it never needs a session.
-    let stateless =
-        header_version == Some(STATELESS_VERSION) || method.as_deref() == Some("server/discover");
+    let stateless = header_version == Some(STATELESS_VERSION) || method == Some("server/discover");
+    let stateless_body = is_stateless(params);
+    let initialize = method == Some("initialize");
 
     // The handshake creates a session; the stateless revision needs none.
-    if method.as_deref() == Some("initialize") && !stateless {
+    if initialize && !stateless {
         if let Some(placed) = crate::proxy::place_initialize(&node, &headers, &body).await {
             return placed;
         }
@@ -200,12 +177,13 @@ async fn mcp_post(State(node): State<Node>, mut headers: HeaderMap, body: Bytes)
             return rpc_error(StatusCode::SERVICE_UNAVAILABLE, code::AT_CAPACITY, &message);
         };
         let mut session = Session::default();
-        let reply = dispatch::dispatch(&body, &mut session, &node);
-        let Reply::Message(message) = reply else {
+        let reply = dispatch::dispatch_message(incoming, &mut session, &node);
+        let Reply::Response(response) = reply else {
             return StatusCode::ACCEPTED.into_response();
         };
-        if !message.windows(9).any(|w| w == b"\"result\":") {
-            return json_response(StatusCode::OK, message, None); // a failed initialize opens no session
+        if response.is_error() {
+            // A failed initialize opens no session.
+            return json_response(StatusCode::OK, response.to_vec(), None);
         }
         let id = new_session_id();
         node.http_sessions.lock().expect("sessions lock").insert(
@@ -217,14 +195,14 @@ async fn mcp_post(State(node): State<Node>, mut headers: HeaderMap, body: Bytes)
                 last_seen: tokio::time::Instant::now(),
             },
         );
-        return json_response(StatusCode::OK, message, Some(&id));
+        return json_response(StatusCode::OK, response.to_vec(), Some(&id));
     }
 
     let session_id = header_text(&headers, SESSION_HEADER).map(str::to_string);
     let reply = match &session_id {
-        _ if stateless || (session_id.is_none() && is_stateless_body(&body)) => {
+        _ if stateless || (session_id.is_none() && stateless_body) => {
             let mut session = Session::default();
-            dispatch::dispatch(&body, &mut session, &node)
+            dispatch::dispatch_message(incoming, &mut session, &node)
         }
         None => {
             return rpc_error(
@@ -244,24 +222,36 @@ async fn mcp_post(State(node): State<Node>, mut headers: HeaderMap, body: Bytes)
                 );
             };
             http.last_seen = tokio::time::Instant::now();
-            let reply = dispatch::dispatch(&body, &mut http.session, &node);
-            if let Reply::Cancel(request) = &reply
-                && let Some(cancel) = http.cancels.remove(request)
-            {
-                let _ = cancel.send(());
+            let reply = dispatch::dispatch_message(incoming, &mut http.session, &node);
+            let cancelled = match &reply {
+                Reply::Cancel(request) => std::slice::from_ref(request),
+                Reply::Batch(batch) => batch.cancels.as_slice(),
+                _ => &[],
+            };
+            for request in cancelled {
+                if let Some(cancel) = http.cancels.remove(request) {
+                    let _ = cancel.send(());
+                }
             }
             reply
         }
     };
     match reply {
         Reply::None | Reply::Cancel(_) => StatusCode::ACCEPTED.into_response(),
-        Reply::Message(message) => {
-            let status = if message.starts_with(b"{\"jsonrpc\":\"2.0\",\"id\":null") {
+        Reply::Response(response) => {
+            // An error without an id answers a body that was no readable request.
+            let status = if response.id.is_none() {
                 StatusCode::BAD_REQUEST
             } else {
                 StatusCode::OK
             };
-            json_response(status, message, None)
+            json_response(status, response.to_vec(), None)
+        }
+        Reply::Batch(batch) if batch.responses.is_empty() => StatusCode::ACCEPTED.into_response(),
+        Reply::Batch(batch) => {
+            let mut body = Vec::new();
+            crate::jsonrpc::write_batch(&batch.responses, &mut body);
+            json_response(StatusCode::OK, body, None)
         }
         Reply::Long(task) => {
             run_long(
@@ -275,16 +265,10 @@ async fn mcp_post(State(node): State<Node>, mut headers: HeaderMap, body: Bytes)
     }
 }
 
-fn is_stateless_body(body: &[u8]) -> bool {
-    // Cheap pre-check; dispatch parses `_meta` properly.
-    body.windows(STATELESS_VERSION.len())
-        .any(|w| w == STATELESS_VERSION.as_bytes())
-}
-
 /// Runs a long request: as an SSE stream (progress, then the response) when the client accepts
 /// one, else as a single JSON response once it is done.
 async fn run_long(node: Node, task: LongTask, session_id: Option<String>, sse: bool) -> Response {
-    let (outbox, mut inbox) = mpsc::unbounded_channel();
+    let (outbox, mut inbox) = mpsc::unbounded_channel::<Message>();
     let (cancel, cancelled) = oneshot::channel();
     if let Some(id) = &session_id
         && let Some(http) = node
@@ -308,7 +292,7 @@ async fn run_long(node: Node, task: LongTask, session_id: Option<String>, sse: b
             let message = inbox.recv().await?;
             let event = Event::default()
                 .event("message")
-                .data(String::from_utf8_lossy(&message));
+                .data(String::from_utf8_lossy(&message.to_vec()));
             Some((Ok::<_, Infallible>(event), inbox))
         });
         return Sse::new(events).into_response();
@@ -318,8 +302,8 @@ async fn run_long(node: Node, task: LongTask, session_id: Option<String>, sse: b
         last = Some(message);
     }
     match last {
-        Some(message) if !message.starts_with(b"{\"jsonrpc\":\"2.0\",\"method\"") => {
-            json_response(StatusCode::OK, message, None)
+        Some(message) if message.is_response() => {
+            json_response(StatusCode::OK, message.to_vec(), None)
         }
         _ => StatusCode::ACCEPTED.into_response(), // cancelled: no response, as the spec says
     }
@@ -408,19 +392,5 @@ async fn mcp_delete(State(node): State<Node>, mut headers: HeaderMap) -> Respons
             code::INVALID_REQUEST,
             "unknown or expired Mcp-Session-Id",
         ),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn host_names_lose_their_ports() {
-        assert_eq!(host_name("localhost:8080"), "localhost");
-        assert_eq!(host_name("[::1]:8080"), "::1");
-        assert_eq!(host_name("node1"), "node1");
-        assert!(is_loopback_name("127.0.0.5"));
-        assert!(!is_loopback_name("evil.example"));
     }
 }

@@ -3,9 +3,12 @@
 //! # Layout
 //! - [`config`]: the node's settings (flags and `ERLMCP_*` variables map onto them).
 //! - [`framing`]: newline-delimited JSON-RPC: complete lines out of a byte stream, bounded.
+//! - [`jsonrpc`]: JSON-RPC 2.0 messages: ids, incoming requests/notifications/batches, outgoing
+//!   responses and notifications (serialized once), error codes.
 //! - [`session`]: one MCP session's few bytes of state (phase, protocol version, log level).
-//! - [`dispatch`]: the MCP dispatcher: one JSON-RPC message in, a reply out.
-//! - [`methods`]: the MCP methods, one file per family (lifecycle, tools, resources, prompts).
+//! - [`dispatch`]: the MCP dispatcher: one JSON-RPC message (or batch) in, a typed reply out.
+//! - [`methods`]: the MCP methods, one file per family (lifecycle, tools, resources, prompts);
+//!   they see [`jsonrpc`] types and the node, never the dispatcher.
 //! - [`long_task`]: requests that outlive their dispatch (`sleep_ms`): progress and cancellation.
 //! - [`metrics`]: Prometheus metrics and the rolling p99.
 //! - [`state`]: the shared node handle: config, metrics, drain flag, HTTP sessions, members.
@@ -16,6 +19,7 @@
 //! - [`cluster_api`]: `/cluster`, `/cluster/placement` and `POST /cluster/heartbeat`.
 //! - [`proxy`]: the coordinator forwards new `/mcp` sessions to the placed node, and their
 //!   later requests (session ids `<node>~<id>`) to it.
+//! - [`rebinding`]: DNS-rebinding protection: the exact `Host`/`Origin` values the API port answers.
 //! - [`tcp`]: the MCP-over-TCP listener: admission, accept loop, lean per-connection loop.
 //! - [`http`]: the API port: Streamable HTTP at `/mcp`, `/health`, `/ready`, `/metrics`.
 //! - [`stdio`]: one MCP session over stdin/stdout.
@@ -31,6 +35,7 @@ pub mod framing;
 pub mod healthcheck;
 pub mod heartbeat;
 pub mod http;
+pub mod jsonrpc;
 pub mod long_task;
 pub mod membership;
 pub mod methods;
@@ -38,6 +43,7 @@ pub mod metrics;
 pub mod peer;
 pub mod placement;
 pub mod proxy;
+pub mod rebinding;
 pub mod server;
 pub mod session;
 pub mod state;

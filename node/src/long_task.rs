@@ -5,10 +5,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use rmcp::model::{CallToolResult, ContentBlock, ProgressNotificationParam, ProgressToken};
-use serde_json::value::RawValue;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::dispatch::{notification, response};
+use crate::jsonrpc::{Id, JsonText, Message, Notification, Response};
 
 /// The longest `sleep_ms` a client may ask for.
 pub const MAX_SLEEP_MS: u64 = 60_000;
@@ -23,7 +22,7 @@ pub type Cancels = HashMap<String, oneshot::Sender<()>>;
 #[derive(Debug)]
 pub struct LongTask {
     /// The request id.
-    pub id: Box<RawValue>,
+    pub id: Id<'static>,
     /// How long to sleep.
     pub ms: u64,
     /// The client's progress token, if it wants progress.
@@ -33,12 +32,12 @@ pub struct LongTask {
 impl LongTask {
     /// The id as the key of [`Cancels`].
     pub fn key(&self) -> String {
-        self.id.get().to_string()
+        self.id.json().to_string()
     }
 
     /// Runs to completion (sending progress and then the response into `out`) or until
     /// `cancel` fires (sending nothing more: the spec says a cancelled request gets no reply).
-    pub async fn run(self, out: mpsc::UnboundedSender<Vec<u8>>, mut cancel: oneshot::Receiver<()>) {
+    pub async fn run(self, out: mpsc::UnboundedSender<Message>, mut cancel: oneshot::Receiver<()>) {
         let total = Duration::from_millis(self.ms);
         let started = tokio::time::Instant::now();
         let mut ticker = tokio::time::interval_at(started + PROGRESS_EVERY, PROGRESS_EVERY);
@@ -57,7 +56,9 @@ impl LongTask {
                         let params = ProgressNotificationParam::new(token.clone(), done)
                             .with_total(self.ms as f64)
                             .with_message(format!("slept {done} of {} ms", self.ms));
-                        if out.send(notification("notifications/progress", &params)).is_err() {
+                        let progress = Notification::new("notifications/progress", &params)
+                            .expect("progress params serialize");
+                        if out.send(Message::Notification(progress)).is_err() {
                             return; // the client is gone
                         }
                     }
@@ -66,8 +67,8 @@ impl LongTask {
         }
         let result =
             CallToolResult::success(vec![ContentBlock::text(format!("slept {} ms", self.ms))]);
-        let result = serde_json::to_vec(&result).expect("results serialize");
-        let _ = out.send(response(&self.id, &result));
+        let result = JsonText::of(&result).expect("results serialize");
+        let _ = out.send(Message::Response(Response::result(self.id, result)));
     }
 }
 
@@ -77,7 +78,9 @@ mod tests {
 
     fn task(ms: u64, token: bool) -> LongTask {
         LongTask {
-            id: RawValue::from_string("7".into()).unwrap(),
+            id: Id::new(&serde_json::from_str::<Box<serde_json::value::RawValue>>("7").unwrap())
+                .unwrap()
+                .into_owned(),
             ms,
             progress_token: token.then(|| serde_json::from_str("\"tok\"").unwrap()),
         }
@@ -90,7 +93,7 @@ mod tests {
         task(350, true).run(tx, cancel).await;
         let mut messages = Vec::new();
         while let Ok(m) = rx.try_recv() {
-            messages.push(String::from_utf8(m).unwrap());
+            messages.push(String::from_utf8(m.to_vec()).unwrap());
         }
         let progress = messages
             .iter()

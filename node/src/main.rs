@@ -75,12 +75,18 @@ struct ServeArgs {
     /// The host other nodes reach this node at (default: the node name).
     #[arg(long, env = "ERLMCP_ADVERTISE_HOST", global = true)]
     advertise_host: Option<String>,
+    /// Extra Host/Origin names the API port answers besides loopback (comma-separated).
+    #[arg(long, env = "ERLMCP_ALLOWED_HOSTS", default_value = "", global = true)]
+    allowed_hosts: String,
     /// Close sessions idle this long (30s, 5m).
     #[arg(long, env = "ERLMCP_IDLE_TIMEOUT", default_value = "300s", value_parser = parse_duration, global = true)]
     idle_timeout: Duration,
     /// Longest accepted line in bytes.
     #[arg(long, env = "ERLMCP_MAX_LINE_BYTES", default_value_t = 1 << 20, global = true)]
     max_line_bytes: usize,
+    /// Most messages in one JSON-RPC batch (only revision 2025-03-26 has batches).
+    #[arg(long, env = "ERLMCP_MAX_BATCH", default_value_t = 64, global = true)]
+    max_batch: usize,
     /// How long SIGTERM waits for in-flight requests.
     #[arg(long, env = "ERLMCP_DRAIN_TIMEOUT", default_value = "10s", value_parser = parse_duration, global = true)]
     drain_timeout: Duration,
@@ -136,6 +142,13 @@ impl ServeArgs {
             api_port: self.api_port,
             listener_port: self.listener_port,
             max_connections: self.max_connections,
+            allowed_hosts: self
+                .allowed_hosts
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect(),
             seeds: self
                 .seeds
                 .split(',')
@@ -145,6 +158,7 @@ impl ServeArgs {
                 .collect(),
             idle_timeout: self.idle_timeout,
             max_line_bytes: self.max_line_bytes,
+            max_batch: self.max_batch,
             drain_timeout: self.drain_timeout,
             backlog: self.backlog,
             heartbeat_interval: self.heartbeat_interval,

@@ -10,8 +10,8 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode
 use axum::response::Response;
 
 use crate::config::Role;
-use crate::dispatch::code;
 use crate::http::{SESSION_HEADER, rpc_error};
+use crate::jsonrpc::code;
 use crate::state::Node;
 
 /// Marks a request one node forwarded to another, so it is never forwarded again.

@@ -1,5 +1,10 @@
 //! One MCP session's state: a few bytes, because a node holds tens of thousands of them.
 
+use std::borrow::Cow;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
 /// Protocol revisions this server speaks, oldest first. The last one has no `initialize`
 /// handshake: each request carries its version in `_meta` (stateless).
 pub const SUPPORTED_VERSIONS: [&str; 5] = [
@@ -15,6 +20,9 @@ pub const LATEST_WITH_INITIALIZE: &str = "2025-11-25";
 
 /// The stateless revision.
 pub const STATELESS_VERSION: &str = "2026-07-28";
+
+/// The one revision with JSON-RPC batches: 2025-03-26 added them and 2025-06-18 removed them.
+pub const BATCH_VERSION: &str = "2025-03-26";
 
 /// Where a session is in its lifecycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -73,6 +81,28 @@ pub fn negotiate(requested: &str) -> &'static str {
         Some(v) if *v != STATELESS_VERSION => v,
         _ => LATEST_WITH_INITIALIZE,
     }
+}
+
+/// Just the `_meta` protocol version of a stateless (2026-07-28) request.
+#[derive(Deserialize)]
+struct MetaOnly<'a> {
+    #[serde(borrow, rename = "_meta", default)]
+    meta: Option<MetaVersion<'a>>,
+}
+
+#[derive(Deserialize)]
+struct MetaVersion<'a> {
+    #[serde(borrow, rename = "io.modelcontextprotocol/protocolVersion", default)]
+    version: Option<Cow<'a, str>>,
+}
+
+/// Whether a message's params say it is a stateless (2026-07-28) request: `_meta` names
+/// the revision.
+pub fn is_stateless(params: Option<&RawValue>) -> bool {
+    params
+        .and_then(|p| serde_json::from_str::<MetaOnly>(p.get()).ok())
+        .and_then(|m| m.meta?.version)
+        .is_some_and(|v| v == STATELESS_VERSION)
 }
 
 #[cfg(test)]

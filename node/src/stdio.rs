@@ -3,8 +3,9 @@
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::dispatch::{self, Reply, code};
+use crate::dispatch::{self, Reply};
 use crate::framing::LineBuffer;
+use crate::jsonrpc::{ErrorObject, Message, Response};
 use crate::long_task::Cancels;
 use crate::session::Session;
 use crate::state::Node;
@@ -12,12 +13,13 @@ use crate::state::Node;
 /// Serves until stdin closes; every reply (including long requests') goes through one writer.
 pub async fn serve(node: Node) -> anyhow::Result<()> {
     let _slot = node.try_open_session("stdio");
-    let (outbox, mut inbox) = mpsc::unbounded_channel::<Vec<u8>>();
+    let (outbox, mut inbox) = mpsc::unbounded_channel::<Message>();
     let writer = tokio::spawn(async move {
         let mut stdout = tokio::io::stdout();
-        while let Some(mut message) = inbox.recv().await {
-            message.push(b'\n');
-            if stdout.write_all(&message).await.is_err() || stdout.flush().await.is_err() {
+        while let Some(message) = inbox.recv().await {
+            let mut line = message.to_vec();
+            line.push(b'\n');
+            if stdout.write_all(&line).await.is_err() || stdout.flush().await.is_err() {
                 break;
             }
         }
@@ -32,42 +34,49 @@ pub async fn serve(node: Node) -> anyhow::Result<()> {
         if n == 0 {
             break;
         }
-        let mut replies = Vec::new();
-        let fed = framing.feed(&buffer[..n], node.config.max_line_bytes, |line| {
-            replies.push(dispatch::dispatch(line, &mut session, &node));
-        });
-        for reply in replies {
-            match reply {
-                Reply::None => {}
-                Reply::Message(message) => {
-                    let _ = outbox.send(message);
-                }
-                Reply::Cancel(id) => {
-                    if let Some(cancel) = cancels.remove(&id) {
-                        let _ = cancel.send(());
+        // Each reply is acted on as its line is dispatched, in order: replies borrow the
+        // framing buffer, and a cancel must find the request an earlier line started.
+        let fed =
+            framing.feed(
+                &buffer[..n],
+                node.config.max_line_bytes,
+                |line| match dispatch::dispatch(line, &mut session, &node) {
+                    Reply::None => {}
+                    Reply::Response(response) => {
+                        let _ = outbox.send(Message::Response(response.into_owned()));
                     }
-                }
-                Reply::Long(task) => {
-                    let (cancel, cancelled) = oneshot::channel();
-                    cancels.insert(task.key(), cancel);
-                    tokio::spawn(task.run(outbox.clone(), cancelled));
-                }
-            }
-        }
+                    Reply::Batch(batch) => {
+                        if !batch.responses.is_empty() {
+                            let responses = batch.responses.into_iter().map(Response::into_owned);
+                            let _ = outbox.send(Message::Batch(responses.collect()));
+                        }
+                        batch.cancels.iter().for_each(|id| cancel(&mut cancels, id));
+                    }
+                    Reply::Cancel(id) => cancel(&mut cancels, &id),
+                    Reply::Long(task) => {
+                        let (cancel, cancelled) = oneshot::channel();
+                        cancels.insert(task.key(), cancel);
+                        tokio::spawn(task.run(outbox.clone(), cancelled));
+                    }
+                },
+            );
         if fed.is_err() {
             let message = format!(
                 "line longer than {} bytes; closing",
                 node.config.max_line_bytes
             );
-            let _ = outbox.send(dispatch::error_response(
-                None,
-                code::INVALID_REQUEST,
-                &message,
-            ));
+            let error = Response::error(None, ErrorObject::invalid_request(message));
+            let _ = outbox.send(Message::Response(error));
             break;
         }
     }
     drop(outbox);
     let _ = writer.await;
     Ok(())
+}
+
+fn cancel(cancels: &mut Cancels, id: &str) {
+    if let Some(cancel) = cancels.remove(id) {
+        let _ = cancel.send(());
+    }
 }

@@ -13,8 +13,9 @@ use std::time::Duration;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::dispatch::{self, Reply, code};
+use crate::dispatch::{self, Reply};
 use crate::framing::{LineBuffer, LineTooLong};
+use crate::jsonrpc::{ErrorObject, Message, Response, code};
 use crate::long_task::{Cancels, LongTask};
 use crate::session::Session;
 use crate::state::{Node, SessionSlot};
@@ -81,7 +82,7 @@ async fn reject(stream: TcpStream, node: Node) {
             node.config.node_name, node.config.max_connections
         )
     };
-    let mut line = dispatch::error_response(None, code::AT_CAPACITY, &message);
+    let mut line = Response::error(None, ErrorObject::new(code::AT_CAPACITY, message)).to_vec();
     line.push(b'\n');
     let _ = tokio::time::timeout(Duration::from_secs(1), write_all(&stream, &line)).await;
 }
@@ -100,10 +101,18 @@ async fn write_all(stream: &TcpStream, mut bytes: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
+/// A long request's message as a line, and whether it ends its request (a final response,
+/// not a progress notification).
+fn into_line(message: Message) -> (Vec<u8>, bool) {
+    let mut line = message.to_vec();
+    line.push(b'\n');
+    (line, message.is_response())
+}
+
 /// Long requests running on one connection: their outbox and cancellation handles.
 struct Running {
-    outbox: mpsc::UnboundedSender<Vec<u8>>,
-    inbox: mpsc::UnboundedReceiver<Vec<u8>>,
+    outbox: mpsc::UnboundedSender<Message>,
+    inbox: mpsc::UnboundedReceiver<Message>,
     cancels: Cancels,
     count: usize,
 }
@@ -137,13 +146,13 @@ async fn connection(stream: TcpStream, node: Node, _slot: SessionSlot) {
             Some(run) => tokio::select! {
                 ready = stream.readable() => { if ready.is_err() { return; } true }
                 message = run.inbox.recv() => {
-                    if let Some(mut message) = message {
-                        message.push(b'\n');
-                        if write_all(&stream, &message).await.is_err() {
+                    // Only the bytes wait for the socket, not the typed message: whatever
+                    // is held across an await sits in every connection's task.
+                    if let Some((line, ends_request)) = message.map(into_line) {
+                        if write_all(&stream, &line).await.is_err() {
                             return;
                         }
-                        // A final response (not a progress notification) ends one long request.
-                        if !message.starts_with(b"{\"jsonrpc\":\"2.0\",\"method\"") {
+                        if ends_request {
                             run.count = run.count.saturating_sub(1);
                         }
                     }
@@ -169,18 +178,16 @@ async fn connection(stream: TcpStream, node: Node, _slot: SessionSlot) {
                     let mut out = Vec::new();
                     let mut long = Vec::new();
                     let mut cancels = Vec::new();
-                    let fed =
-                        framing.feed(&scratch[..n], max_line, |line| {
-                            match dispatch::dispatch(line, &mut session, &node) {
-                                Reply::None => {}
-                                Reply::Message(message) => {
-                                    out.extend_from_slice(&message);
-                                    out.push(b'\n');
-                                }
-                                Reply::Long(task) => long.push(task),
-                                Reply::Cancel(id) => cancels.push(id),
-                            }
-                        });
+                    let fed = framing.feed(&scratch[..n], max_line, |line| {
+                        let reply = dispatch::dispatch(line, &mut session, &node);
+                        reply.write_line(&mut out);
+                        match reply {
+                            Reply::Long(task) => long.push(task),
+                            Reply::Cancel(id) => cancels.push(id),
+                            Reply::Batch(batch) => cancels.extend(batch.cancels),
+                            Reply::None | Reply::Response(_) => {}
+                        }
+                    });
                     match fed {
                         Ok(()) => Read::Lines { out, long, cancels },
                         Err(LineTooLong) => Read::TooLong,
@@ -195,7 +202,8 @@ async fn connection(stream: TcpStream, node: Node, _slot: SessionSlot) {
             Read::Closed => return,
             Read::TooLong => {
                 let message = format!("line longer than {max_line} bytes; closing the connection");
-                let mut line = dispatch::error_response(None, code::INVALID_REQUEST, &message);
+                let mut line =
+                    Response::error(None, ErrorObject::invalid_request(message)).to_vec();
                 line.push(b'\n');
                 let _ = write_all(&stream, &line).await;
                 return;

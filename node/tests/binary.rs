@@ -53,6 +53,79 @@ fn stdio_serves_one_session_and_exits_when_stdin_closes() {
 }
 
 #[test]
+fn stdio_answers_a_2025_03_26_batch_with_one_array_line() {
+    let mut child = Command::new(BIN)
+        .args(["stdio", "--max-batch", "3"])
+        .env("ERLMCP_LOG", "error")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn erlmcp-node stdio");
+    let mut stdin = child.stdin.take().unwrap();
+    let ping = |id: u64| json!({"jsonrpc":"2.0","id":id,"method":"ping"});
+    let lines = [
+        initialize(1, "2025-03-26"),
+        json!({"jsonrpc":"2.0","method":"notifications/initialized"}),
+        json!([ping(2), {"jsonrpc":"2.0","method":"notifications/x"}, ping(3)]),
+        json!([ping(4), ping(5), ping(6), ping(7)]),
+    ];
+    for line in lines {
+        writeln!(stdin, "{line}").unwrap();
+    }
+    drop(stdin);
+    let replies: Vec<Value> = BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .map(|line| serde_json::from_str(&line.unwrap()).expect("stdout carries only JSON-RPC"))
+        .collect();
+    assert_eq!(replies.len(), 3, "{replies:?}");
+    assert_eq!(
+        replies[1],
+        json!([
+            {"jsonrpc":"2.0","id":2,"result":{}},
+            {"jsonrpc":"2.0","id":3,"result":{}},
+        ])
+    );
+    assert_eq!(replies[2]["error"]["code"], -32600, "past --max-batch");
+    assert!(wait(&mut child).success());
+}
+
+#[test]
+fn stdio_cancels_a_request_whose_cancel_arrives_in_the_same_read() {
+    let mut child = Command::new(BIN)
+        .arg("stdio")
+        .env("ERLMCP_LOG", "error")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn erlmcp-node stdio");
+    let mut stdin = child.stdin.take().unwrap();
+    let lines = [
+        initialize(1, "2025-11-25"),
+        json!({"jsonrpc":"2.0","method":"notifications/initialized"}),
+        call(5, "sleep_ms", json!({"ms": 60_000})),
+        json!({"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":5}}),
+        json!({"jsonrpc":"2.0","id":6,"method":"ping"}),
+    ];
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    stdin.write_all(text.as_bytes()).unwrap();
+    drop(stdin);
+    // Cancelled, the sleep holds nothing open: the process exits well before its 60 s.
+    assert!(wait(&mut child).success());
+    let replies: Vec<Value> = BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .map(|line| serde_json::from_str(&line.unwrap()).unwrap())
+        .collect();
+    let ids: Vec<_> = replies.iter().map(|r| r["id"].clone()).collect();
+    assert_eq!(
+        ids,
+        [json!(1), json!(6)],
+        "a cancelled request gets no reply"
+    );
+}
+
+#[test]
 fn stdio_answers_an_oversized_line_with_an_error_and_exits() {
     let mut child = Command::new(BIN)
         .args(["stdio", "--max-line-bytes", "64"])

@@ -126,6 +126,79 @@ async fn foreign_origins_and_hosts_are_forbidden() {
 }
 
 #[tokio::test]
+async fn hosts_and_origins_are_compared_exactly_not_by_prefix() {
+    let node = TestNode::start(|c| c.allowed_hosts = vec!["mcp.example".into()]).await;
+    let ping = json!({"jsonrpc":"2.0","id":1,"method":"server/discover"});
+    let cases = [
+        (("Host", "127.0.0.1.evil.example"), 403),
+        (("Host", "localhost.evil.example:8080"), 403),
+        (("Host", "user@127.0.0.1:8080"), 403),
+        (("Host", "[::1]:8080"), 200),
+        (("Host", "mcp.example:8080"), 200),
+        (("Origin", "http://127.0.0.1.evil.example"), 403),
+        (("Origin", "http://localhost.evil.example:3000"), 403),
+        (("Origin", "http://[::1]:3000"), 200),
+        (("Origin", "https://mcp.example"), 200),
+    ];
+    for (header, status) in cases {
+        let reply = post(node.api, &[header], &ping).await;
+        assert_eq!(reply.status, status, "{header:?}: {reply:?}");
+    }
+}
+
+/// Opens a session at `version` and returns its headers.
+async fn session_at(addr: SocketAddr, version: &'static str) -> Vec<(&'static str, String)> {
+    let init = post(addr, &[], &initialize(1, version)).await;
+    let id = init
+        .header("mcp-session-id")
+        .expect("a session id")
+        .to_string();
+    let headers = vec![
+        ("Mcp-Session-Id", id),
+        ("MCP-Protocol-Version", version.to_string()),
+    ];
+    let borrowed: Vec<_> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    let initialized = json!({"jsonrpc":"2.0","method":"notifications/initialized"});
+    assert_eq!(post(addr, &borrowed, &initialized).await.status, 202);
+    headers
+}
+
+#[tokio::test]
+async fn batches_answer_by_revision() {
+    let node = TestNode::start(|_| {}).await;
+    let batch = json!([
+        {"jsonrpc":"2.0","id":1,"method":"ping"},
+        {"jsonrpc":"2.0","method":"notifications/whatever"},
+        "not a request",
+        call(2, "echo", json!({"text":"batched"})),
+    ]);
+    // 2025-03-26 has batches: one array, one answer per request, in order.
+    let headers = session_at(node.api, "2025-03-26").await;
+    let with: Vec<_> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    let reply = post(node.api, &with, &batch).await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    let answers = reply.json();
+    assert_eq!(answers.as_array().map(Vec::len), Some(3), "{answers}");
+    assert_eq!(answers[0]["id"], 1);
+    assert_eq!(answers[1]["error"]["code"], -32600);
+    assert!(answers[1]["id"].is_null());
+    assert_eq!(answers[2]["result"]["content"][0]["text"], "batched");
+    let notifications = json!([{"jsonrpc":"2.0","method":"notifications/whatever"}]);
+    assert_eq!(post(node.api, &with, &notifications).await.status, 202);
+    let empty = post(node.api, &with, &json!([])).await;
+    assert_eq!(empty.status, 400);
+    assert_eq!(empty.json()["error"]["code"], -32600);
+
+    // 2025-06-18 removed them: the array is one invalid request, and nothing in it runs.
+    let headers = session_at(node.api, "2025-06-18").await;
+    let with: Vec<_> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    let reply = post(node.api, &with, &batch).await;
+    assert_eq!(reply.status, 400, "{reply:?}");
+    assert_eq!(reply.json()["error"]["code"], -32600);
+    assert!(reply.json()["id"].is_null());
+}
+
+#[tokio::test]
 async fn the_stateless_revision_needs_no_session() {
     let node = TestNode::start(|_| {}).await;
     let version = [("MCP-Protocol-Version", "2026-07-28")];

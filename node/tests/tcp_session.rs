@@ -130,9 +130,6 @@ async fn error_paths_answer_and_the_session_lives_on() {
     let cases = [
         (json!({"jsonrpc":"2.0","id":4,"method":"no/such"}), -32601),
         (call(5, "no_such_tool", json!({})), -32602),
-        (call(6, "echo", json!({"text": 5})), -32602),
-        (call(7, "add", json!({"a": 1})), -32602),
-        (call(8, "sleep_ms", json!({"ms": 60_001})), -32602),
         (
             json!({"jsonrpc":"2.0","id":9,"method":"resources/read","params":{"uri":"erlmcp://nope"}}),
             -32002,
@@ -151,6 +148,24 @@ async fn error_paths_answer_and_the_session_lives_on() {
         let reply = c.request(&request).await;
         assert_eq!(reply["error"]["code"], code, "{request} -> {reply}");
         assert_eq!(reply["id"], request["id"]);
+    }
+    // A known tool with bad arguments is a tool execution error (SEP-1303): a result with
+    // `isError` and a text saying what is wrong, which the model can read and correct.
+    let bad_arguments = [
+        (call(6, "echo", json!({"text": 5})), "expected a string"),
+        (call(7, "add", json!({"a": 1})), "missing field `b`"),
+        (
+            call(8, "sleep_ms", json!({"ms": 60_001})),
+            "more than 60000",
+        ),
+        (call(13, "echo", json!(5)), "expected {\"text\": string}"),
+    ];
+    for (request, says) in bad_arguments {
+        let reply = c.request(&request).await;
+        assert_eq!(reply["id"], request["id"]);
+        assert_eq!(reply["result"]["isError"], true, "{request} -> {reply}");
+        let text = reply["result"]["content"][0]["text"].as_str().unwrap();
+        assert!(text.contains(says), "{text}");
     }
     // Malformed JSON and batches: an error with a null id, and the connection stays up.
     c.send_raw(b"{\"jsonrpc\": oops\n").await;

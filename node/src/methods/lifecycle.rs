@@ -2,8 +2,9 @@
 
 use rmcp::model::{DiscoverResult, InitializeRequestParams, InitializeResult, ProtocolVersion};
 
+use super::{MethodResult, Request, to_result};
 use super::{capabilities, server_info};
-use crate::dispatch::{MethodError, MethodReply, Request, to_result};
+use crate::jsonrpc::ErrorObject;
 use crate::session::{LOG_LEVELS, Phase, SUPPORTED_VERSIONS, Session, negotiate, version_index};
 
 fn protocol_version(text: &str) -> ProtocolVersion {
@@ -12,7 +13,7 @@ fn protocol_version(text: &str) -> ProtocolVersion {
 }
 
 /// Answers the handshake with the negotiated revision and moves the session on.
-pub fn initialize(request: &Request, session: &mut Session) -> Result<MethodReply, MethodError> {
+pub fn initialize(request: &Request, session: &mut Session) -> MethodResult {
     let params: InitializeRequestParams = request.params()?;
     let version = negotiate(params.protocol_version.as_str());
     session.phase = Phase::Initializing;
@@ -28,7 +29,7 @@ pub fn initialize(request: &Request, session: &mut Session) -> Result<MethodRepl
 }
 
 /// The stateless revision's discovery: versions and capabilities, no session.
-pub fn discover(_request: &Request) -> Result<MethodReply, MethodError> {
+pub fn discover(_request: &Request) -> MethodResult {
     let versions = SUPPORTED_VERSIONS
         .iter()
         .map(|v| protocol_version(v))
@@ -39,7 +40,7 @@ pub fn discover(_request: &Request) -> Result<MethodReply, MethodError> {
 /// Remembers the client's log level (this server sends no log notifications below it).
 /// rmcp deprecates its type for this method (SEP-2577 retires logging), while the handshake
 /// revisions this server speaks still define it, so the one field is read here.
-pub fn set_level(request: &Request, session: &mut Session) -> Result<MethodReply, MethodError> {
+pub fn set_level(request: &Request, session: &mut Session) -> MethodResult {
     #[derive(serde::Deserialize)]
     struct SetLevel {
         level: String,
@@ -49,7 +50,7 @@ pub fn set_level(request: &Request, session: &mut Session) -> Result<MethodReply
         .iter()
         .position(|l| *l == params.level)
         .ok_or_else(|| {
-            MethodError::invalid_params(format!("unknown log level: {}", params.level))
+            ErrorObject::invalid_params(format!("unknown log level: {}", params.level))
         })?;
     session.log_level = index as u8;
     to_result(&serde_json::json!({}))

@@ -5,7 +5,8 @@ use rmcp::model::{
     PromptMessage, Role,
 };
 
-use crate::dispatch::{MethodError, MethodReply, Request, to_result};
+use super::{MethodResult, Request, to_result};
+use crate::jsonrpc::ErrorObject;
 
 const NAME: &str = "cluster_health_report";
 
@@ -22,7 +23,7 @@ fn prompt() -> Prompt {
 }
 
 /// `prompts/list`.
-pub fn list(_request: &Request) -> Result<MethodReply, MethodError> {
+pub fn list(_request: &Request) -> MethodResult {
     to_result(
         &ListPromptsResult::with_all_items(vec![prompt()])
             .with_ttl_ms(super::STATIC_TTL_MS)
@@ -31,10 +32,10 @@ pub fn list(_request: &Request) -> Result<MethodReply, MethodError> {
 }
 
 /// `prompts/get`.
-pub fn get(request: &Request) -> Result<MethodReply, MethodError> {
+pub fn get(request: &Request) -> MethodResult {
     let params: GetPromptRequestParams = request.params()?;
     if params.name != NAME {
-        return Err(MethodError::invalid_params(format!(
+        return Err(ErrorObject::invalid_params(format!(
             "unknown prompt: {}",
             params.name
         )));

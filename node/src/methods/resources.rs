@@ -6,7 +6,8 @@ use rmcp::model::{
     ReadResourceResult, Resource, ResourceContents,
 };
 
-use crate::dispatch::{MethodError, MethodReply, Request, code, to_result};
+use super::{MethodResult, Request, to_result};
+use crate::jsonrpc::{ErrorObject, code};
 
 const NODE_INFO: &str = "erlmcp://node/info";
 const MEMBERS: &str = "erlmcp://cluster/members";
@@ -19,7 +20,7 @@ fn resource(uri: &str, name: &str, description: &str) -> Resource {
 }
 
 /// `resources/list`.
-pub fn list(_request: &Request) -> Result<MethodReply, MethodError> {
+pub fn list(_request: &Request) -> MethodResult {
     let resources = ListResourcesResult::with_all_items(vec![
         resource(
             NODE_INFO,
@@ -40,13 +41,13 @@ pub fn list(_request: &Request) -> Result<MethodReply, MethodError> {
 }
 
 /// `resources/read`.
-pub fn read(request: &Request) -> Result<MethodReply, MethodError> {
+pub fn read(request: &Request) -> MethodResult {
     let params: ReadResourceRequestParams = request.params()?;
     let value = match params.uri.as_str() {
         NODE_INFO => super::tools::node_info(request),
         MEMBERS => serde_json::to_value(request.node.members()).expect("members serialize"),
         other => {
-            return Err(MethodError::new(
+            return Err(ErrorObject::new(
                 code::RESOURCE_NOT_FOUND,
                 format!("resource not found: {other}"),
             ));
@@ -63,7 +64,7 @@ pub fn read(request: &Request) -> Result<MethodReply, MethodError> {
 }
 
 /// `resources/templates/list`: there are none.
-pub fn templates(_request: &Request) -> Result<MethodReply, MethodError> {
+pub fn templates(_request: &Request) -> MethodResult {
     to_result(
         &ListResourceTemplatesResult::with_all_items(Vec::new())
             .with_ttl_ms(super::STATIC_TTL_MS)

@@ -1,15 +1,18 @@
 //! `tools/list` and `tools/call`: `echo` (the load-test workhorse), `add`, `sleep_ms`,
 //! `cluster_status` and `node_info`.
 
+use std::borrow::Cow;
 use std::sync::{Arc, OnceLock};
 
 use rmcp::model::{
-    CacheScope, CallToolRequestParams, CallToolResult, ContentBlock, JsonObject, ListToolsResult,
-    Tool,
+    CacheScope, CallToolResult, ContentBlock, JsonObject, ListToolsResult, ProgressToken, Tool,
 };
+use serde::Deserialize;
 use serde_json::json;
+use serde_json::value::RawValue;
 
-use crate::dispatch::{MethodError, MethodReply, Request, to_result};
+use super::{MethodReply, MethodResult, Request, to_result};
+use crate::jsonrpc::{ErrorObject, JsonText};
 use crate::long_task::{LongTask, MAX_SLEEP_MS};
 
 fn schema(value: serde_json::Value) -> Arc<JsonObject> {
@@ -54,79 +57,131 @@ pub fn tools() -> Vec<Tool> {
 }
 
 /// `tools/list`, serialized once.
-pub fn list(_request: &Request) -> Result<MethodReply, MethodError> {
-    static LISTED: OnceLock<Vec<u8>> = OnceLock::new();
-    let bytes = LISTED.get_or_init(|| {
+pub fn list(_request: &Request) -> MethodResult {
+    static LISTED: OnceLock<JsonText> = OnceLock::new();
+    let listed = LISTED.get_or_init(|| {
         let result = ListToolsResult::with_all_items(tools())
             .with_ttl_ms(super::STATIC_TTL_MS)
             .with_cache_scope(CacheScope::Public);
-        serde_json::to_vec(&result).expect("tools serialize")
+        JsonText::of(&result).expect("tools serialize")
     });
-    Ok(MethodReply::Result(bytes.clone()))
+    Ok(MethodReply::Result(JsonText::cached(listed)))
 }
 
-fn argument<'a>(arguments: &'a Option<JsonObject>, name: &str) -> Option<&'a serde_json::Value> {
-    arguments.as_ref().and_then(|a| a.get(name))
+/// `tools/call`'s params, borrowed from the request: the arguments stay JSON text until the
+/// named tool reads them into its own type.
+#[derive(Deserialize)]
+struct ToolCall<'a> {
+    #[serde(borrow)]
+    name: Cow<'a, str>,
+    #[serde(borrow, default)]
+    arguments: Option<&'a RawValue>,
+    #[serde(borrow, rename = "_meta", default)]
+    meta: Option<&'a RawValue>,
 }
 
-fn text_result(text: String) -> Result<MethodReply, MethodError> {
+#[derive(Deserialize)]
+struct EchoArguments<'a> {
+    #[serde(borrow)]
+    text: Cow<'a, str>,
+}
+
+#[derive(Deserialize)]
+struct AddArguments {
+    a: f64,
+    b: f64,
+}
+
+#[derive(Deserialize)]
+struct SleepArguments {
+    ms: u64,
+}
+
+#[derive(Deserialize)]
+struct ProgressMeta {
+    #[serde(rename = "progressToken", default)]
+    progress_token: Option<ProgressToken>,
+}
+
+/// Why a known tool cannot run with the arguments it was given. Per SEP-1303 (spec
+/// 2025-11-25) this is a tool execution error, a result with `isError: true` the model can
+/// read and correct, not a JSON-RPC protocol error.
+struct InvalidArguments(String);
+
+fn arguments<'a, T: Deserialize<'a>>(
+    tool: &str,
+    expected: &str,
+    raw: Option<&'a RawValue>,
+) -> Result<T, InvalidArguments> {
+    serde_json::from_str(raw.map_or("{}", RawValue::get)).map_err(|e| {
+        InvalidArguments(format!(
+            "invalid arguments for {tool}: {e}; expected {expected}"
+        ))
+    })
+}
+
+fn text_result(text: String) -> MethodResult {
     to_result(&CallToolResult::success(vec![ContentBlock::text(text)]))
 }
 
 /// `tools/call`.
-pub fn call(request: &Request) -> Result<MethodReply, MethodError> {
-    let params: CallToolRequestParams = request.params()?;
-    match params.name.as_ref() {
-        "echo" => match argument(&params.arguments, "text") {
-            Some(serde_json::Value::String(text)) => text_result(text.clone()),
-            _ => Err(MethodError::invalid_params(
-                "echo needs a string argument `text`",
-            )),
-        },
+pub fn call(request: &Request) -> MethodResult {
+    let params: ToolCall = request.params()?;
+    match run_tool(request, &params) {
+        Ok(reply) => reply,
+        Err(InvalidArguments(text)) => {
+            to_result(&CallToolResult::error(vec![ContentBlock::text(text)]))
+        }
+    }
+}
+
+fn run_tool(request: &Request, params: &ToolCall) -> Result<MethodResult, InvalidArguments> {
+    let name = params.name.as_ref();
+    let raw = params.arguments;
+    Ok(match name {
+        "echo" => {
+            let args: EchoArguments = arguments(name, "{\"text\": string}", raw)?;
+            text_result(args.text.into_owned())
+        }
         "add" => {
-            let a = argument(&params.arguments, "a").and_then(serde_json::Value::as_f64);
-            let b = argument(&params.arguments, "b").and_then(serde_json::Value::as_f64);
-            match (a, b) {
-                (Some(a), Some(b)) => text_result(format!("{}", a + b)),
-                _ => Err(MethodError::invalid_params("add needs numbers `a` and `b`")),
-            }
+            let args: AddArguments = arguments(name, "{\"a\": number, \"b\": number}", raw)?;
+            text_result(format!("{}", args.a + args.b))
         }
         "sleep_ms" => {
-            let ms = argument(&params.arguments, "ms")
-                .and_then(serde_json::Value::as_u64)
-                .filter(|ms| *ms <= MAX_SLEEP_MS)
-                .ok_or_else(|| {
-                    MethodError::invalid_params("sleep_ms needs an integer `ms` from 0 to 60000")
-                })?;
+            let expected = "{\"ms\": integer from 0 to 60000}";
+            let args: SleepArguments = arguments(name, expected, raw)?;
+            if args.ms > MAX_SLEEP_MS {
+                return Err(InvalidArguments(format!(
+                    "invalid arguments for sleep_ms: ms = {} is more than {MAX_SLEEP_MS}; expected {expected}",
+                    args.ms
+                )));
+            }
             let progress_token = params
                 .meta
-                .as_ref()
-                .and_then(|m| serde_json::to_value(m).ok())
-                .and_then(|m| m.get("progressToken").cloned())
-                .and_then(|t| serde_json::from_value(t).ok());
+                .and_then(|m| serde_json::from_str::<ProgressMeta>(m.get()).ok())
+                .and_then(|m| m.progress_token);
             Ok(MethodReply::Long(LongTask {
-                id: request.id.to_owned(),
-                ms,
+                id: request.id.clone().into_owned(),
+                ms: args.ms,
                 progress_token,
             }))
         }
         "cluster_status" => {
             let members = request.node.members();
             let value = json!({"node": request.node.config.node_name, "members": members});
-            let mut result = CallToolResult::success(vec![ContentBlock::text(value.to_string())]);
-            result.structured_content = Some(value);
-            to_result(&result)
+            structured(value)
         }
-        "node_info" => {
-            let value = node_info(request);
-            let mut result = CallToolResult::success(vec![ContentBlock::text(value.to_string())]);
-            result.structured_content = Some(value);
-            to_result(&result)
-        }
-        other => Err(MethodError::invalid_params(format!(
+        "node_info" => structured(node_info(request)),
+        other => Err(ErrorObject::invalid_params(format!(
             "unknown tool: {other}"
         ))),
-    }
+    })
+}
+
+fn structured(value: serde_json::Value) -> MethodResult {
+    let mut result = CallToolResult::success(vec![ContentBlock::text(value.to_string())]);
+    result.structured_content = Some(value);
+    to_result(&result)
 }
 
 /// What `node_info` and `erlmcp://node/info` report.
