@@ -3,6 +3,8 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
+use crate::cluster_secret::{ClusterSecret, MembershipAuth};
+
 /// Whether the node coordinates the cluster or serves as a worker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -46,6 +48,12 @@ pub struct NodeConfig {
     pub heartbeat_interval: Duration,
     /// A member not heard from directly this long is dead.
     pub dead_after: Duration,
+    /// A dead member silent this long is dropped from the table (so past members cannot fill it).
+    pub forget_dead_after: Duration,
+    /// How heartbeats are authenticated (or that membership is off).
+    pub membership: MembershipAuth,
+    /// Whether the `/mcp` proxy passes `Authorization`, `Cookie` and `Proxy-Authorization` on.
+    pub proxy_forward_credentials: bool,
 }
 
 impl NodeConfig {
@@ -67,6 +75,9 @@ impl NodeConfig {
             backlog: 1024,
             heartbeat_interval: Duration::from_secs(1),
             dead_after: Duration::from_secs(3),
+            forget_dead_after: Duration::from_secs(600),
+            membership: MembershipAuth::Secret(ClusterSecret::for_tests()),
+            proxy_forward_credentials: false,
         }
     }
 }

@@ -1,10 +1,12 @@
 //! The `erlmcp-node` binary: `serve` (the default), `stdio`, `healthcheck` and `baseline`.
 
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use erlmcp_node::cluster_secret::{ClusterSecret, MembershipAuth};
 use erlmcp_node::config::{NodeConfig, Role, parse_duration};
 
 /// The MCP server every erlmcp cluster node runs.
@@ -93,6 +95,18 @@ struct ServeArgs {
     /// A member not heard from directly this long is marked dead (must exceed the interval).
     #[arg(long, env = "ERLMCP_DEAD_AFTER", default_value = "3s", value_parser = parse_duration, global = true)]
     dead_after: Duration,
+    /// A dead member silent this long is dropped from the member table (10m, 1h).
+    #[arg(long, env = "ERLMCP_FORGET_DEAD_AFTER", default_value = "10m", value_parser = parse_duration, global = true)]
+    forget_dead_after: Duration,
+    /// File holding the cluster secret that authenticates heartbeats (one line, >= 32 bytes).
+    #[arg(long, env = "ERLMCP_CLUSTER_SECRET_FILE", global = true)]
+    cluster_secret_file: Option<PathBuf>,
+    /// Without a secret, accept and send unauthenticated heartbeats (tests and development only).
+    #[arg(long, env = "ERLMCP_INSECURE_OPEN_MEMBERSHIP", global = true)]
+    insecure_open_membership: bool,
+    /// Pass Authorization, Cookie and Proxy-Authorization through the /mcp proxy.
+    #[arg(long, env = "ERLMCP_PROXY_FORWARD_CREDENTIALS", global = true)]
+    proxy_forward_credentials: bool,
     /// Log level: error, warn, info, debug, trace.
     #[arg(long, env = "ERLMCP_LOG", default_value = "info", global = true)]
     log_level: tracing::Level,
@@ -114,6 +128,13 @@ impl ServeArgs {
                 self.dead_after, self.heartbeat_interval
             ));
         }
+        if self.forget_dead_after <= self.dead_after {
+            return Err(format!(
+                "--forget-dead-after ({:?}) must exceed --dead-after ({:?})",
+                self.forget_dead_after, self.dead_after
+            ));
+        }
+        let membership = self.membership()?;
         let node_name = self
             .node_name
             .clone()
@@ -124,6 +145,21 @@ impl ServeArgs {
             })
             .filter(|n| !n.is_empty())
             .unwrap_or_else(|| "node".into());
+        let seeds: Vec<String> = self
+            .seeds
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect();
+        if !seeds.is_empty() && !membership.is_enabled() {
+            return Err(
+                "--seeds needs --cluster-secret-file (ERLMCP_CLUSTER_SECRET_FILE), or \
+                 --insecure-open-membership for tests: without a secret anyone who reaches the \
+                 API port could join"
+                    .into(),
+            );
+        }
         Ok(NodeConfig {
             cluster: self.cluster.clone(),
             advertise_host: self
@@ -136,20 +172,29 @@ impl ServeArgs {
             api_port: self.api_port,
             listener_port: self.listener_port,
             max_connections: self.max_connections,
-            seeds: self
-                .seeds
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(String::from)
-                .collect(),
+            seeds,
             idle_timeout: self.idle_timeout,
             max_line_bytes: self.max_line_bytes,
             drain_timeout: self.drain_timeout,
             backlog: self.backlog,
             heartbeat_interval: self.heartbeat_interval,
             dead_after: self.dead_after,
+            forget_dead_after: self.forget_dead_after,
+            membership,
+            proxy_forward_credentials: self.proxy_forward_credentials,
         })
+    }
+
+    /// A secret file, or the explicit opt-out, or membership off.
+    fn membership(&self) -> Result<MembershipAuth, String> {
+        match (&self.cluster_secret_file, self.insecure_open_membership) {
+            (Some(_), true) => Err(
+                "--cluster-secret-file and --insecure-open-membership exclude each other".into(),
+            ),
+            (Some(path), false) => ClusterSecret::from_file(path).map(MembershipAuth::Secret),
+            (None, true) => Ok(MembershipAuth::InsecureOpen),
+            (None, false) => Ok(MembershipAuth::Disabled),
+        }
     }
 }
 
@@ -184,6 +229,17 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             None | Some(Command::Serve) => {
+                match config.membership {
+                    MembershipAuth::Secret(_) => {
+                        tracing::info!("membership: heartbeats authenticated by the cluster secret")
+                    }
+                    MembershipAuth::InsecureOpen => tracing::warn!(
+                        "membership: OPEN (--insecure-open-membership): anyone who reaches the API port can join"
+                    ),
+                    MembershipAuth::Disabled => tracing::warn!(
+                        "membership: disabled (no --cluster-secret-file): this node serves alone"
+                    ),
+                }
                 let server = erlmcp_node::server::Server::bind(config)?;
                 server.run(erlmcp_node::server::termination()).await
             }
