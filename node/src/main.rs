@@ -26,7 +26,12 @@ enum Command {
     /// Serve one MCP session over stdin/stdout.
     Stdio,
     /// Exit 0 when this node's /health answers 200 within 2 s, else 1 (the image's HEALTHCHECK).
-    Healthcheck,
+    Healthcheck {
+        /// Ask this plain-HTTP URL on an IP address instead (e.g. Prometheus's
+        /// http://127.0.0.1:9090/-/ready, whose image has no wget).
+        #[arg(long)]
+        url: Option<String>,
+    },
     /// A bare newline echo server: the baseline benchmarks compare against.
     Baseline {
         /// Address to bind.
@@ -200,9 +205,19 @@ impl ServeArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Some(Command::Healthcheck) = cli.command {
-        let addr = SocketAddr::from(([127, 0, 0, 1], cli.serve.api_port));
-        let healthy = erlmcp_node::healthcheck::check(addr, Duration::from_secs(2));
+    if let Some(Command::Healthcheck { url }) = &cli.command {
+        let (addr, path) = match url.as_deref().map(erlmcp_node::healthcheck::parse_url) {
+            Some(Ok(target)) => target,
+            Some(Err(message)) => {
+                eprintln!("error: {message}");
+                return ExitCode::FAILURE;
+            }
+            None => (
+                SocketAddr::from(([127, 0, 0, 1], cli.serve.api_port)),
+                "/health".to_string(),
+            ),
+        };
+        let healthy = erlmcp_node::healthcheck::check_path(addr, &path, Duration::from_secs(2));
         return if healthy {
             ExitCode::SUCCESS
         } else {
@@ -249,7 +264,7 @@ fn main() -> ExitCode {
             Some(Command::Baseline { bind, port }) => {
                 erlmcp_node::baseline::serve(SocketAddr::new(bind, port), config.backlog).await
             }
-            Some(Command::Healthcheck) => unreachable!("handled above"),
+            Some(Command::Healthcheck { .. }) => unreachable!("handled above"),
         }
     });
     match result {

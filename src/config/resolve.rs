@@ -116,6 +116,13 @@ pub fn resolve(
         "0.1.0".to_string(),
     );
 
+    let secret_file = cluster_table.secret_file.as_ref().map(|file| {
+        r.spans.set("cluster.secret_file", file.span());
+        let beside = std::path::Path::new(source)
+            .parent()
+            .unwrap_or(std::path::Path::new(""));
+        beside.join(file.get_ref())
+    });
     let runtime = resolve_runtime(&mut r, raw, &name);
     let vm = resolve_vm(&mut r, raw, runtime.kind);
     let image = resolve_image(&mut r, raw);
@@ -139,6 +146,7 @@ pub fn resolve(
         source: source.to_string(),
         name,
         version,
+        secret_file,
         runtime,
         vm,
         image,

@@ -21,7 +21,7 @@ use futures_util::{StreamExt as _, TryStreamExt as _};
 use tokio_util::io::StreamReader;
 
 use super::LABEL_STRESS_OF;
-use super::docker::{DockerEngine, nofile_ulimits};
+use super::docker::{DockerEngine, NODE_USER, least_privilege, nofile_ulimits};
 use super::image;
 use crate::config::model::{CONTAINER_API_PORT, CONTAINER_LISTENER_PORT, Cluster};
 use crate::progress::Progress;
@@ -29,6 +29,9 @@ use crate::stress::{StressTarget, TargetKind, WorkerHost, WorkerPipes};
 
 /// Label saying what a stress container is: `worker` or `baseline`.
 const LABEL_STRESS_ROLE: &str = "erlmcp.stress-role";
+
+/// The user stress workers run as (`nobody`, as in their image).
+pub const STRESS_WORKER_USER: &str = "65534:65534";
 
 /// Open files a worker container asks for beyond its sessions (stdio, the runtime's own).
 const FD_HEADROOM: u64 = 512;
@@ -115,10 +118,11 @@ impl ContainerWorkers {
             stdin_once: Some(true),
             tty: Some(false),
             labels: Some(stress_labels(&self.cluster, "worker")),
+            user: Some(STRESS_WORKER_USER.into()),
             host_config: Some(HostConfig {
                 network_mode: Some(self.network.clone()),
                 ulimits: Some(nofile_ulimits(self.nofile)),
-                ..Default::default()
+                ..least_privilege()
             }),
             ..Default::default()
         };
@@ -301,10 +305,11 @@ impl ContainerBaselines {
                 test: Some(vec!["NONE".into()]),
                 ..Default::default()
             }),
+            user: Some(NODE_USER.into()),
             host_config: Some(HostConfig {
                 network_mode: Some(cluster.network.clone()),
                 ulimits: Some(nofile_ulimits(nofile)),
-                ..Default::default()
+                ..least_privilege()
             }),
             ..Default::default()
         };
