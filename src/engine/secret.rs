@@ -168,6 +168,30 @@ mod tests {
     }
 
     #[test]
+    fn the_cluster_file_names_its_secret_relative_to_itself() {
+        let text =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/clusters/local.toml"))
+                .unwrap()
+                .replacen(
+                    "[cluster]\n",
+                    "[cluster]\nsecret_file = \"secrets/cluster\"\n",
+                    1,
+                );
+        let (cluster, _) = crate::config::parse("clusters/local.toml", &text).unwrap();
+        assert_eq!(
+            cluster.secret_file.as_deref(),
+            Some(Path::new("clusters/secrets/cluster"))
+        );
+        let (unnamed, _) = crate::config::parse(
+            "clusters/local.toml",
+            &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/clusters/local.toml"))
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(unnamed.secret_file, None);
+    }
+
+    #[test]
     fn a_named_secret_file_must_be_long_enough() {
         let dir = tempfile::tempdir().unwrap();
         let short = dir.path().join("short");
