@@ -572,4 +572,35 @@ mod tests {
         table.forget(at(1202), forget_after);
         assert!(table.heard_directly(record("late", "late:8080", 1), at(1202)));
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// Whatever a member sends, an address with anything but host characters and one port
+        /// (a path, query, fragment, userinfo, whitespace, escapes) is never accepted.
+        #[test]
+        fn no_address_with_url_syntax_is_accepted(
+            host in "[a-z0-9.-]{0,20}",
+            port in 0u32..70_000,
+            junk in "[/?#@ %\t\\[\\]]{1,3}",
+            at in 0usize..3,
+        ) {
+            let address = match at {
+                0 => format!("{host}{junk}:{port}"),
+                1 => format!("{host}:{port}{junk}"),
+                _ => format!("{junk}{host}:{port}"),
+            };
+            proptest::prop_assert!(!is_host_port(&address), "{}", address);
+        }
+
+        /// Well-formed names and ports are accepted exactly when the port is 1 to 65535.
+        #[test]
+        fn dns_names_with_a_port_are_accepted(
+            labels in proptest::collection::vec("[a-z0-9]([a-z0-9-]{0,10}[a-z0-9])?", 1..4),
+            port in 0u32..70_000,
+        ) {
+            let address = format!("{}:{port}", labels.join("."));
+            proptest::prop_assert_eq!(is_host_port(&address), (1..=65_535).contains(&port));
+        }
+    }
 }
