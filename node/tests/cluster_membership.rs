@@ -677,3 +677,78 @@ fn credentials_cross_the_proxy_only_when_the_operator_opts_in() {
     assert!(head.contains("cookie: sid=client-cookie"), "{head}");
     assert!(!head.contains("x-hop"), "{head}");
 }
+
+/// A stand-in seed that answers every heartbeat 200 with a reply naming itself `fake` at
+/// 127.0.0.1:9, signed with `secret` over the request's MAC when given, else unsigned.
+fn fake_seed(secret: Option<ClusterSecret>) -> SocketAddr {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(200) {
+            let Ok(stream) = stream else { continue };
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut reader = BufReader::new(stream);
+            let (mut length, mut request_mac) = (0usize, String::new());
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                let lower = line.to_lowercase();
+                if let Some(n) = lower.strip_prefix("content-length:") {
+                    length = n.trim().parse().unwrap_or(0);
+                }
+                if let Some(mac) = lower.strip_prefix(&format!("{MAC_HEADER}:")) {
+                    request_mac = mac.trim().to_string();
+                }
+            }
+            let mut body = vec![0; length];
+            let _ = std::io::Read::read_exact(&mut reader, &mut body);
+            let reply = format!(
+                r#"{{"node":"fake","members":[{}]}}"#,
+                record_json("fake", "127.0.0.1:9")
+            );
+            let mac = secret
+                .as_ref()
+                .map(|s| {
+                    format!(
+                        "{MAC_HEADER}: {}\r\n",
+                        s.sign_reply(&request_mac, reply.as_bytes())
+                    )
+                })
+                .unwrap_or_default();
+            let _ = write!(
+                reader.get_mut(),
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n{mac}connection: close\r\n\
+                 content-length: {}\r\n\r\n{reply}",
+                reply.len()
+            );
+        }
+    });
+    addr
+}
+
+#[test]
+fn a_node_learns_nothing_from_a_reply_without_a_valid_mac() {
+    for (secret, listed) in [
+        (None, false),
+        (Some(ClusterSecret::from_bytes(&[b'x'; 32]).unwrap()), false),
+        (Some(ClusterSecret::for_tests()), true), // the control: a genuine reply is believed
+    ] {
+        let seed = fake_seed(secret);
+        let node = member("w1", Role::Worker, &[seed]);
+        let with_fake = expect(&[("fake", "alive"), ("w1", "alive")]);
+        if listed {
+            assert!(
+                eventually(|| states(&node) == with_fake),
+                "{:?}",
+                states(&node)
+            );
+        } else {
+            // Several rounds at 100 ms: every reply arrived, none was believed.
+            std::thread::sleep(Duration::from_millis(600));
+            assert_eq!(states(&node), expect(&[("w1", "alive")]));
+        }
+    }
+}
