@@ -12,6 +12,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::cluster_secret::{MAC_HEADER, MembershipAuth, SENT_HEADER, is_fresh, unix_ms_now};
+use crate::config::NodeConfig;
 use crate::membership::{Member, MemberRecord, Replayed};
 use crate::peer::{HEARTBEAT_PATH, HeartbeatReply};
 use crate::state::Node;
@@ -78,7 +79,7 @@ async fn heartbeat(State(node): State<Node>, headers: HeaderMap, body: Bytes) ->
     if node.is_draining() {
         return refusal(StatusCode::SERVICE_UNAVAILABLE, "draining");
     }
-    let sent_ms = match authenticate(&node.config.membership, &headers, &body) {
+    let sent_ms = match authenticate(&node.config, &headers, &body) {
         Ok(sent_ms) => sent_ms,
         Err(why) => {
             tracing::debug!(why, "heartbeat refused");
@@ -143,11 +144,11 @@ fn refusal(status: StatusCode, why: &str) -> Response {
 /// The heartbeat's send time when its MAC is valid and it is fresh; None with open membership;
 /// why not otherwise. Replay against the member's last send time is checked by the table.
 fn authenticate(
-    auth: &MembershipAuth,
+    config: &NodeConfig,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Option<u64>, &'static str> {
-    let secret = match auth {
+    let secret = match &config.membership {
         MembershipAuth::Secret(secret) => secret,
         MembershipAuth::InsecureOpen => return Ok(None),
         MembershipAuth::Disabled => {
@@ -164,7 +165,7 @@ fn authenticate(
     if !secret.verify_request(sent_ms, body, mac) {
         return Err("heartbeat MAC does not match the cluster secret");
     }
-    if !is_fresh(sent_ms, unix_ms_now()) {
+    if !is_fresh(sent_ms, unix_ms_now(), config.replay_window) {
         return Err("heartbeat send time is outside the replay window");
     }
     Ok(Some(sent_ms))

@@ -3,8 +3,8 @@
 //! Every heartbeat carries an HMAC-SHA256 under the secret over its send time and body, and
 //! every reply one over the request's MAC and the reply body, so the secret never travels, a
 //! forged or altered message is refused, and a reply cannot be replayed to another request.
-//! Replay of a request is stopped by its send time: it must lie within [`REPLAY_WINDOW`] of the
-//! receiver's clock and be later than the last one accepted from the same member (the member
+//! Replay of a request is stopped by its send time: it must lie within the replay window
+//! (`--heartbeat-max-skew`, default [`DEFAULT_REPLAY_WINDOW`]) of the receiver's clock and be later than the last one accepted from the same member (the member
 //! table keeps that; see [`crate::membership`]).
 //!
 //! The secret is read from a file (`--cluster-secret-file`), never from an environment value:
@@ -22,10 +22,10 @@ pub const MAC_HEADER: &str = "x-erlmcp-mac";
 /// Header carrying a heartbeat's send time, ms since the Unix epoch.
 pub const SENT_HEADER: &str = "x-erlmcp-sent-ms";
 
-/// A heartbeat whose send time is further than this from the receiver's clock is refused
-/// (stale, or a clock too far off). Generous for NTP-synced hosts, short next to the
+/// By default a heartbeat whose send time is further than this from the receiver's clock is
+/// refused (stale, or a clock too far off). Generous for NTP-synced hosts, short next to the
 /// 10-minute forget time, which is what makes a replay after forgetting useless.
-pub const REPLAY_WINDOW: Duration = Duration::from_secs(30);
+pub const DEFAULT_REPLAY_WINDOW: Duration = Duration::from_secs(30);
 
 /// Secrets shorter than this (after trimming whitespace) are refused: 32 bytes is what
 /// `head -c32 /dev/urandom | base64` or `openssl rand -hex 32` gives at least.
@@ -153,9 +153,9 @@ pub fn unix_ms_now() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-/// True when `sent_ms` lies within [`REPLAY_WINDOW`] of `now_ms`, either side.
-pub fn is_fresh(sent_ms: u64, now_ms: u64) -> bool {
-    sent_ms.abs_diff(now_ms) <= REPLAY_WINDOW.as_millis() as u64
+/// True when `sent_ms` lies within `window` of `now_ms`, either side.
+pub fn is_fresh(sent_ms: u64, now_ms: u64, window: Duration) -> bool {
+    u128::from(sent_ms.abs_diff(now_ms)) <= window.as_millis()
 }
 
 #[cfg(test)]
@@ -222,10 +222,11 @@ mod tests {
     #[test]
     fn freshness_is_symmetric_around_now() {
         let now = 1_000_000;
-        let window = REPLAY_WINDOW.as_millis() as u64;
-        assert!(is_fresh(now - window, now));
-        assert!(is_fresh(now + window, now));
-        assert!(!is_fresh(now - window - 1, now));
-        assert!(!is_fresh(now + window + 1, now));
+        let w = DEFAULT_REPLAY_WINDOW;
+        let window = w.as_millis() as u64;
+        assert!(is_fresh(now - window, now, w));
+        assert!(is_fresh(now + window, now, w));
+        assert!(!is_fresh(now - window - 1, now, w));
+        assert!(!is_fresh(now + window + 1, now, w));
     }
 }

@@ -3,7 +3,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use crate::cluster_secret::{ClusterSecret, MembershipAuth};
+use crate::cluster_secret::{ClusterSecret, DEFAULT_REPLAY_WINDOW, MembershipAuth};
 
 /// Whether the node coordinates the cluster or serves as a worker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -52,6 +52,9 @@ pub struct NodeConfig {
     pub forget_dead_after: Duration,
     /// How heartbeats are authenticated (or that membership is off).
     pub membership: MembershipAuth,
+    /// A heartbeat sent further than this from now (either side) is refused as stale: the
+    /// replay window, and the clock skew tolerated between hosts.
+    pub replay_window: Duration,
     /// Whether the `/mcp` proxy passes `Authorization`, `Cookie` and `Proxy-Authorization` on.
     pub proxy_forward_credentials: bool,
 }
@@ -77,6 +80,7 @@ impl NodeConfig {
             dead_after: Duration::from_secs(3),
             forget_dead_after: Duration::from_secs(600),
             membership: MembershipAuth::Secret(ClusterSecret::for_tests()),
+            replay_window: DEFAULT_REPLAY_WINDOW,
             proxy_forward_credentials: false,
         }
     }

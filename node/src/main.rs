@@ -103,6 +103,9 @@ struct ServeArgs {
     /// A dead member silent this long is dropped from the member table (10m, 1h).
     #[arg(long, env = "ERLMCP_FORGET_DEAD_AFTER", default_value = "10m", value_parser = parse_duration, global = true)]
     forget_dead_after: Duration,
+    /// Heartbeats sent further than this from now are refused (replay window, clock skew).
+    #[arg(long, env = "ERLMCP_HEARTBEAT_MAX_SKEW", default_value = "30s", value_parser = parse_duration, global = true)]
+    heartbeat_max_skew: Duration,
     /// File holding the cluster secret that authenticates heartbeats (one line, >= 32 bytes).
     #[arg(long, env = "ERLMCP_CLUSTER_SECRET_FILE", global = true)]
     cluster_secret_file: Option<PathBuf>,
@@ -137,6 +140,13 @@ impl ServeArgs {
             return Err(format!(
                 "--forget-dead-after ({:?}) must exceed --dead-after ({:?})",
                 self.forget_dead_after, self.dead_after
+            ));
+        }
+        if self.heartbeat_max_skew.is_zero() || self.heartbeat_max_skew >= self.forget_dead_after {
+            return Err(format!(
+                "--heartbeat-max-skew ({:?}) must be above zero and below --forget-dead-after ({:?}), \
+                 or a heartbeat captured before a member was forgotten could be replayed",
+                self.heartbeat_max_skew, self.forget_dead_after
             ));
         }
         let membership = self.membership()?;
@@ -186,6 +196,7 @@ impl ServeArgs {
             dead_after: self.dead_after,
             forget_dead_after: self.forget_dead_after,
             membership,
+            replay_window: self.heartbeat_max_skew,
             proxy_forward_credentials: self.proxy_forward_credentials,
         })
     }

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use erlmcp_node::cluster_secret::{
-    ClusterSecret, MAC_HEADER, MembershipAuth, REPLAY_WINDOW, SENT_HEADER, unix_ms_now,
+    ClusterSecret, DEFAULT_REPLAY_WINDOW, MAC_HEADER, MembershipAuth, SENT_HEADER, unix_ms_now,
 };
 use erlmcp_node::config::Role;
 use serde_json::Value;
@@ -436,9 +436,9 @@ fn forged_stale_and_replayed_heartbeats_get_401_and_register_nothing() {
         http(node.api, "POST", "/cluster/heartbeat", &headers, &tampered).0,
         401
     );
-    let stale = now - REPLAY_WINDOW.as_millis() as u64 - 1_000;
+    let stale = now - DEFAULT_REPLAY_WINDOW.as_millis() as u64 - 1_000;
     assert_eq!(signed_heartbeat(&node, &secret, stale, &body), 401);
-    let future = now + REPLAY_WINDOW.as_millis() as u64 + 60_000;
+    let future = now + DEFAULT_REPLAY_WINDOW.as_millis() as u64 + 60_000;
     assert_eq!(signed_heartbeat(&node, &secret, future, &body), 401);
     assert_eq!(states(&node), alone);
 
@@ -751,4 +751,25 @@ fn a_node_learns_nothing_from_a_reply_without_a_valid_mac() {
             assert_eq!(states(&node), expect(&[("w1", "alive")]));
         }
     }
+}
+
+#[test]
+fn the_replay_window_is_the_operators_to_set_and_stays_below_the_forget_time() {
+    let node = TestNode::start(|config| config.replay_window = Duration::from_secs(1));
+    let secret = ClusterSecret::for_tests();
+    let body = record_json("w1", "127.0.0.1:9");
+    let now = unix_ms_now();
+    assert_eq!(signed_heartbeat(&node, &secret, now - 5_000, &body), 401);
+    assert_eq!(signed_heartbeat(&node, &secret, now, &body), 200);
+
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_erlmcp-node"))
+        .args(["--heartbeat-max-skew", "20m", "--forget-dead-after", "10m"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("must be above zero and below --forget-dead-after"),
+        "{stderr}"
+    );
 }
