@@ -115,24 +115,27 @@ async fn heartbeat(State(node): State<Node>, headers: HeaderMap, body: Bytes) ->
         members,
     };
     let body = serde_json::to_vec(&reply).expect("records serialize");
+    let mac = match &node.config.membership {
+        MembershipAuth::Secret(secret) => {
+            let request_mac = headers
+                .get(MAC_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            Some(secret.sign_reply(request_mac, &body))
+        }
+        _ => None,
+    };
     let mut response = (
         [(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         )],
-        body.clone(),
+        body,
     )
         .into_response();
-    if let MembershipAuth::Secret(secret) = &node.config.membership {
-        let request_mac = headers
-            .get(MAC_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default();
-        let mac = secret.sign_reply(request_mac, &body);
-        response.headers_mut().insert(
-            MAC_HEADER,
-            HeaderValue::from_str(&mac).expect("hex is a header value"),
-        );
+    if let Some(mac) = mac {
+        let mac = HeaderValue::from_str(&mac).expect("hex is a header value");
+        response.headers_mut().insert(MAC_HEADER, mac);
     }
     response
 }
