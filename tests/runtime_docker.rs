@@ -1,7 +1,8 @@
 //! `apply`, `plan`, `status` and `down` against the real Docker engine with a private 2-node
 //! cluster: nodes answer MCP through their published ports, Prometheus scrapes them, re-apply is a
 //! no-op, a changed node is the only one recreated, `down` leaves nothing labelled behind, and a
-//! taken host port gives a clear error and a clean state. Needs Docker (CI has it).
+//! taken host port gives a clear error and a clean state; every container runs with least
+//! privilege and holds the cluster secret as a file, never in its environment. Needs Docker.
 
 mod cluster_support;
 
@@ -19,6 +20,64 @@ fn container_id(name: &str) -> String {
         .output()
         .unwrap();
     String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
+/// The engine's view of a container (through bollard, as `apply` sees it).
+fn inspect(name: &str) -> bollard::models::ContainerInspectResponse {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let docker = bollard::Docker::connect_with_local_defaults()
+            .unwrap()
+            .negotiate_version()
+            .await
+            .unwrap();
+        docker
+            .inspect_container(
+                name,
+                None::<bollard::query_parameters::InspectContainerOptions>,
+            )
+            .await
+            .unwrap()
+    })
+}
+
+/// Least privilege on the live container, a health check, and no secret value in its env.
+fn assert_locked_down(name: &str, secret: &str) {
+    let container = inspect(name);
+    let host = container.host_config.unwrap();
+    assert_eq!(host.readonly_rootfs, Some(true), "{name}: read-only root");
+    assert_eq!(host.cap_drop, Some(vec!["ALL".to_string()]), "{name}");
+    assert!(
+        host.security_opt
+            .unwrap_or_default()
+            .contains(&"no-new-privileges:true".to_string()),
+        "{name}: no-new-privileges"
+    );
+    let config = container.config.unwrap();
+    let user = config.user.unwrap_or_default();
+    assert!(
+        !user.is_empty() && !user.starts_with("0") && !user.starts_with("root"),
+        "{name} runs as {user:?}"
+    );
+    let test = config.healthcheck.and_then(|h| h.test).unwrap_or_default();
+    assert!(
+        !test.is_empty() && test[0] != "NONE",
+        "{name} has no health check"
+    );
+    let env = config.env.unwrap_or_default().join("\n");
+    assert!(
+        !env.contains(secret),
+        "{name}'s environment holds the secret"
+    );
+    let health = container
+        .state
+        .and_then(|s| s.health)
+        .and_then(|h| h.status)
+        .map(|s| s.to_string());
+    assert_eq!(health.as_deref(), Some("healthy"), "{name}");
 }
 
 fn labelled(kind: &str) -> String {
@@ -84,6 +143,20 @@ fn docker_runtime_lifecycle() {
         "Prometheus has no erlmcp_connections_active series for both nodes"
     );
 
+    // Membership is authenticated by the secret apply made; the containers hold it as a
+    // read-only file, never in their environment, and run with least privilege.
+    let secret = assert_stored_secret(cluster.dir.path(), NAME);
+    let both_alive = [("node1", "alive"), ("node2", "alive")].map(|(n, s)| (n.into(), s.into()));
+    assert!(
+        eventually(Duration::from_secs(20), || member_states(BASE)
+            == both_alive),
+        "{:?}",
+        member_states(BASE)
+    );
+    for container in ["node1", "node2", "prometheus"] {
+        assert_locked_down(&format!("{NAME}-{container}"), &secret);
+    }
+
     // Re-apply touches nothing.
     let plan = cluster.run("plan", &[]);
     assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
@@ -92,6 +165,11 @@ fn docker_runtime_lifecycle() {
         String::from_utf8_lossy(&again.stdout).contains("nothing to do"),
         "{}",
         text(&again)
+    );
+    assert_eq!(
+        assert_stored_secret(cluster.dir.path(), NAME),
+        secret,
+        "re-apply kept it"
     );
 
     // One changed node is the only one recreated.
@@ -124,9 +202,15 @@ fn docker_runtime_lifecycle() {
         "",
         "the Prometheus volume is kept without --volumes"
     );
+    assert_eq!(
+        assert_stored_secret(cluster.dir.path(), NAME),
+        secret,
+        "down keeps it"
+    );
     let down = cluster.run("down", &["--volumes"]);
     assert!(down.status.success(), "{}", text(&down));
     assert_eq!(labelled("volume"), "");
+    assert!(!stored_secret(cluster.dir.path(), NAME).exists());
 }
 
 #[test]

@@ -53,6 +53,27 @@ fn native_runtime_lifecycle() {
         let name = mcp_initialize(port).unwrap_or_else(|e| panic!("node on {port}: {e}"));
         assert!(name.contains("erlmcp"), "{name}");
     }
+    // apply made the cluster secret; the nodes authenticate each other with it and see each
+    // other alive, and its value is in no node's environment (only its path is).
+    let secret = assert_stored_secret(cluster.dir.path(), NAME);
+    let both_alive = [("node1", "alive"), ("node2", "alive")].map(|(n, s)| (n.into(), s.into()));
+    assert!(
+        eventually(Duration::from_secs(20), || member_states(BASE)
+            == both_alive),
+        "{:?}",
+        member_states(BASE)
+    );
+    for (name, pid) in pids(&cluster) {
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+        let environ = String::from_utf8_lossy(&environ);
+        assert!(
+            !environ.contains(&secret),
+            "{name}'s environment holds the secret"
+        );
+        if name.ends_with("node1") {
+            assert!(environ.contains("ERLMCP_CLUSTER_SECRET_FILE="), "{name}");
+        }
+    }
     if erlmcp_gen::engine::image::host_prometheus().is_some() {
         let all_up = eventually(Duration::from_secs(60), || {
             let status = cluster.run("status", &["--json"]);
@@ -77,6 +98,11 @@ fn native_runtime_lifecycle() {
         String::from_utf8_lossy(&again.stdout).contains("nothing to do"),
         "{}",
         text(&again)
+    );
+    assert_eq!(
+        assert_stored_secret(cluster.dir.path(), NAME),
+        secret,
+        "re-apply kept it"
     );
 
     let node1 = pid_of(&cluster, &format!("{NAME}-node1"));
@@ -111,6 +137,14 @@ fn native_runtime_lifecycle() {
         mcp_initialize(BASE + 100).is_err(),
         "node1 still answers after down"
     );
+    assert_eq!(
+        assert_stored_secret(cluster.dir.path(), NAME),
+        secret,
+        "down keeps it"
+    );
+    let down = cluster.run("down", &["--volumes"]);
+    assert!(down.status.success(), "{}", text(&down));
+    assert!(!stored_secret(cluster.dir.path(), NAME).exists());
 }
 
 #[test]

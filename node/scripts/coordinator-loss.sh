@@ -5,12 +5,15 @@
 # Usage: node/scripts/coordinator-loss.sh [path/to/erlmcp-node]   (needs curl and python3)
 set -u
 BIN=${1:-target/debug/erlmcp-node}
-common=(--bind 127.0.0.1 --advertise-host 127.0.0.1 --log-level error)
+# The nodes authenticate heartbeats with a cluster secret: a throwaway one in a 0600 file.
+secret=$(mktemp)
+head -c32 /dev/urandom | base64 > "$secret"
+common=(--bind 127.0.0.1 --advertise-host 127.0.0.1 --log-level error --cluster-secret-file "$secret")
 coordinator() { "$BIN" --node-name c --role coordinator --api-port 18180 --listener-port 19180 "${common[@]}" & C=$!; }
 worker() { "$BIN" --node-name "w$1" --role worker --api-port "1818$1" --listener-port "1918$1" --seeds 127.0.0.1:18180 "${common[@]}" & eval "W$1=\$!"; }
 view() { curl -s "127.0.0.1:$1/cluster" | python3 -c 'import json,sys; print([(m["name"], m["state"]) for m in json.load(sys.stdin)["members"]])'; }
 coordinator; worker 1; worker 2
-trap 'kill $C $W1 $W2 ${W3:-} 2>/dev/null; wait 2>/dev/null' EXIT
+trap 'kill $C $W1 $W2 ${W3:-} 2>/dev/null; wait 2>/dev/null; rm -f "$secret"' EXIT
 sleep 2
 kill -9 $C
 sleep 5

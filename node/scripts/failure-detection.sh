@@ -6,11 +6,14 @@
 # Every wait is bounded; all three nodes are stopped at the end.
 set -u
 BIN=${1:-target/debug/erlmcp-node}
-common=(--bind 127.0.0.1 --advertise-host 127.0.0.1 --log-level error)
+# The nodes authenticate heartbeats with a cluster secret: a throwaway one in a 0600 file.
+secret=$(mktemp)
+head -c32 /dev/urandom | base64 > "$secret"
+common=(--bind 127.0.0.1 --advertise-host 127.0.0.1 --log-level error --cluster-secret-file "$secret")
 "$BIN" --node-name c --role coordinator --api-port 18180 --listener-port 19180 "${common[@]}" & C=$!
 "$BIN" --node-name w1 --role worker --api-port 18181 --listener-port 19181 --seeds 127.0.0.1:18180 "${common[@]}" & W1=$!
 "$BIN" --node-name w2 --role worker --api-port 18182 --listener-port 19182 --seeds 127.0.0.1:18180 "${common[@]}" & W2=$!
-trap 'kill $C $W1 $W2 2>/dev/null; wait 2>/dev/null' EXIT
+trap 'kill $C $W1 $W2 2>/dev/null; wait 2>/dev/null; rm -f "$secret"' EXIT
 alive=0
 for _ in $(seq 1 50); do
   alive=$(curl -s 127.0.0.1:18181/cluster | grep -o '"state":"alive"' | wc -l)

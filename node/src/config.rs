@@ -3,6 +3,8 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
+use crate::cluster_secret::{ClusterSecret, DEFAULT_REPLAY_WINDOW, MembershipAuth};
+
 /// Whether the node coordinates the cluster or serves as a worker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -51,6 +53,15 @@ pub struct NodeConfig {
     pub heartbeat_interval: Duration,
     /// A member not heard from directly this long is dead.
     pub dead_after: Duration,
+    /// A dead member silent this long is dropped from the table (so past members cannot fill it).
+    pub forget_dead_after: Duration,
+    /// How heartbeats are authenticated (or that membership is off).
+    pub membership: MembershipAuth,
+    /// A heartbeat sent further than this from now (either side) is refused as stale: the
+    /// replay window, and the clock skew tolerated between hosts.
+    pub replay_window: Duration,
+    /// Whether the `/mcp` proxy passes `Authorization`, `Cookie` and `Proxy-Authorization` on.
+    pub proxy_forward_credentials: bool,
 }
 
 impl NodeConfig {
@@ -74,6 +85,10 @@ impl NodeConfig {
             backlog: 1024,
             heartbeat_interval: Duration::from_secs(1),
             dead_after: Duration::from_secs(3),
+            forget_dead_after: Duration::from_secs(600),
+            membership: MembershipAuth::Secret(ClusterSecret::for_tests()),
+            replay_window: DEFAULT_REPLAY_WINDOW,
+            proxy_forward_credentials: false,
         }
     }
 }

@@ -16,8 +16,13 @@ use crate::state::Node;
 /// A heartbeat exchange never takes longer than this, nor longer than one interval.
 const MAX_EXCHANGE: Duration = Duration::from_millis(500);
 
-/// Heartbeats until `stopped` turns true (or its sender goes away).
+/// Heartbeats until `stopped` turns true (or its sender goes away). With membership disabled
+/// (no secret and no opt-in) there is nothing to send and it only waits.
 pub async fn run(node: Node, mut stopped: watch::Receiver<bool>) {
+    if !node.config.membership.is_enabled() {
+        let _ = stopped.wait_for(|stop| *stop).await;
+        return;
+    }
     let mut ticker = tokio::time::interval(node.config.heartbeat_interval);
     // A slow round delays the next one instead of bunching rounds up.
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -29,7 +34,10 @@ pub async fn run(node: Node, mut stopped: watch::Receiver<bool>) {
             _ = async {
                 ticker.tick().await;
                 beat_once(&node).await;
-            } => log_changes(&node, &mut last_states),
+            } => {
+                log_changes(&node, &mut last_states);
+                forget_past_members(&node, &mut last_states);
+            }
         }
     }
 }
@@ -41,7 +49,10 @@ pub async fn beat_once(node: &Node) {
     let exchanges = targets(node).into_iter().map(|address| {
         let record = &record;
         async move {
-            let reply = node.peers.heartbeat(&address, record, timeout).await;
+            let reply = node
+                .peers
+                .heartbeat(&address, record, &node.config.membership, timeout)
+                .await;
             (address, reply)
         }
     });
@@ -83,7 +94,20 @@ fn fold_reply(node: &Node, reply: HeartbeatReply) {
     for record in own {
         table.heard_directly(record, now);
     }
-    table.learn(others);
+    table.learn(others, now);
+}
+
+/// Drops members silent for `forget_dead_after`, so the table holds current members only.
+fn forget_past_members(node: &Node, last_states: &mut BTreeMap<String, Liveness>) {
+    let forgotten = node
+        .member_table
+        .lock()
+        .expect("member table lock")
+        .forget(Instant::now(), node.config.forget_dead_after);
+    for name in forgotten {
+        last_states.remove(&name);
+        tracing::info!(member = %name, after = ?node.config.forget_dead_after, "member forgotten");
+    }
 }
 
 /// Logs each member that turned alive or dead since the last round.
@@ -157,10 +181,10 @@ mod tests {
     #[test]
     fn targets_are_seeds_and_known_members_but_never_the_node_itself() {
         let node = node(&["127.0.0.1:8080", "seed:8080"]);
-        node.member_table
-            .lock()
-            .unwrap()
-            .learn([record("w1", "w1:8080"), record("w2", "seed:8080")]);
+        node.member_table.lock().unwrap().learn(
+            [record("w1", "w1:8080"), record("w2", "seed:8080")],
+            Instant::now(),
+        );
         assert_eq!(
             targets(&node).into_iter().collect::<Vec<_>>(),
             ["seed:8080", "w1:8080"]
@@ -174,6 +198,30 @@ mod tests {
         let running = tokio::spawn(run(node, stopped));
         tokio::time::sleep(Duration::from_secs(5)).await; // five rounds with nobody to reach
         assert!(!running.is_finished());
+        stop.send(true).unwrap();
+        running.await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_loop_forgets_members_dead_for_the_forget_time() {
+        let mut config = NodeConfig::for_tests();
+        config.node_name = "me".into();
+        config.forget_dead_after = Duration::from_secs(20);
+        let node = NodeState::new(config);
+        // Nobody listens at 127.0.0.1:1, so the member never answers again.
+        node.member_table
+            .lock()
+            .unwrap()
+            .heard_directly(record("gone", "127.0.0.1:1"), Instant::now());
+        let (stop, stopped) = watch::channel(false);
+        let running = tokio::spawn(run(node.clone(), stopped));
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        let names =
+            |node: &Node| -> Vec<String> { node.members().into_iter().map(|m| m.name).collect() };
+        assert_eq!(names(&node), ["gone", "me"]); // dead, still listed
+        tokio::time::sleep(Duration::from_secs(12)).await;
+        assert_eq!(names(&node), ["me"]);
+        assert!(targets(&node).is_empty());
         stop.send(true).unwrap();
         running.await.unwrap();
     }

@@ -16,6 +16,7 @@
 //! - [`placement`]: which live member with room takes a new session (lowest load ratio).
 //! - [`peer`]: the pooled HTTP client a node reaches other nodes' API ports with.
 //! - [`heartbeat`]: the loop that POSTs this node's record to seeds and members every interval.
+//! - [`cluster_secret`]: the cluster secret and the HMACs that authenticate heartbeats and replies.
 //! - [`cluster_api`]: `/cluster`, `/cluster/placement` and `POST /cluster/heartbeat`.
 //! - [`proxy`]: the coordinator forwards new `/mcp` sessions to the placed node, and their
 //!   later requests (session ids `<node>~<id>`) to it.
@@ -29,6 +30,7 @@
 
 pub mod baseline;
 pub mod cluster_api;
+pub mod cluster_secret;
 pub mod config;
 pub mod dispatch;
 pub mod framing;

@@ -1,10 +1,12 @@
 //! The `erlmcp-node` binary: `serve` (the default), `stdio`, `healthcheck` and `baseline`.
 
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use erlmcp_node::cluster_secret::{ClusterSecret, MembershipAuth};
 use erlmcp_node::config::{NodeConfig, Role, parse_duration};
 
 /// The MCP server every erlmcp cluster node runs.
@@ -24,7 +26,12 @@ enum Command {
     /// Serve one MCP session over stdin/stdout.
     Stdio,
     /// Exit 0 when this node's /health answers 200 within 2 s, else 1 (the image's HEALTHCHECK).
-    Healthcheck,
+    Healthcheck {
+        /// Ask this plain-HTTP URL on an IP address instead (e.g. Prometheus's
+        /// http://127.0.0.1:9090/-/ready, whose image has no wget).
+        #[arg(long)]
+        url: Option<String>,
+    },
     /// A bare newline echo server: the baseline benchmarks compare against.
     Baseline {
         /// Address to bind.
@@ -99,6 +106,21 @@ struct ServeArgs {
     /// A member not heard from directly this long is marked dead (must exceed the interval).
     #[arg(long, env = "ERLMCP_DEAD_AFTER", default_value = "3s", value_parser = parse_duration, global = true)]
     dead_after: Duration,
+    /// A dead member silent this long is dropped from the member table (10m, 1h).
+    #[arg(long, env = "ERLMCP_FORGET_DEAD_AFTER", default_value = "10m", value_parser = parse_duration, global = true)]
+    forget_dead_after: Duration,
+    /// Heartbeats sent further than this from now are refused (replay window, clock skew).
+    #[arg(long, env = "ERLMCP_HEARTBEAT_MAX_SKEW", default_value = "30s", value_parser = parse_duration, global = true)]
+    heartbeat_max_skew: Duration,
+    /// File holding the cluster secret that authenticates heartbeats (one line, >= 32 bytes).
+    #[arg(long, env = "ERLMCP_CLUSTER_SECRET_FILE", global = true)]
+    cluster_secret_file: Option<PathBuf>,
+    /// Without a secret, accept and send unauthenticated heartbeats (tests and development only).
+    #[arg(long, env = "ERLMCP_INSECURE_OPEN_MEMBERSHIP", global = true)]
+    insecure_open_membership: bool,
+    /// Pass Authorization, Cookie and Proxy-Authorization through the /mcp proxy.
+    #[arg(long, env = "ERLMCP_PROXY_FORWARD_CREDENTIALS", global = true)]
+    proxy_forward_credentials: bool,
     /// Log level: error, warn, info, debug, trace.
     #[arg(long, env = "ERLMCP_LOG", default_value = "info", global = true)]
     log_level: tracing::Level,
@@ -120,6 +142,20 @@ impl ServeArgs {
                 self.dead_after, self.heartbeat_interval
             ));
         }
+        if self.forget_dead_after <= self.dead_after {
+            return Err(format!(
+                "--forget-dead-after ({:?}) must exceed --dead-after ({:?})",
+                self.forget_dead_after, self.dead_after
+            ));
+        }
+        if self.heartbeat_max_skew.is_zero() || self.heartbeat_max_skew >= self.forget_dead_after {
+            return Err(format!(
+                "--heartbeat-max-skew ({:?}) must be above zero and below --forget-dead-after ({:?}), \
+                 or a heartbeat captured before a member was forgotten could be replayed",
+                self.heartbeat_max_skew, self.forget_dead_after
+            ));
+        }
+        let membership = self.membership()?;
         let node_name = self
             .node_name
             .clone()
@@ -130,6 +166,21 @@ impl ServeArgs {
             })
             .filter(|n| !n.is_empty())
             .unwrap_or_else(|| "node".into());
+        let seeds: Vec<String> = self
+            .seeds
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect();
+        if !seeds.is_empty() && !membership.is_enabled() {
+            return Err(
+                "--seeds needs --cluster-secret-file (ERLMCP_CLUSTER_SECRET_FILE), or \
+                 --insecure-open-membership for tests: without a secret anyone who reaches the \
+                 API port could join"
+                    .into(),
+            );
+        }
         Ok(NodeConfig {
             cluster: self.cluster.clone(),
             advertise_host: self
@@ -149,13 +200,7 @@ impl ServeArgs {
                 .filter(|s| !s.is_empty())
                 .map(String::from)
                 .collect(),
-            seeds: self
-                .seeds
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(String::from)
-                .collect(),
+            seeds,
             idle_timeout: self.idle_timeout,
             max_line_bytes: self.max_line_bytes,
             max_batch: self.max_batch,
@@ -163,15 +208,41 @@ impl ServeArgs {
             backlog: self.backlog,
             heartbeat_interval: self.heartbeat_interval,
             dead_after: self.dead_after,
+            forget_dead_after: self.forget_dead_after,
+            membership,
+            replay_window: self.heartbeat_max_skew,
+            proxy_forward_credentials: self.proxy_forward_credentials,
         })
+    }
+
+    /// A secret file, or the explicit opt-out, or membership off.
+    fn membership(&self) -> Result<MembershipAuth, String> {
+        match (&self.cluster_secret_file, self.insecure_open_membership) {
+            (Some(_), true) => Err(
+                "--cluster-secret-file and --insecure-open-membership exclude each other".into(),
+            ),
+            (Some(path), false) => ClusterSecret::from_file(path).map(MembershipAuth::Secret),
+            (None, true) => Ok(MembershipAuth::InsecureOpen),
+            (None, false) => Ok(MembershipAuth::Disabled),
+        }
     }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Some(Command::Healthcheck) = cli.command {
-        let addr = SocketAddr::from(([127, 0, 0, 1], cli.serve.api_port));
-        let healthy = erlmcp_node::healthcheck::check(addr, Duration::from_secs(2));
+    if let Some(Command::Healthcheck { url }) = &cli.command {
+        let (addr, path) = match url.as_deref().map(erlmcp_node::healthcheck::parse_url) {
+            Some(Ok(target)) => target,
+            Some(Err(message)) => {
+                eprintln!("error: {message}");
+                return ExitCode::FAILURE;
+            }
+            None => (
+                SocketAddr::from(([127, 0, 0, 1], cli.serve.api_port)),
+                "/health".to_string(),
+            ),
+        };
+        let healthy = erlmcp_node::healthcheck::check_path(addr, &path, Duration::from_secs(2));
         return if healthy {
             ExitCode::SUCCESS
         } else {
@@ -198,6 +269,17 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             None | Some(Command::Serve) => {
+                match config.membership {
+                    MembershipAuth::Secret(_) => {
+                        tracing::info!("membership: heartbeats authenticated by the cluster secret")
+                    }
+                    MembershipAuth::InsecureOpen => tracing::warn!(
+                        "membership: OPEN (--insecure-open-membership): anyone who reaches the API port can join"
+                    ),
+                    MembershipAuth::Disabled => tracing::warn!(
+                        "membership: disabled (no --cluster-secret-file): this node serves alone"
+                    ),
+                }
                 let server = erlmcp_node::server::Server::bind(config)?;
                 server.run(erlmcp_node::server::termination()).await
             }
@@ -207,7 +289,7 @@ fn main() -> ExitCode {
             Some(Command::Baseline { bind, port }) => {
                 erlmcp_node::baseline::serve(SocketAddr::new(bind, port), config.backlog).await
             }
-            Some(Command::Healthcheck) => unreachable!("handled above"),
+            Some(Command::Healthcheck { .. }) => unreachable!("handled above"),
         }
     });
     match result {

@@ -31,6 +31,71 @@ pub struct MemberRecord {
     pub incarnation: u64,
 }
 
+/// Longest member name: names travel in session ids (`<name>~<id>`) and log lines.
+pub const MAX_NAME_BYTES: usize = 64;
+
+impl MemberRecord {
+    /// Refuses a record the node must never act on: a name that is not `[A-Za-z0-9._-]{1,64}`,
+    /// or an `api`/`listener` that is not exactly `host:port` (the proxy builds URLs from it,
+    /// so a path, query, userinfo or whitespace would let a member steer requests).
+    pub fn check(&self) -> Result<(), String> {
+        let name_ok = !self.name.is_empty()
+            && self.name.len() <= MAX_NAME_BYTES
+            && self
+                .name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+        if !name_ok {
+            return Err(format!(
+                "member name {:?} is not 1 to {MAX_NAME_BYTES} of A-Z a-z 0-9 . _ -",
+                self.name
+            ));
+        }
+        for (field, value) in [("api", &self.api), ("listener", &self.listener)] {
+            if !is_host_port(value) {
+                return Err(format!(
+                    "{field} {value:?} is not host:port (a DNS name or IP address and a port)"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// True when `text` is `host:port` and nothing else: an IPv4 address or DNS name (labels of
+/// 1 to 63 letters, digits, `-` or `_`, not starting or ending with `-`; 253 bytes at most) or
+/// a bracketed IPv6 address, a colon, and a port from 1 to 65535 in digits.
+pub fn is_host_port(text: &str) -> bool {
+    let Some((host, port)) = text.rsplit_once(':') else {
+        return false;
+    };
+    let port_ok = (1..=5).contains(&port.len())
+        && port.bytes().all(|b| b.is_ascii_digit())
+        && port.parse::<u16>().is_ok_and(|p| p != 0);
+    if !port_ok {
+        return false;
+    }
+    if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        return v6.parse::<std::net::Ipv6Addr>().is_ok();
+    }
+    is_dns_name_or_ipv4(host)
+}
+
+fn is_dns_name_or_ipv4(host: &str) -> bool {
+    if host.parse::<std::net::Ipv4Addr>().is_ok() {
+        return true;
+    }
+    let label_ok = |label: &str| {
+        (1..=63).contains(&label.len())
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+    };
+    (1..=253).contains(&host.len()) && host.split('.').all(label_ok)
+}
+
 /// Whether a member was heard from directly within `dead_after`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -78,20 +143,32 @@ impl Member {
     }
 }
 
-/// Members beyond this many (heard plus learned) are ignored: anyone who reaches the API port
-/// can send a heartbeat, and the table must not grow without bound.
+/// Members beyond this many (heard plus learned) are ignored: a member with the secret (or,
+/// with open membership, anyone) must not grow the table without bound.
 pub const MAX_MEMBERS: usize = 1024;
 
 struct Heard {
     record: MemberRecord,
     last_heard: Instant,
+    /// Send time of the last heartbeat accepted from it: a replay is never later than this.
+    last_sent_ms: Option<u64>,
 }
+
+struct Learned {
+    record: MemberRecord,
+    learned_at: Instant,
+}
+
+/// A heartbeat refused because its send time is not later than the last one accepted from the
+/// same member: a replay (or a member whose clock went backwards by more than an interval).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Replayed;
 
 /// Every other member this node heard from directly, and addresses it learned second-hand.
 pub struct MemberTable {
     self_name: String,
     heard: BTreeMap<String, Heard>,
-    learned: BTreeMap<String, MemberRecord>,
+    learned: BTreeMap<String, Learned>,
 }
 
 impl MemberTable {
@@ -104,10 +181,11 @@ impl MemberTable {
         }
     }
 
-    /// Direct contact: `record`'s node sent a heartbeat or answered ours. Returns false when the
-    /// record is ignored: it is this node, or an older incarnation than the one already heard.
+    /// Direct contact: `record`'s node answered our heartbeat. Returns false when the record is
+    /// ignored: it is this node, malformed, an older incarnation than the one already heard, or
+    /// new while the table is full.
     pub fn heard_directly(&mut self, record: MemberRecord, now: Instant) -> bool {
-        if record.name == self.self_name {
+        if record.name == self.self_name || record.check().is_err() {
             return false;
         }
         match self.heard.get(&record.name) {
@@ -118,25 +196,49 @@ impl MemberTable {
         if self
             .learned
             .get(&record.name)
-            .is_some_and(|learned| learned.incarnation <= record.incarnation)
+            .is_some_and(|learned| learned.record.incarnation <= record.incarnation)
         {
             self.learned.remove(&record.name);
         }
+        let last_sent_ms = self.heard.get(&record.name).and_then(|h| h.last_sent_ms);
         self.heard.insert(
             record.name.clone(),
             Heard {
                 record,
                 last_heard: now,
+                last_sent_ms,
             },
         );
         true
     }
 
+    /// Direct contact by an authenticated heartbeat sent at `sent_ms`. A send time not later
+    /// than the last accepted from the same member is a replay and changes nothing; otherwise
+    /// as [`MemberTable::heard_directly`].
+    pub fn heard_heartbeat(
+        &mut self,
+        record: MemberRecord,
+        sent_ms: u64,
+        now: Instant,
+    ) -> Result<bool, Replayed> {
+        let name = record.name.clone();
+        if let Some(last) = self.heard.get(&name).and_then(|h| h.last_sent_ms)
+            && sent_ms <= last
+        {
+            return Err(Replayed);
+        }
+        let accepted = self.heard_directly(record, now);
+        if accepted && let Some(heard) = self.heard.get_mut(&name) {
+            heard.last_sent_ms = Some(sent_ms);
+        }
+        Ok(accepted)
+    }
+
     /// Second-hand records (a heartbeat reply's member list): addresses worth a heartbeat. They
     /// say nothing about liveness, so a member only learned of is not listed.
-    pub fn learn(&mut self, records: impl IntoIterator<Item = MemberRecord>) {
+    pub fn learn(&mut self, records: impl IntoIterator<Item = MemberRecord>, now: Instant) {
         for record in records {
-            if record.name == self.self_name {
+            if record.name == self.self_name || record.check().is_err() {
                 continue;
             }
             let newer_than_heard = self
@@ -146,13 +248,37 @@ impl MemberTable {
             let newer_than_learned = self
                 .learned
                 .get(&record.name)
-                .is_none_or(|known| known.incarnation < record.incarnation);
+                .is_none_or(|known| known.record.incarnation < record.incarnation);
             let known =
                 self.heard.contains_key(&record.name) || self.learned.contains_key(&record.name);
             if newer_than_heard && newer_than_learned && (known || !self.is_full()) {
-                self.learned.insert(record.name.clone(), record);
+                self.learned.insert(
+                    record.name.clone(),
+                    Learned {
+                        record,
+                        learned_at: now,
+                    },
+                );
             }
         }
+    }
+
+    /// Drops members not heard from directly for `after`, and addresses learned that long ago
+    /// and never confirmed, so past members do not fill the table or draw heartbeats forever.
+    /// Returns the names of the members dropped (learned addresses are not named).
+    pub fn forget(&mut self, now: Instant, after: Duration) -> Vec<String> {
+        let stale = |at: Instant| now.saturating_duration_since(at) > after;
+        self.learned.retain(|_, learned| !stale(learned.learned_at));
+        let gone: Vec<String> = self
+            .heard
+            .iter()
+            .filter(|(_, heard)| stale(heard.last_heard))
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in &gone {
+            self.heard.remove(name);
+        }
+        gone
     }
 
     fn is_full(&self) -> bool {
@@ -198,7 +324,7 @@ impl MemberTable {
     /// node answers there again).
     pub fn addresses(&self) -> Vec<String> {
         let heard = self.heard.values().map(|h| h.record.api.clone());
-        let learned = self.learned.values().map(|r| r.api.clone());
+        let learned = self.learned.values().map(|l| l.record.api.clone());
         let mut addresses: Vec<String> = heard.chain(learned).collect();
         addresses.sort();
         addresses.dedup();
@@ -298,7 +424,7 @@ mod tests {
             table.heard_directly(record(&format!("m{i}"), "m:8080", 1), now);
         }
         assert!(!table.heard_directly(record("one-too-many", "x:8080", 1), now));
-        table.learn([record("learned-too-many", "y:8080", 1)]);
+        table.learn([record("learned-too-many", "y:8080", 1)], now);
         assert_eq!(table.addresses(), ["m:8080"]);
         assert!(table.heard_directly(record("m0", "m:8080", 2), now));
         assert_eq!(table.members(now, DEAD_AFTER).len(), MAX_MEMBERS);
@@ -309,7 +435,7 @@ mod tests {
         let now = Instant::now();
         let mut table = MemberTable::new("self");
         assert!(!table.heard_directly(record("self", "me:8080", 1), now));
-        table.learn([record("self", "me:8080", 1)]);
+        table.learn([record("self", "me:8080", 1)], now);
         assert!(table.members(now, DEAD_AFTER).is_empty());
         assert!(table.addresses().is_empty());
     }
@@ -319,10 +445,13 @@ mod tests {
         let now = Instant::now();
         let mut table = MemberTable::new("self");
         table.heard_directly(record("w1", "w1:8080", 5), now);
-        table.learn([
-            record("w2", "w2:8080", 1),
-            record("w1", "stale:8080", 4), // older than what w1 said itself
-        ]);
+        table.learn(
+            [
+                record("w2", "w2:8080", 1),
+                record("w1", "stale:8080", 4), // older than what w1 said itself
+            ],
+            now,
+        );
         assert_eq!(table.addresses(), ["w1:8080", "w2:8080"]);
         assert_eq!(states(&table, now), [("w1".into(), Liveness::Alive)]);
         // Once w2 answers, it is a member and no longer only learned.
@@ -336,9 +465,142 @@ mod tests {
         let now = Instant::now();
         let mut table = MemberTable::new("self");
         table.heard_directly(record("w1", "old:8080", 1), now);
-        table.learn([record("w1", "new:8080", 2)]);
+        table.learn([record("w1", "new:8080", 2)], now);
         assert_eq!(table.addresses(), ["new:8080", "old:8080"]);
         table.heard_directly(record("w1", "new:8080", 2), now);
         assert_eq!(table.addresses(), ["new:8080"]);
+    }
+
+    #[test]
+    fn addresses_must_be_host_and_port_and_nothing_else() {
+        for good in [
+            "w1:8080",
+            "127.0.0.1:27500",
+            "[::1]:8080",
+            "erlmcp-w1.cluster_net:1",
+            "a.b-c.d:65535",
+        ] {
+            assert!(is_host_port(good), "{good}");
+        }
+        for bad in [
+            "127.0.0.1:27500/admin?x=",
+            "user@host:80",
+            "host:80/",
+            "host :80",
+            "host:80 ",
+            "host",
+            "host:",
+            ":80",
+            "host:0",
+            "host:65536",
+            "host:+80",
+            "-host:80",
+            "host-:80",
+            "a..b:80",
+            "[::1:80",
+            "[not-v6]:80",
+            "http://host:80",
+            "host:80#x",
+            "h%2f:80",
+        ] {
+            assert!(!is_host_port(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn malformed_records_are_never_heard_or_learned() {
+        let now = Instant::now();
+        let mut table = MemberTable::new("self");
+        assert!(!table.heard_directly(record("evil", "127.0.0.1:27500/admin?x=", 1), now));
+        assert!(!table.heard_directly(record("a~b", "w:8080", 1), now));
+        assert!(!table.heard_directly(record(&"n".repeat(65), "w:8080", 1), now));
+        let mut bad_listener = record("w1", "w1:8080", 1);
+        bad_listener.listener = "w1:9100?x".into();
+        assert!(!table.heard_directly(bad_listener.clone(), now));
+        table.learn([bad_listener, record("w2", "user@w2:8080", 1)], now);
+        assert!(table.addresses().is_empty());
+        assert!(table.members(now, DEAD_AFTER).is_empty());
+    }
+
+    #[test]
+    fn a_heartbeat_not_later_than_the_last_accepted_is_a_replay() {
+        let now = Instant::now();
+        let mut table = MemberTable::new("self");
+        assert_eq!(
+            table.heard_heartbeat(record("w1", "w1:8080", 1), 100, now),
+            Ok(true)
+        );
+        assert_eq!(
+            table.heard_heartbeat(record("w1", "w1:8080", 1), 100, now),
+            Err(Replayed)
+        );
+        assert_eq!(
+            table.heard_heartbeat(record("w1", "w1:8080", 1), 99, now),
+            Err(Replayed)
+        );
+        // A reply in between is direct contact but does not reset the replay mark.
+        assert!(table.heard_directly(record("w1", "w1:8080", 1), now));
+        assert_eq!(
+            table.heard_heartbeat(record("w1", "w1:8080", 1), 100, now),
+            Err(Replayed)
+        );
+        assert_eq!(
+            table.heard_heartbeat(record("w1", "w1:8080", 1), 101, now),
+            Ok(true)
+        );
+    }
+
+    #[test]
+    fn dead_members_and_stale_learned_addresses_are_forgotten_after_the_forget_time() {
+        let start = Instant::now();
+        let forget_after = Duration::from_secs(600);
+        let at = |s| start + Duration::from_secs(s);
+        let mut table = MemberTable::new("self");
+        table.heard_directly(record("gone", "gone:8080", 1), start);
+        table.learn([record("never-answered", "never:8080", 1)], start);
+        table.heard_directly(record("stays", "stays:8080", 1), at(500));
+        assert!(table.forget(at(600), forget_after).is_empty());
+        assert_eq!(table.members(at(600), DEAD_AFTER).len(), 2);
+        assert_eq!(table.forget(at(601), forget_after), ["gone"]);
+        assert_eq!(states(&table, at(601)), [("stays".into(), Liveness::Dead)]);
+        assert_eq!(table.addresses(), ["stays:8080"]);
+        // Forgetting frees room: a full table takes new members again.
+        for i in 0..MAX_MEMBERS - 1 {
+            table.heard_directly(record(&format!("m{i}"), "m:8080", 1), at(601));
+        }
+        assert!(!table.heard_directly(record("late", "late:8080", 1), at(601)));
+        table.forget(at(1202), forget_after);
+        assert!(table.heard_directly(record("late", "late:8080", 1), at(1202)));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// Whatever a member sends, an address with anything but host characters and one port
+        /// (a path, query, fragment, userinfo, whitespace, escapes) is never accepted.
+        #[test]
+        fn no_address_with_url_syntax_is_accepted(
+            host in "[a-z0-9.-]{0,20}",
+            port in 0u32..70_000,
+            junk in "[/?#@ %\t\\[\\]]{1,3}",
+            at in 0usize..3,
+        ) {
+            let address = match at {
+                0 => format!("{host}{junk}:{port}"),
+                1 => format!("{host}:{port}{junk}"),
+                _ => format!("{junk}{host}:{port}"),
+            };
+            proptest::prop_assert!(!is_host_port(&address), "{}", address);
+        }
+
+        /// Well-formed names and ports are accepted exactly when the port is 1 to 65535.
+        #[test]
+        fn dns_names_with_a_port_are_accepted(
+            labels in proptest::collection::vec("[a-z0-9]([a-z0-9-]{0,10}[a-z0-9])?", 1..4),
+            port in 0u32..70_000,
+        ) {
+            let address = format!("{}:{port}", labels.join("."));
+            proptest::prop_assert_eq!(is_host_port(&address), (1..=65_535).contains(&port));
+        }
     }
 }

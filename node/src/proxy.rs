@@ -43,8 +43,52 @@ fn is_hop_by_hop(name: &HeaderName) -> bool {
             | "trailer"
             | "upgrade"
             | "proxy-authenticate"
-            | "proxy-authorization"
     )
+}
+
+/// Headers that carry the client's credentials: a member must not receive what the client
+/// meant for the coordinator, unless the operator says so (`--proxy-forward-credentials`).
+fn is_credential(name: &HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "authorization" | "cookie" | "proxy-authorization"
+    )
+}
+
+/// The header names a `Connection` header lists: hop-by-hop too, by the sender's word.
+fn named_in_connection(headers: &HeaderMap) -> Vec<HeaderName> {
+    headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect()
+}
+
+/// The request headers the proxy passes on to a member: not hop-by-hop (fixed or named in
+/// `Connection`), not credentials unless `forward_credentials`, and not the ones it sets itself.
+pub fn forwardable_headers(headers: &HeaderMap, forward_credentials: bool) -> HeaderMap {
+    let per_connection = named_in_connection(headers);
+    // Origin was checked here; the owner checks Host against its own address.
+    let replaced = [
+        header::HOST,
+        header::ORIGIN,
+        header::CONTENT_LENGTH,
+        HeaderName::from_static(SESSION_HEADER),
+        HeaderName::from_static(FORWARDED_BY),
+    ];
+    let mut kept = HeaderMap::new();
+    for (name, value) in headers {
+        let dropped = is_hop_by_hop(name)
+            || per_connection.contains(name)
+            || replaced.contains(name)
+            || (!forward_credentials && is_credential(name));
+        if !dropped {
+            kept.append(name.clone(), value.clone());
+        }
+    }
+    kept
 }
 
 /// A request for a session another node owns goes to that node. Returns None when the session
@@ -143,17 +187,8 @@ async fn forward(
     let mut request = Request::builder()
         .method(method)
         .uri(format!("http://{api}/mcp"));
-    for (name, value) in headers {
-        // Origin was checked here; the owner checks Host against its own address.
-        let replaced = [
-            header::HOST,
-            header::ORIGIN,
-            header::CONTENT_LENGTH,
-            HeaderName::from_static(SESSION_HEADER),
-        ];
-        if !is_hop_by_hop(name) && !replaced.contains(name) {
-            request = request.header(name, value);
-        }
+    for (name, value) in &forwardable_headers(headers, node.config.proxy_forward_credentials) {
+        request = request.header(name, value);
     }
     request = request
         .header(header::HOST, api)
@@ -163,10 +198,11 @@ async fn forward(
     }
     let response = node.peers.send(request.body(Body::from(body))?).await?;
     let (mut parts, body) = response.into_parts();
+    let per_connection = named_in_connection(&parts.headers);
     let hop_by_hop: Vec<HeaderName> = parts
         .headers
         .keys()
-        .filter(|name| is_hop_by_hop(name))
+        .filter(|name| is_hop_by_hop(name) || per_connection.contains(name))
         .cloned()
         .collect();
     for name in hop_by_hop {
@@ -193,5 +229,61 @@ mod tests {
         assert_eq!(split_session_id("9f3a"), None);
         assert_eq!(split_session_id("~9f3a"), None);
         assert_eq!(split_session_id("worker-1~"), None);
+    }
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_str(value).unwrap(),
+            );
+        }
+        map
+    }
+
+    fn names(map: &HeaderMap) -> Vec<&str> {
+        let mut names: Vec<&str> = map.keys().map(HeaderName::as_str).collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn credentials_and_hop_by_hop_headers_stay_behind() {
+        let incoming = headers(&[
+            ("authorization", "Bearer secret"),
+            ("cookie", "sid=1"),
+            ("proxy-authorization", "Basic eA=="),
+            ("connection", "keep-alive, x-private"),
+            ("keep-alive", "timeout=5"),
+            ("te", "trailers"),
+            ("trailer", "x-t"),
+            ("transfer-encoding", "chunked"),
+            ("upgrade", "websocket"),
+            ("x-private", "hop"),
+            ("host", "coordinator:8080"),
+            ("origin", "http://localhost"),
+            ("content-length", "2"),
+            ("mcp-session-id", "w1~abc"),
+            ("x-erlmcp-forwarded-by", "spoofed"),
+            ("accept", "application/json"),
+            ("content-type", "application/json"),
+            ("mcp-protocol-version", "2025-06-18"),
+        ]);
+        assert_eq!(
+            names(&forwardable_headers(&incoming, false)),
+            ["accept", "content-type", "mcp-protocol-version"]
+        );
+        assert_eq!(
+            names(&forwardable_headers(&incoming, true)),
+            [
+                "accept",
+                "authorization",
+                "content-type",
+                "cookie",
+                "mcp-protocol-version",
+                "proxy-authorization"
+            ]
+        );
     }
 }

@@ -30,6 +30,9 @@ pub struct Cluster {
     pub name: String,
     /// Cluster version (image tag).
     pub version: String,
+    /// The cluster secret's file when the cluster file names one (resolved against the cluster
+    /// file's directory); None: `apply` generates one in the cluster's state directory.
+    pub secret_file: Option<std::path::PathBuf>,
     /// Where it runs.
     pub runtime: Runtime,
     /// The Colima VM, when the runtime is Colima.

@@ -63,6 +63,9 @@ pub struct RawCluster {
     /// Cluster version: tags the node image.
     #[serde(default)]
     pub version: Option<S<String>>,
+    /// File holding the cluster secret, relative to the cluster file (else `apply` makes one).
+    #[serde(default)]
+    pub secret_file: Option<S<String>>,
 }
 
 /// `[runtime]`

@@ -169,6 +169,13 @@ pub fn resolve_all(raw: &RawClusterFile, source: &str) -> (Cluster, SpanIndex, V
         &grammar::VERSION,
     );
 
+    let secret_file = cluster_table.secret_file.as_ref().map(|file| {
+        r.spans.set("cluster.secret_file", file.span());
+        let beside = std::path::Path::new(source)
+            .parent()
+            .unwrap_or(std::path::Path::new(""));
+        beside.join(file.get_ref())
+    });
     let runtime = resolve_runtime(&mut r, raw, &name);
     let vm = resolve_vm(&mut r, raw, runtime.kind);
     let image = resolve_image(&mut r, raw);
@@ -191,6 +198,7 @@ pub fn resolve_all(raw: &RawClusterFile, source: &str) -> (Cluster, SpanIndex, V
         source: source.to_string(),
         name,
         version,
+        secret_file,
         runtime,
         vm,
         image,

@@ -91,6 +91,7 @@ const TABLES: &[Table] = &[
         keys: &[
             required("name", Kind::Text, "a cluster name"),
             key("version", Kind::Text, "a version"),
+            key("secret_file", Kind::Text, "a file path"),
         ],
         required: true,
         array: false,

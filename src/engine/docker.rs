@@ -2,6 +2,7 @@
 //! health, and reads state back, all through the engine's API (bollard), never the docker CLI.
 
 use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow, bail};
@@ -14,13 +15,13 @@ use bollard::query_parameters::{
     BuildImageOptionsBuilder, CreateContainerOptionsBuilder, CreateImageOptionsBuilder,
     ListContainersOptionsBuilder, ListNetworksOptionsBuilder, ListVolumesOptionsBuilder,
     LogsOptionsBuilder, RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
-    UploadToContainerOptionsBuilder,
 };
 use bollard::{API_DEFAULT_VERSION, Docker, body_full};
 use futures_util::StreamExt as _;
 use serde::Serialize;
 
 use super::image::{self, BuildContext};
+use super::secret;
 use super::status::{self, ClusterStatus, NodeStatus};
 use super::{LABEL_CLUSTER, LABEL_CONFIG_HASH, LABEL_NODE, LABEL_ROLE, reachable};
 use crate::config::model::{
@@ -98,8 +99,15 @@ pub struct ContainerSpec {
     pub healthcheck: Option<Vec<String>>,
     /// (volume, mount point).
     pub volumes: Vec<(String, String)>,
-    /// Files copied in before the start: (directory, file name, contents).
+    /// Host files mounted read-only: (host path, path in the container). The cluster secret is
+    /// one; its path is hashed, never its value.
+    pub read_only_files: Vec<(String, String)>,
+    /// Files `apply` writes on the host before the create and mounts read-only (the root
+    /// filesystem is read-only, so nothing can be copied in): (host path, path in the
+    /// container, contents).
     pub files: Vec<(String, String, String)>,
+    /// `uid:gid` the process runs as (never root).
+    pub user: String,
 }
 
 /// Everything `apply` needs, computed once by [`DockerEngine::prepare`].
@@ -322,7 +330,8 @@ impl DockerEngine {
             });
         }
         if let Some(binary) = image::host_prometheus() {
-            let context = image::local_prometheus_context(&binary)?;
+            let static_node = image::static_node_binary(progress)?;
+            let context = image::local_prometheus_context(&binary, &static_node)?;
             progress.info(format!(
                 "prometheus: {wanted} is not in the engine; using {} built from {} (pull {wanted} to use it instead)",
                 context.tag,
@@ -752,6 +761,9 @@ impl DockerEngine {
         }
         let hash = step.config_hash.clone().unwrap_or_default();
         let nofile = self.allowed_nofile(spec, progress);
+        for (host, _, contents) in &spec.files {
+            write_mounted_file(Path::new(host), contents)?;
+        }
         task.step("creating");
         let body = create_body(spec, &hash, nofile);
         let options = CreateContainerOptionsBuilder::default()
@@ -763,25 +775,6 @@ impl DockerEngine {
                 &format!("creating container {}", spec.name),
                 e,
             ));
-        }
-        for (directory, file, contents) in &spec.files {
-            let mut archive = tar::Builder::new(Vec::new());
-            let mut header = tar::Header::new_gnu();
-            header.set_size(contents.len() as u64);
-            header.set_mode(0o644);
-            header.set_cksum();
-            archive.append_data(&mut header, file, contents.as_bytes())?;
-            let options = UploadToContainerOptionsBuilder::default()
-                .path(directory)
-                .build();
-            self.docker
-                .upload_to_container(
-                    &spec.name,
-                    Some(options),
-                    body_full(archive.into_inner()?.into()),
-                )
-                .await
-                .map_err(|e| engine_error(&format!("copying {file} into {}", spec.name), e))?;
         }
         task.step("starting");
         if let Err(e) = self.docker.start_container(&spec.name, None).await {
@@ -1088,6 +1081,11 @@ fn node_spec(cluster: &Cluster, node: &crate::config::model::Node, image: &str) 
             "ERLMCP_SEEDS".into(),
             format!("{coordinator}:{CONTAINER_API_PORT}"),
         ),
+        // The path, never the value: `docker inspect` shows the environment.
+        (
+            "ERLMCP_CLUSTER_SECRET_FILE".into(),
+            secret::CONTAINER_SECRET_PATH.into(),
+        ),
     ]);
     let role = if node.role == Role::Coordinator {
         "coordinator"
@@ -1133,7 +1131,12 @@ fn node_spec(cluster: &Cluster, node: &crate::config::model::Node, image: &str) 
             "healthcheck".into(),
         ]),
         volumes: Vec::new(),
+        read_only_files: vec![(
+            secret::stored_path(&cluster.name).display().to_string(),
+            secret::CONTAINER_SECRET_PATH.into(),
+        )],
         files: Vec::new(),
+        user: NODE_USER.into(),
     }
 }
 
@@ -1168,12 +1171,58 @@ fn prometheus_spec(cluster: &Cluster, image: &str, volume: &str, config: String)
         sysctls: BTreeMap::new(),
         log: log_config(cluster),
         network: (cluster.network.clone(), "prometheus".into()),
-        // Neither the registry image nor the local one has a shell or wget: readiness is polled
-        // from the host (`/-/ready`) instead.
-        healthcheck: None,
+        healthcheck: Some(prometheus_healthcheck(image)),
         volumes: vec![(volume.to_string(), "/prometheus".into())],
-        files: vec![("/etc/prometheus".into(), "prometheus.yml".into(), config)],
+        read_only_files: Vec::new(),
+        files: vec![(
+            super::native::state_dir(&cluster.name)
+                .join("files")
+                .join(format!("{}-prometheus", cluster.name))
+                .join("prometheus.yml")
+                .display()
+                .to_string(),
+            "/etc/prometheus/prometheus.yml".into(),
+            config,
+        )],
+        user: PROMETHEUS_USER.into(),
     }
+}
+
+/// The user nodes run as (the images' `USER`).
+pub const NODE_USER: &str = "10001:10001";
+/// The user Prometheus runs as: `nobody`, who owns its data directory in both images.
+pub const PROMETHEUS_USER: &str = "65534:65534";
+
+/// Prometheus's health check. The local image (Debian's binary `FROM scratch`) has no shell
+/// and no wget, so it carries the static `erlmcp-node` and asks it; the registry image has
+/// busybox's wget.
+fn prometheus_healthcheck(image: &str) -> Vec<String> {
+    let ready = format!("http://127.0.0.1:{CONTAINER_PROMETHEUS_PORT}/-/ready");
+    if image.starts_with(image::LOCAL_PROMETHEUS_REPOSITORY) {
+        vec![
+            "CMD".into(),
+            image::PROMETHEUS_HEALTHCHECK_BINARY.into(),
+            "healthcheck".into(),
+            "--url".into(),
+            ready,
+        ]
+    } else {
+        vec![
+            "CMD".into(),
+            "wget".into(),
+            "-q".into(),
+            "-O".into(),
+            "/dev/null".into(),
+            ready,
+        ]
+    }
+}
+
+/// Writes a file `apply` mounts read-only into a container (0644: the container's user reads it).
+fn write_mounted_file(path: &Path, contents: &str) -> anyhow::Result<()> {
+    let dir = path.parent().expect("mounted files live in a directory");
+    std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("creating {}: {e}", dir.display()))?;
+    std::fs::write(path, contents).map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))
 }
 
 fn log_config(cluster: &Cluster) -> (String, BTreeMap<String, String>) {
@@ -1192,7 +1241,33 @@ fn log_config(cluster: &Cluster) -> (String, BTreeMap<String, String>) {
     )
 }
 
-/// The engine's create request for a spec.
+/// What every container erlmcp-gen creates gets (cluster, stress workers, baselines): a
+/// read-only root filesystem (writable paths are volumes or tmpfs), no capabilities (the
+/// nodes bind unprivileged ports and need none) and no privilege gain through setuid files.
+pub(crate) fn least_privilege() -> HostConfig {
+    HostConfig {
+        readonly_rootfs: Some(true),
+        cap_drop: Some(vec!["ALL".into()]),
+        security_opt: Some(vec!["no-new-privileges:true".into()]),
+        ..Default::default()
+    }
+}
+
+/// Volumes, then read-only host files, then the files `apply` wrote, as `-v` strings.
+fn binds(spec: &ContainerSpec) -> Vec<String> {
+    let volumes = spec
+        .volumes
+        .iter()
+        .map(|(v, target)| format!("{v}:{target}"));
+    let read_only = spec
+        .read_only_files
+        .iter()
+        .map(|(host, target)| (host, target))
+        .chain(spec.files.iter().map(|(host, target, _)| (host, target)))
+        .map(|(host, target)| format!("{host}:{target}:ro"));
+    volumes.chain(read_only).collect()
+}
+
 /// A container's `nofile` ulimit, soft and hard alike.
 pub(crate) fn nofile_ulimits(n: u64) -> Vec<ResourcesUlimits> {
     vec![ResourcesUlimits {
@@ -1202,6 +1277,8 @@ pub(crate) fn nofile_ulimits(n: u64) -> Vec<ResourcesUlimits> {
     }]
 }
 
+/// The engine's create request for a spec: least privilege for every container (read-only
+/// root filesystem, no capabilities, no privilege gain, a non-root user).
 fn create_body(spec: &ContainerSpec, hash: &str, nofile: Option<u64>) -> ContainerCreateBody {
     let mut labels: HashMap<String, String> = spec.labels.clone().into_iter().collect();
     labels.insert(LABEL_CONFIG_HASH.into(), hash.into());
@@ -1222,6 +1299,7 @@ fn create_body(spec: &ContainerSpec, hash: &str, nofile: Option<u64>) -> Contain
     ContainerCreateBody {
         hostname: Some(spec.network.1.clone()),
         image: Some(spec.image.clone()),
+        user: Some(spec.user.clone()),
         cmd: Some(spec.cmd.clone()),
         env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
         labels: Some(labels),
@@ -1256,13 +1334,8 @@ fn create_body(spec: &ContainerSpec, hash: &str, nofile: Option<u64>) -> Contain
                 maximum_retry_count: None,
             }),
             network_mode: Some(spec.network.0.clone()),
-            binds: Some(
-                spec.volumes
-                    .iter()
-                    .map(|(volume, target)| format!("{volume}:{target}"))
-                    .collect(),
-            ),
-            ..Default::default()
+            binds: Some(binds(spec)),
+            ..least_privilege()
         }),
         networking_config: Some(NetworkingConfig {
             endpoints_config: Some(HashMap::from([(
@@ -1324,6 +1397,50 @@ mod tests {
                 .unwrap()
                 .contains(&"ERLMCP_SEEDS=node1:8080".to_string())
         );
+    }
+
+    #[test]
+    fn every_container_runs_with_least_privilege_and_gets_the_secret_as_a_file() {
+        let cluster = local_cluster();
+        let node = create_body(&node_spec(&cluster, &cluster.nodes[0], "img:1"), "h", None);
+        let prometheus = create_body(
+            &prometheus_spec(&cluster, "erlmcp-prometheus-local:abc", "vol", "cfg".into()),
+            "h",
+            None,
+        );
+        for (body, user) in [(&node, NODE_USER), (&prometheus, PROMETHEUS_USER)] {
+            let host = body.host_config.clone().unwrap();
+            assert_eq!(host.readonly_rootfs, Some(true));
+            assert_eq!(host.cap_drop, Some(vec!["ALL".to_string()]));
+            assert_eq!(
+                host.security_opt,
+                Some(vec!["no-new-privileges:true".to_string()])
+            );
+            assert_eq!(body.user.as_deref(), Some(user));
+            assert!(body.healthcheck.is_some());
+        }
+        let env = node.env.clone().unwrap();
+        assert!(env.contains(&format!(
+            "ERLMCP_CLUSTER_SECRET_FILE={}",
+            secret::CONTAINER_SECRET_PATH
+        )));
+        let binds = node.host_config.unwrap().binds.unwrap();
+        let stored = secret::stored_path(&cluster.name);
+        assert_eq!(
+            binds,
+            [format!(
+                "{}:{}:ro",
+                stored.display(),
+                secret::CONTAINER_SECRET_PATH
+            )]
+        );
+        let prometheus_binds = prometheus.host_config.unwrap().binds.unwrap();
+        assert_eq!(prometheus_binds[0], "vol:/prometheus");
+        assert!(prometheus_binds[1].ends_with("prometheus.yml:/etc/prometheus/prometheus.yml:ro"));
+        let test = prometheus.healthcheck.unwrap().test.unwrap();
+        assert_eq!(test[1..3], ["/bin/erlmcp-node", "healthcheck"]);
+        let registry = prometheus_spec(&cluster, "prom/prometheus:v2", "vol", "cfg".into());
+        assert_eq!(registry.healthcheck.unwrap()[1], "wget");
     }
 
     #[test]

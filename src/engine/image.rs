@@ -273,18 +273,32 @@ fn shared_libraries(binary: &Path) -> anyhow::Result<Vec<PathBuf>> {
     Ok(libraries)
 }
 
-/// A Prometheus image assembled from the host's install: the binary, the libraries it links and
-/// a data directory owned by `nobody`, `FROM scratch`. For machines that cannot pull images.
-pub fn local_prometheus_context(binary: &Path) -> anyhow::Result<BuildContext> {
+/// The repository of the Prometheus image built from the host's install.
+pub const LOCAL_PROMETHEUS_REPOSITORY: &str = "erlmcp-prometheus-local";
+/// Where that image carries the static `erlmcp-node` its health check runs (it has no shell).
+pub const PROMETHEUS_HEALTHCHECK_BINARY: &str = "/bin/erlmcp-node";
+
+/// A Prometheus image assembled from the host's install: the binary, the libraries it links, a
+/// data directory owned by `nobody`, and the static `erlmcp-node` (`healthcheck` is its
+/// health check: the image has no shell or wget), `FROM scratch`. For machines that cannot pull
+/// images.
+pub fn local_prometheus_context(binary: &Path, static_node: &Path) -> anyhow::Result<BuildContext> {
     let dockerfile = "# Built by erlmcp-gen from the host's Prometheus install (no registry needed).\n\
         FROM scratch\nCOPY rootfs/ /\nCOPY --chown=65534:65534 data/ /prometheus/\nUSER 65534:65534\n\
         EXPOSE 9090\nENTRYPOINT [\"/bin/prometheus\"]\n";
+    let node =
+        std::fs::read(static_node).with_context(|| format!("reading {}", static_node.display()))?;
+    let node_inside = format!("rootfs{PROMETHEUS_HEALTHCHECK_BINARY}");
     host_program_context(
-        "erlmcp-prometheus-local",
+        LOCAL_PROMETHEUS_REPOSITORY,
         dockerfile,
         binary,
         "bin/prometheus",
-        &[("data/.keep", b""), ("rootfs/etc/prometheus/.keep", b"")],
+        &[
+            ("data/.keep", b"", 0o644),
+            ("rootfs/etc/prometheus/.keep", b"", 0o644),
+            (&node_inside, &node, 0o755),
+        ],
     )
 }
 
@@ -324,16 +338,17 @@ fn host_program_context(
     dockerfile: &str,
     binary: &Path,
     inside: &str,
-    extra: &[(&str, &[u8])],
+    extra: &[(&str, &[u8], u32)],
 ) -> anyhow::Result<BuildContext> {
     let bytes = std::fs::read(binary).with_context(|| format!("reading {}", binary.display()))?;
     let mut builder = tar::Builder::new(Vec::new());
     append(&mut builder, "Dockerfile", dockerfile.as_bytes(), 0o644)?;
     append(&mut builder, &format!("rootfs/{inside}"), &bytes, 0o755)?;
-    for (path, contents) in extra {
-        append(&mut builder, path, contents, 0o644)?;
+    for (path, contents, mode) in extra {
+        append(&mut builder, path, contents, *mode)?;
     }
     let mut parts = vec![dockerfile.as_bytes().to_vec(), bytes];
+    parts.extend(extra.iter().map(|(_, contents, _)| contents.to_vec()));
     // A static binary has no libraries (ldd says "not a dynamic executable").
     let libraries = if is_static_elf(&parts[1]) {
         Vec::new()

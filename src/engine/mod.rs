@@ -2,12 +2,14 @@
 //! (local `erlmcp-node` processes). Both turn the cluster into [`crate::plan::Desired`]
 //! resources, read back [`crate::plan::Observed`] ones, and carry out a [`crate::plan::Plan`].
 //! Beside them: what `stress` needs of a running cluster ([`targets`], [`docker_stats`],
-//! [`stress_containers`]) and the images both build ([`image`]).
+//! [`stress_containers`]), the images both build ([`image`]) and the cluster secret both hand
+//! their nodes ([`secret`]).
 
 pub mod docker;
 pub mod docker_stats;
 pub mod image;
 pub mod native;
+pub mod secret;
 pub mod status;
 pub mod stress_containers;
 pub mod targets;
@@ -117,7 +119,7 @@ impl Runtime {
         }
     }
 
-    /// Removes what the cluster runs.
+    /// Removes what the cluster runs; with `volumes`, its data and its stored secret too.
     pub async fn down(
         &self,
         cluster: &Cluster,
@@ -125,9 +127,21 @@ impl Runtime {
         progress: &Progress,
     ) -> anyhow::Result<()> {
         match self {
-            Runtime::Docker(engine) => engine.down(cluster, volumes, progress).await,
-            Runtime::Native(engine) => engine.down(volumes, progress),
+            Runtime::Docker(engine) => engine.down(cluster, volumes, progress).await?,
+            Runtime::Native(engine) => engine.down(volumes, progress)?,
         }
+        let stored = secret::stored_path(&cluster.name);
+        if volumes {
+            if secret::remove(&cluster.name)? {
+                progress.info(format!("cluster secret {} removed", stored.display()));
+            }
+        } else if stored.exists() {
+            progress.info(format!(
+                "cluster secret {} kept (`down --volumes` removes it)",
+                stored.display()
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -154,6 +168,8 @@ impl Prepared {
         progress: &Progress,
         health_timeout: Option<Duration>,
     ) -> anyhow::Result<()> {
+        // Before any node starts: a node with seeds and no secret refuses to start.
+        secret::ensure(cluster)?;
         match self {
             Prepared::Docker(engine, want) => {
                 engine

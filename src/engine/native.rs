@@ -577,6 +577,13 @@ fn node_spec(cluster: &Cluster, node: &Node, program: &Path, program_hash: &str)
             "ERLMCP_SEEDS".into(),
             reachable(cluster, coordinator).to_string(),
         ),
+        // A path: the secret's value is never in a process's environment.
+        (
+            "ERLMCP_CLUSTER_SECRET_FILE".into(),
+            super::secret::stored_path(&cluster.name)
+                .display()
+                .to_string(),
+        ),
     ]);
     ProcessSpec {
         name: format!("{}-{}", cluster.name, node.name),

@@ -21,7 +21,7 @@ use futures_util::{StreamExt as _, TryStreamExt as _};
 use tokio_util::io::StreamReader;
 
 use super::LABEL_STRESS_OF;
-use super::docker::{DockerEngine, nofile_ulimits};
+use super::docker::{DockerEngine, NODE_USER, least_privilege, nofile_ulimits};
 use super::image;
 use crate::config::model::{CONTAINER_API_PORT, CONTAINER_LISTENER_PORT, Cluster};
 use crate::progress::Progress;
@@ -29,6 +29,9 @@ use crate::stress::{StressTarget, TargetKind, WorkerHost, WorkerPipes};
 
 /// Label saying what a stress container is: `worker` or `baseline`.
 const LABEL_STRESS_ROLE: &str = "erlmcp.stress-role";
+
+/// The user stress workers run as (`nobody`, as in their image).
+pub const STRESS_WORKER_USER: &str = "65534:65534";
 
 /// Open files a worker container asks for beyond its sessions (stdio, the runtime's own).
 const FD_HEADROOM: u64 = 512;
@@ -106,22 +109,7 @@ impl ContainerWorkers {
 
     async fn start_worker(&self, worker: u32) -> anyhow::Result<WorkerPipes> {
         let name = self.name(worker);
-        let body = ContainerCreateBody {
-            image: Some(self.image.clone()),
-            attach_stdin: Some(true),
-            attach_stdout: Some(true),
-            attach_stderr: Some(true),
-            open_stdin: Some(true),
-            stdin_once: Some(true),
-            tty: Some(false),
-            labels: Some(stress_labels(&self.cluster, "worker")),
-            host_config: Some(HostConfig {
-                network_mode: Some(self.network.clone()),
-                ulimits: Some(nofile_ulimits(self.nofile)),
-                ..Default::default()
-            }),
-            ..Default::default()
-        };
+        let body = worker_body(&self.image, &self.cluster, &self.network, self.nofile);
         let options = CreateContainerOptionsBuilder::default().name(&name).build();
         self.docker
             .create_container(Some(options), body)
@@ -286,28 +274,7 @@ impl ContainerBaselines {
         name: &str,
         nofile: u64,
     ) -> anyhow::Result<()> {
-        let body = ContainerCreateBody {
-            image: Some(image.to_string()),
-            cmd: Some(vec![
-                "baseline".into(),
-                "--bind".into(),
-                "0.0.0.0".into(),
-                "--port".into(),
-                CONTAINER_LISTENER_PORT.to_string(),
-            ]),
-            labels: Some(stress_labels(&cluster.name, "baseline")),
-            // The image's health check asks a node's /health; a baseline has none.
-            healthcheck: Some(HealthConfig {
-                test: Some(vec!["NONE".into()]),
-                ..Default::default()
-            }),
-            host_config: Some(HostConfig {
-                network_mode: Some(cluster.network.clone()),
-                ulimits: Some(nofile_ulimits(nofile)),
-                ..Default::default()
-            }),
-            ..Default::default()
-        };
+        let body = baseline_body(image, cluster, nofile);
         let options = CreateContainerOptionsBuilder::default().name(name).build();
         self.docker
             .create_container(Some(options), body)
@@ -390,9 +357,81 @@ pub async fn remove_stress_containers(
     Ok(found.len())
 }
 
+/// A stress worker's create request: attached stdio, the cluster network, least privilege.
+fn worker_body(image: &str, cluster: &str, network: &str, nofile: u64) -> ContainerCreateBody {
+    ContainerCreateBody {
+        image: Some(image.to_string()),
+        attach_stdin: Some(true),
+        attach_stdout: Some(true),
+        attach_stderr: Some(true),
+        open_stdin: Some(true),
+        stdin_once: Some(true),
+        tty: Some(false),
+        labels: Some(stress_labels(cluster, "worker")),
+        user: Some(STRESS_WORKER_USER.into()),
+        host_config: Some(HostConfig {
+            network_mode: Some(network.to_string()),
+            ulimits: Some(nofile_ulimits(nofile)),
+            ..least_privilege()
+        }),
+        ..Default::default()
+    }
+}
+
+/// A baseline echo server's create request: the node image's `baseline`, least privilege.
+fn baseline_body(image: &str, cluster: &Cluster, nofile: u64) -> ContainerCreateBody {
+    ContainerCreateBody {
+        image: Some(image.to_string()),
+        cmd: Some(vec![
+            "baseline".into(),
+            "--bind".into(),
+            "0.0.0.0".into(),
+            "--port".into(),
+            CONTAINER_LISTENER_PORT.to_string(),
+        ]),
+        labels: Some(stress_labels(&cluster.name, "baseline")),
+        // The image's health check asks a node's /health; a baseline has none.
+        healthcheck: Some(HealthConfig {
+            test: Some(vec!["NONE".into()]),
+            ..Default::default()
+        }),
+        user: Some(NODE_USER.into()),
+        host_config: Some(HostConfig {
+            network_mode: Some(cluster.network.clone()),
+            ulimits: Some(nofile_ulimits(nofile)),
+            ..least_privilege()
+        }),
+        ..Default::default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stress_workers_and_baselines_run_with_least_privilege() {
+        let cluster = crate::config::parse(
+            "clusters/local.toml",
+            &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/clusters/local.toml"))
+                .unwrap(),
+        )
+        .unwrap()
+        .0;
+        for body in [
+            worker_body("w:1", &cluster.name, &cluster.network, 1024),
+            baseline_body("n:1", &cluster, 1024),
+        ] {
+            let host = body.host_config.unwrap();
+            assert_eq!(host.readonly_rootfs, Some(true));
+            assert_eq!(host.cap_drop, Some(vec!["ALL".to_string()]));
+            assert_eq!(
+                host.security_opt,
+                Some(vec!["no-new-privileges:true".to_string()])
+            );
+            assert!(!body.user.unwrap().starts_with('0'));
+        }
+    }
 
     #[test]
     fn stress_containers_are_labelled_apart_from_the_cluster() {

@@ -184,3 +184,50 @@ pub fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
     }
     false
 }
+
+/// Where `apply` keeps the cluster secret of `name` under a test's private state directory.
+pub fn stored_secret(dir: &Path, name: &str) -> PathBuf {
+    dir.join("state")
+        .join(name)
+        .join("secret")
+        .join("cluster-secret")
+}
+
+/// `(name, state)` of each member node on API port `port` lists in `GET /cluster`.
+pub fn member_states(port: u16) -> Vec<(String, String)> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let Ok(response) = runtime.block_on(erlmcp_gen::probe::get(
+        ([127, 0, 0, 1], port).into(),
+        "/cluster",
+        Duration::from_secs(2),
+    )) else {
+        return Vec::new();
+    };
+    let json: serde_json::Value = serde_json::from_str(&response.body).unwrap_or_default();
+    json["members"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|m| {
+            let field = |f: &str| m[f].as_str().unwrap_or_default().to_string();
+            (field("name"), field("state"))
+        })
+        .collect()
+}
+
+/// Asserts the secret `apply` stored: 64 hex digits, 0444 in a 0700 directory; returns it.
+pub fn assert_stored_secret(dir: &Path, name: &str) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let path = stored_secret(dir, name);
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(path.parent().unwrap()), 0o700, "{}", path.display());
+    assert_eq!(mode(&path), 0o444, "{}", path.display());
+    let secret = std::fs::read_to_string(&path).unwrap().trim().to_string();
+    assert_eq!(secret.len(), 64, "{secret:?}");
+    assert!(secret.bytes().all(|b| b.is_ascii_hexdigit()));
+    secret
+}
