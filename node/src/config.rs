@@ -34,10 +34,30 @@ pub struct NodeConfig {
     pub seeds: Vec<String>,
     /// The host other nodes reach this node at.
     pub advertise_host: String,
-    /// A session that sends nothing this long is closed.
+    /// A session that completes no message this long is closed.
     pub idle_timeout: Duration,
     /// Longest accepted JSON-RPC line; longer ones get an error and a close.
     pub max_line_bytes: usize,
+    /// Bytes of partially read lines all connections together may hold; past it the connection
+    /// that would grow gets an error and a close.
+    pub input_budget_bytes: usize,
+    /// A message (TCP line, HTTP header block or body) started but not finished this long
+    /// closes its connection (slowloris); an HTTP connection waiting for its next request is
+    /// closed after this long too.
+    pub read_timeout: Duration,
+    /// A client that does not take a reply (or notification) within this long is disconnected
+    /// and its requests cancelled.
+    pub write_timeout: Duration,
+    /// Long requests (`sleep_ms`) one session may have running; more get an error.
+    pub max_in_flight_per_session: usize,
+    /// Messages (progress, responses) queued for one session's long requests; progress beyond
+    /// it is dropped rather than queued.
+    pub outbound_queue: usize,
+    /// HTTP connections open at once on the API port, on top of `max_connections`.
+    pub max_http_connections: usize,
+    /// Further HTTP connections kept for `/health`, `/ready` and `/metrics` when the others are
+    /// all taken (operators' probes get through a full node).
+    pub probe_connections: usize,
     /// How long SIGTERM waits for in-flight requests.
     pub drain_timeout: Duration,
     /// Listen backlog (the kernel caps it at `net.core.somaxconn`).
@@ -63,6 +83,13 @@ impl NodeConfig {
             advertise_host: "127.0.0.1".into(),
             idle_timeout: Duration::from_secs(300),
             max_line_bytes: 1 << 20,
+            input_budget_bytes: 64 << 20,
+            read_timeout: Duration::from_secs(30),
+            write_timeout: Duration::from_secs(30),
+            max_in_flight_per_session: 32,
+            outbound_queue: 64,
+            max_http_connections: 256,
+            probe_connections: 16,
             drain_timeout: Duration::from_secs(5),
             backlog: 1024,
             heartbeat_interval: Duration::from_secs(1),

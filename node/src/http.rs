@@ -39,11 +39,13 @@ pub fn router(node: Node) -> Router {
         .with_state(node)
 }
 
-async fn health() -> &'static str {
+/// `/health`: the process runs.
+pub(crate) async fn health() -> &'static str {
     "ok\n"
 }
 
-async fn ready(State(node): State<Node>) -> Response {
+/// `/ready`: accepting sessions, draining or full.
+pub(crate) async fn ready(State(node): State<Node>) -> Response {
     if node.is_ready() {
         (StatusCode::OK, "ready\n").into_response()
     } else if node.is_draining() {
@@ -53,7 +55,8 @@ async fn ready(State(node): State<Node>) -> Response {
     }
 }
 
-async fn metrics(State(node): State<Node>) -> Response {
+/// `/metrics`: the Prometheus text.
+pub(crate) async fn metrics(State(node): State<Node>) -> Response {
     node.metrics.observe_members(&node.members());
     let body = node.metrics.render();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
@@ -284,8 +287,11 @@ fn is_stateless_body(body: &[u8]) -> bool {
 /// Runs a long request: as an SSE stream (progress, then the response) when the client accepts
 /// one, else as a single JSON response once it is done.
 async fn run_long(node: Node, task: LongTask, session_id: Option<String>, sse: bool) -> Response {
-    let (outbox, mut inbox) = mpsc::unbounded_channel();
+    let (outbox, mut inbox) = mpsc::channel(node.config.outbound_queue.max(1));
     let (cancel, cancelled) = oneshot::channel();
+    // A session's request can be cancelled by a later POST; a stateless one only by its client
+    // leaving, so its handle lives (and dies) with this response.
+    let mut held = Some(cancel);
     if let Some(id) = &session_id
         && let Some(http) = node
             .http_sessions
@@ -293,23 +299,27 @@ async fn run_long(node: Node, task: LongTask, session_id: Option<String>, sse: b
             .expect("sessions lock")
             .get_mut(id)
     {
-        http.cancels.insert(task.key(), cancel);
-    } else {
-        std::mem::forget(cancel); // nothing can cancel it: keep the receiver from firing
+        http.cancels.retain(|_, cancel| !cancel.is_closed()); // finished ones
+        if http.cancels.len() >= node.config.max_in_flight_per_session {
+            node.metrics.in_flight_refused.inc();
+            let message = format!(
+                "too many requests in flight on this session (at most {}); wait for one to finish",
+                node.config.max_in_flight_per_session
+            );
+            let refusal = dispatch::error_response(Some(&task.id), code::AT_CAPACITY, &message);
+            return json_response(StatusCode::OK, refusal, None);
+        }
+        http.cancels
+            .insert(task.key(), held.take().expect("not yet taken"));
     }
-    let runner = node.clone();
-    tokio::spawn(async move {
-        runner.metrics.in_flight.inc();
-        task.run(outbox, cancelled).await;
-        runner.metrics.in_flight.dec();
-    });
+    tokio::spawn(task.run_on(node.clone(), outbox, cancelled));
     if sse {
-        let events = stream::unfold(inbox, |mut inbox| async move {
+        let events = stream::unfold((inbox, held), |(mut inbox, held)| async move {
             let message = inbox.recv().await?;
             let event = Event::default()
                 .event("message")
                 .data(String::from_utf8_lossy(&message));
-            Some((Ok::<_, Infallible>(event), inbox))
+            Some((Ok::<_, Infallible>(event), (inbox, held)))
         });
         return Sse::new(events).into_response();
     }
@@ -317,6 +327,7 @@ async fn run_long(node: Node, task: LongTask, session_id: Option<String>, sse: b
     while let Some(message) = inbox.recv().await {
         last = Some(message);
     }
+    drop(held);
     match last {
         Some(message) if !message.starts_with(b"{\"jsonrpc\":\"2.0\",\"method\"") => {
             json_response(StatusCode::OK, message, None)

@@ -17,12 +17,15 @@
 //! - [`proxy`]: the coordinator forwards new `/mcp` sessions to the placed node, and their
 //!   later requests (session ids `<node>~<id>`) to it.
 //! - [`tcp`]: the MCP-over-TCP listener: admission, accept loop, lean per-connection loop.
+//! - [`api_listener`]: the API port's connections: connection cap and probe reserve, header
+//!   and body read timeouts, shutdown.
 //! - [`http`]: the API port: Streamable HTTP at `/mcp`, `/health`, `/ready`, `/metrics`.
 //! - [`stdio`]: one MCP session over stdin/stdout.
 //! - [`server`]: runs the listeners together until shutdown, then drains.
 //! - [`baseline`]: a bare newline echo server, the yardstick benchmarks compare against.
 //! - [`healthcheck`]: `erlmcp-node healthcheck`, the image's HEALTHCHECK (no curl in `scratch`).
 
+pub mod api_listener;
 pub mod baseline;
 pub mod cluster_api;
 pub mod config;

@@ -12,7 +12,8 @@ use crate::state::Node;
 /// Serves until stdin closes; every reply (including long requests') goes through one writer.
 pub async fn serve(node: Node) -> anyhow::Result<()> {
     let _slot = node.try_open_session("stdio");
-    let (outbox, mut inbox) = mpsc::unbounded_channel::<Vec<u8>>();
+    // Bounded: when stdout is not read, replies wait here and reading stdin waits for them.
+    let (outbox, mut inbox) = mpsc::channel::<Vec<u8>>(node.config.outbound_queue.max(1));
     let writer = tokio::spawn(async move {
         let mut stdout = tokio::io::stdout();
         while let Some(mut message) = inbox.recv().await {
@@ -23,7 +24,7 @@ pub async fn serve(node: Node) -> anyhow::Result<()> {
         }
     });
     let mut stdin = tokio::io::stdin();
-    let mut framing = LineBuffer::default();
+    let mut framing = LineBuffer::new(node.config.max_line_bytes, &node.input_budget);
     let mut session = Session::default();
     let mut cancels = Cancels::new();
     let mut buffer = vec![0u8; 64 * 1024];
@@ -33,14 +34,14 @@ pub async fn serve(node: Node) -> anyhow::Result<()> {
             break;
         }
         let mut replies = Vec::new();
-        let fed = framing.feed(&buffer[..n], node.config.max_line_bytes, |line| {
+        let fed = framing.feed(&buffer[..n], |line| {
             replies.push(dispatch::dispatch(line, &mut session, &node));
         });
         for reply in replies {
             match reply {
                 Reply::None => {}
                 Reply::Message(message) => {
-                    let _ = outbox.send(message);
+                    let _ = outbox.send(message).await;
                 }
                 Reply::Cancel(id) => {
                     if let Some(cancel) = cancels.remove(&id) {
@@ -50,7 +51,7 @@ pub async fn serve(node: Node) -> anyhow::Result<()> {
                 Reply::Long(task) => {
                     let (cancel, cancelled) = oneshot::channel();
                     cancels.insert(task.key(), cancel);
-                    tokio::spawn(task.run(outbox.clone(), cancelled));
+                    tokio::spawn(task.run_on(node.clone(), outbox.clone(), cancelled));
                 }
             }
         }
@@ -59,11 +60,13 @@ pub async fn serve(node: Node) -> anyhow::Result<()> {
                 "line longer than {} bytes; closing",
                 node.config.max_line_bytes
             );
-            let _ = outbox.send(dispatch::error_response(
-                None,
-                code::INVALID_REQUEST,
-                &message,
-            ));
+            let _ = outbox
+                .send(dispatch::error_response(
+                    None,
+                    code::INVALID_REQUEST,
+                    &message,
+                ))
+                .await;
             break;
         }
     }

@@ -8,14 +8,17 @@
 use std::cell::RefCell;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
 
 use crate::dispatch::{self, Reply, code};
-use crate::framing::{LineBuffer, LineTooLong};
+use crate::framing::{FrameError, LineBuffer};
 use crate::long_task::{Cancels, LongTask};
+use crate::metrics::CloseReason;
 use crate::session::Session;
 use crate::state::{Node, SessionSlot};
 
@@ -83,11 +86,35 @@ async fn reject(stream: TcpStream, node: Node) {
     };
     let mut line = dispatch::error_response(None, code::AT_CAPACITY, &message);
     line.push(b'\n');
-    let _ = tokio::time::timeout(Duration::from_secs(1), write_all(&stream, &line)).await;
+    let _ = write_all(&stream, &line, Duration::from_secs(1)).await;
 }
 
-/// Writes every byte, waiting for the socket when it is full.
-async fn write_all(stream: &TcpStream, mut bytes: &[u8]) -> io::Result<()> {
+/// Why a write failed.
+enum WriteFailed {
+    /// The peer is gone.
+    Closed,
+    /// The peer did not take the bytes within the write timeout.
+    TimedOut,
+}
+
+/// Writes every byte. The socket almost always takes a reply at once, so no timer is armed
+/// unless it is full; then the client has `limit` to read the rest.
+async fn write_all(stream: &TcpStream, bytes: &[u8], limit: Duration) -> Result<(), WriteFailed> {
+    let rest = match stream.try_write(bytes) {
+        Ok(n) if n == bytes.len() => return Ok(()),
+        Ok(0) => return Err(WriteFailed::Closed),
+        Ok(n) => &bytes[n..],
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => bytes,
+        Err(_) => return Err(WriteFailed::Closed),
+    };
+    match tokio::time::timeout(limit, write_slowly(stream, rest)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(WriteFailed::Closed),
+        Err(_) => Err(WriteFailed::TimedOut),
+    }
+}
+
+async fn write_slowly(stream: &TcpStream, mut bytes: &[u8]) -> io::Result<()> {
     while !bytes.is_empty() {
         stream.writable().await?;
         match stream.try_write(bytes) {
@@ -100,46 +127,98 @@ async fn write_all(stream: &TcpStream, mut bytes: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
-/// Long requests running on one connection: their outbox and cancellation handles.
+/// Writes `bytes` or says why the connection must end.
+async fn send(stream: &TcpStream, node: &Node, bytes: &[u8]) -> Result<(), ()> {
+    match write_all(stream, bytes, node.config.write_timeout).await {
+        Ok(()) => Ok(()),
+        Err(WriteFailed::Closed) => Err(()),
+        Err(WriteFailed::TimedOut) => {
+            node.metrics.closed(CloseReason::WriteTimeout);
+            Err(())
+        }
+    }
+}
+
+/// Long requests running on one connection: their bounded outbox and cancellation handles.
+/// Exists only while one runs or its replies wait to be written (an idle session holds none of
+/// it); dropping it cancels them all, and the drain waits for it to go.
 struct Running {
-    outbox: mpsc::UnboundedSender<Vec<u8>>,
-    inbox: mpsc::UnboundedReceiver<Vec<u8>>,
+    outbox: mpsc::Sender<Vec<u8>>,
+    inbox: mpsc::Receiver<Vec<u8>>,
     cancels: Cancels,
     count: usize,
+    node: Node,
+}
+
+impl Running {
+    fn new(node: &Node) -> Box<Running> {
+        let (outbox, inbox) = mpsc::channel(node.config.outbound_queue.max(1));
+        node.sessions_busy.fetch_add(1, Ordering::AcqRel);
+        Box::new(Running {
+            outbox,
+            inbox,
+            cancels: Cancels::new(),
+            count: 0,
+            node: node.clone(),
+        })
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.node.sessions_busy.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// What one read produced.
 enum Read {
     Lines {
+        lines: usize,
         out: Vec<u8>,
         long: Vec<LongTask>,
         cancels: Vec<String>,
     },
     Again,
     Closed,
-    TooLong,
+    Framing(FrameError),
 }
 
-/// Serves one session until the client leaves, idles out, or breaks the framing.
+/// Serves one session until the client leaves, idles out, stalls, or breaks the framing.
 async fn connection(stream: TcpStream, node: Node, _slot: SessionSlot) {
     let _ = stream.set_nodelay(true);
     let mut session = Session::default();
-    let mut framing = LineBuffer::default();
+    let mut framing = LineBuffer::new(node.config.max_line_bytes, &node.input_budget);
     let mut running: Option<Box<Running>> = None;
-    let idle = node.config.idle_timeout;
+    let (idle, read_timeout) = (node.config.idle_timeout, node.config.read_timeout);
+    // Idleness counts from the last complete message (bytes that finish nothing do not reset
+    // it); a started line must end within the read timeout.
+    let mut last_message = Instant::now();
+    let mut partial_since: Option<Instant> = None;
     loop {
-        // Wait for input, for a long request's message, or for the idle timeout.
+        let stalled_at = partial_since.map(|since| since + read_timeout);
         let ready = match running.as_mut() {
-            None => match tokio::time::timeout(idle, stream.readable()).await {
-                Ok(Ok(())) => true,
-                Ok(Err(_)) | Err(_) => return,
-            },
+            None => {
+                let idle_at = last_message + idle;
+                let (deadline, reason) = match stalled_at {
+                    Some(at) if at < idle_at => (at, CloseReason::ReadTimeout),
+                    _ => (idle_at, CloseReason::IdleTimeout),
+                };
+                match tokio::time::timeout_at(deadline, stream.readable()).await {
+                    Ok(Ok(())) => true,
+                    Ok(Err(_)) => return,
+                    Err(_) => {
+                        node.metrics.closed(reason);
+                        return;
+                    }
+                }
+            }
+            // While requests run the client is waiting, not idle; a started line still must end.
             Some(run) => tokio::select! {
                 ready = stream.readable() => { if ready.is_err() { return; } true }
                 message = run.inbox.recv() => {
                     if let Some(mut message) = message {
                         message.push(b'\n');
-                        if write_all(&stream, &message).await.is_err() {
+                        if send(&stream, &node, &message).await.is_err() {
                             return;
                         }
                         // A final response (not a progress notification) ends one long request.
@@ -148,6 +227,10 @@ async fn connection(stream: TcpStream, node: Node, _slot: SessionSlot) {
                         }
                     }
                     false
+                }
+                _ = tokio::time::sleep_until(stalled_at.unwrap_or(last_message)), if stalled_at.is_some() => {
+                    node.metrics.closed(CloseReason::ReadTimeout);
+                    return;
                 }
             },
         };
@@ -160,30 +243,35 @@ async fn connection(stream: TcpStream, node: Node, _slot: SessionSlot) {
         if !ready {
             continue;
         }
-        let max_line = node.config.max_line_bytes;
         let read = SCRATCH.with(|scratch| {
             let mut scratch = scratch.borrow_mut();
             match stream.try_read(&mut scratch[..]) {
                 Ok(0) => Read::Closed,
                 Ok(n) => {
+                    let mut lines = 0;
                     let mut out = Vec::new();
                     let mut long = Vec::new();
                     let mut cancels = Vec::new();
-                    let fed =
-                        framing.feed(&scratch[..n], max_line, |line| {
-                            match dispatch::dispatch(line, &mut session, &node) {
-                                Reply::None => {}
-                                Reply::Message(message) => {
-                                    out.extend_from_slice(&message);
-                                    out.push(b'\n');
-                                }
-                                Reply::Long(task) => long.push(task),
-                                Reply::Cancel(id) => cancels.push(id),
+                    let fed = framing.feed(&scratch[..n], |line| {
+                        lines += 1;
+                        match dispatch::dispatch(line, &mut session, &node) {
+                            Reply::None => {}
+                            Reply::Message(message) => {
+                                out.extend_from_slice(&message);
+                                out.push(b'\n');
                             }
-                        });
+                            Reply::Long(task) => long.push(task),
+                            Reply::Cancel(id) => cancels.push(id),
+                        }
+                    });
                     match fed {
-                        Ok(()) => Read::Lines { out, long, cancels },
-                        Err(LineTooLong) => Read::TooLong,
+                        Ok(()) => Read::Lines {
+                            lines,
+                            out,
+                            long,
+                            cancels,
+                        },
+                        Err(error) => Read::Framing(error),
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => Read::Again,
@@ -193,16 +281,40 @@ async fn connection(stream: TcpStream, node: Node, _slot: SessionSlot) {
         match read {
             Read::Again => continue,
             Read::Closed => return,
-            Read::TooLong => {
-                let message = format!("line longer than {max_line} bytes; closing the connection");
+            Read::Framing(error) => {
+                let (message, reason) = match error {
+                    FrameError::LineTooLong => (
+                        format!(
+                            "line longer than {} bytes; closing the connection",
+                            node.config.max_line_bytes
+                        ),
+                        CloseReason::LineTooLong,
+                    ),
+                    FrameError::BudgetExhausted => (
+                        format!(
+                            "node {} holds too much partially received input; closing the connection",
+                            node.config.node_name
+                        ),
+                        CloseReason::InputBudget,
+                    ),
+                };
+                node.metrics.closed(reason);
                 let mut line = dispatch::error_response(None, code::INVALID_REQUEST, &message);
                 line.push(b'\n');
-                let _ = write_all(&stream, &line).await;
+                let _ = send(&stream, &node, &line).await;
                 return;
             }
-            Read::Lines { out, long, cancels } => {
-                if !out.is_empty() && write_all(&stream, &out).await.is_err() {
-                    return;
+            Read::Lines {
+                lines,
+                mut out,
+                long,
+                cancels,
+            } => {
+                if lines > 0 {
+                    last_message = Instant::now();
+                    partial_since = framing.has_partial().then_some(last_message);
+                } else if partial_since.is_none() && framing.has_partial() {
+                    partial_since = Some(Instant::now());
                 }
                 for id in cancels {
                     if let Some(cancel) = running.as_mut().and_then(|r| r.cancels.remove(&id)) {
@@ -213,25 +325,29 @@ async fn connection(stream: TcpStream, node: Node, _slot: SessionSlot) {
                     }
                 }
                 for task in long {
-                    let run = running.get_or_insert_with(|| {
-                        let (outbox, inbox) = mpsc::unbounded_channel();
-                        Box::new(Running {
-                            outbox,
-                            inbox,
-                            cancels: Cancels::new(),
-                            count: 0,
-                        })
-                    });
+                    let run = running.get_or_insert_with(|| Running::new(&node));
+                    if run.count >= node.config.max_in_flight_per_session {
+                        node.metrics.in_flight_refused.inc();
+                        let message = format!(
+                            "too many requests in flight on this session (at most {}); wait for one to finish",
+                            node.config.max_in_flight_per_session
+                        );
+                        out.extend_from_slice(&dispatch::error_response(
+                            Some(&task.id),
+                            code::AT_CAPACITY,
+                            &message,
+                        ));
+                        out.push(b'\n');
+                        continue;
+                    }
                     let (cancel, cancelled) = oneshot::channel();
                     run.cancels.insert(task.key(), cancel);
                     run.count += 1;
                     let outbox = run.outbox.clone();
-                    let node = node.clone();
-                    tokio::spawn(async move {
-                        node.metrics.in_flight.inc();
-                        task.run(outbox, cancelled).await;
-                        node.metrics.in_flight.dec();
-                    });
+                    tokio::spawn(task.run_on(node.clone(), outbox, cancelled));
+                }
+                if !out.is_empty() && send(&stream, &node, &out).await.is_err() {
+                    return;
                 }
             }
         }
