@@ -147,6 +147,11 @@ fn with_body_deadline(routes: Router, node: &Node) -> Router {
 async fn read_body_within(State(node): State<Node>, request: Request, next: Next) -> Response {
     let (parts, body) = request.into_parts();
     let limit = node.config.max_line_bytes;
+    // A declared length past the limit is refused before a byte of the body is read.
+    let declared = axum::body::HttpBody::size_hint(&body).lower();
+    if declared > u64::try_from(limit).unwrap_or(u64::MAX) {
+        return too_long(limit);
+    }
     let read = tokio::time::timeout(node.config.read_timeout, axum::body::to_bytes(body, limit));
     match read.await {
         Ok(Ok(bytes)) => {
@@ -159,12 +164,7 @@ async fn read_body_within(State(node): State<Node>, request: Request, next: Next
                 .downcast_ref::<http_body_util::LengthLimitError>()
                 .is_some();
             if too_long {
-                let message = format!("body longer than {limit} bytes");
-                closing(crate::http::rpc_error(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    code::INVALID_REQUEST,
-                    &message,
-                ))
+                self::too_long(limit)
             } else {
                 closing(StatusCode::BAD_REQUEST.into_response())
             }
@@ -182,6 +182,15 @@ async fn read_body_within(State(node): State<Node>, request: Request, next: Next
             ))
         }
     }
+}
+
+fn too_long(limit: usize) -> Response {
+    let message = format!("body longer than {limit} bytes");
+    closing(crate::http::rpc_error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        code::INVALID_REQUEST,
+        &message,
+    ))
 }
 
 /// The rest of the body was never read, so the connection cannot carry another request.

@@ -185,13 +185,14 @@ mod tests {
         let (_keep, cancel) = oneshot::channel();
         let running = tokio::spawn(task(2_000, true).run(tx, cancel, no_abandon(), "n"));
         tokio::time::sleep(Duration::from_millis(2_050)).await;
-        // 19 progress ticks, 4 fit; the final response waits for room.
+        // 19 or 20 progress ticks (the last one races the end), 4 fit; the final response waits
+        // for room.
         let mut got = Vec::new();
         while got.len() < 5 {
             got.push(String::from_utf8(rx.recv().await.unwrap()).unwrap());
         }
         let dropped = running.await.unwrap();
-        assert_eq!(dropped, 15, "{got:?}");
+        assert!((15..=16).contains(&dropped), "{dropped}: {got:?}");
         assert!(got.last().unwrap().contains("slept 2000 ms"));
     }
 
