@@ -3,6 +3,8 @@
 //! # Layout
 //! - [`config`]: the node's settings (flags and `ERLMCP_*` variables map onto them).
 //! - [`framing`]: newline-delimited JSON-RPC: complete lines out of a byte stream, bounded.
+//! - [`fd_limit`]: the open-file limit against the config: raise the soft limit, clamp
+//!   `max_connections`.
 //! - [`session`]: one MCP session's few bytes of state (phase, protocol version, log level).
 //! - [`dispatch`]: the MCP dispatcher: one JSON-RPC message in, a reply out.
 //! - [`methods`]: the MCP methods, one file per family (lifecycle, tools, resources, prompts).
@@ -30,6 +32,7 @@ pub mod baseline;
 pub mod cluster_api;
 pub mod config;
 pub mod dispatch;
+pub mod fd_limit;
 pub mod framing;
 pub mod healthcheck;
 pub mod heartbeat;

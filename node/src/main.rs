@@ -242,6 +242,8 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             None | Some(Command::Serve) => {
+                let mut config = config;
+                erlmcp_node::fd_limit::apply(&mut config);
                 let server = erlmcp_node::server::Server::bind(config)?;
                 server.run(erlmcp_node::server::termination()).await
             }
