@@ -4,7 +4,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::dispatch::{self, Reply, code};
-use crate::framing::LineBuffer;
+use crate::framing::{FrameError, LineBuffer};
 use crate::long_task::Cancels;
 use crate::session::Session;
 use crate::state::Node;
@@ -55,11 +55,18 @@ pub async fn serve(node: Node) -> anyhow::Result<()> {
                 }
             }
         }
-        if fed.is_err() {
-            let message = format!(
-                "line longer than {} bytes; closing",
-                node.config.max_line_bytes
-            );
+        if let Err(error) = fed {
+            let message = match error {
+                FrameError::LineTooLong => {
+                    format!(
+                        "line longer than {} bytes; closing",
+                        node.config.max_line_bytes
+                    )
+                }
+                FrameError::BudgetExhausted => {
+                    "too much partially received input; closing".to_string()
+                }
+            };
             let _ = outbox
                 .send(dispatch::error_response(
                     None,
