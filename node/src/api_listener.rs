@@ -31,15 +31,16 @@ use crate::state::Node;
 /// Serves the API port until `stop` turns true, then asks open connections to finish their
 /// current request and waits for them (the caller bounds the wait).
 pub async fn serve(listener: TcpListener, node: Node, mut stop: watch::Receiver<bool>) {
+    let lane_size = |n: usize| n.min(Semaphore::MAX_PERMITS);
     let full = Lane {
-        slots: Arc::new(Semaphore::new(node.config.max_http_connections)),
-        size: node.config.max_http_connections,
+        slots: Arc::new(Semaphore::new(lane_size(node.config.max_http_connections))),
+        size: lane_size(node.config.max_http_connections),
         routes: with_body_deadline(crate::http::router(node.clone()), &node),
         keep_alive: true,
     };
     let probes = Lane {
-        slots: Arc::new(Semaphore::new(node.config.probe_connections)),
-        size: node.config.probe_connections,
+        slots: Arc::new(Semaphore::new(lane_size(node.config.probe_connections))),
+        size: lane_size(node.config.probe_connections),
         routes: with_body_deadline(probe_router(node.clone()), &node),
         keep_alive: false,
     };

@@ -239,6 +239,8 @@ async fn connection(stream: TcpStream, node: Node, _slot: SessionSlot) {
             && run.inbox.is_empty()
         {
             running = None; // no long request left: give the channel's memory back
+            // The client was waiting for that answer, not idle: its idle time starts now.
+            last_message = Instant::now();
         }
         if !ready {
             continue;

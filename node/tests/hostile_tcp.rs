@@ -220,3 +220,18 @@ async fn a_client_that_leaves_cancels_its_requests() {
         "requests of a gone client kept running"
     );
 }
+
+#[tokio::test]
+async fn a_long_request_does_not_count_as_idleness() {
+    let node = TestNode::start(|c| c.idle_timeout = Duration::from_millis(300)).await;
+    let mut client = Client::initialized(node.tcp).await;
+    // The request outlasts the idle timeout; the client waits for it, then asks again at once.
+    let slept = client
+        .request(&call(2, "sleep_ms", json!({"ms": 800})))
+        .await;
+    assert!(slept["result"].is_object(), "{slept}");
+    let echo = client
+        .request(&call(3, "echo", json!({"text": "still here"})))
+        .await;
+    assert_eq!(echo["result"]["content"][0]["text"], "still here");
+}
