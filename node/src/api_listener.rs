@@ -4,8 +4,9 @@
 //! Two lanes share the port. Up to `max_http_connections` connections get every route; when
 //! those are all taken, up to `probe_connections` more get only `/health`, `/ready` and
 //! `/metrics` (anything else is 503) and no keep-alive, so an operator's probe gets through a node
-//! that clients have filled. Past both, a connection is closed at once (its descriptor is
-//! back before the next accept). Every connection must send a request head within the read
+//! that clients have filled; a connection there must send its request head within 2 s, so idle
+//! connections cannot hold the probe lane for long. Past both, a connection is closed at once
+//! (its descriptor is back before the next accept). Every connection must send a request head within the read
 //! timeout (hyper starts that timer whenever it waits for a head, so it also ends idle keep-alive
 //! connections) and its body within the read timeout after the head.
 
@@ -37,12 +38,14 @@ pub async fn serve(listener: TcpListener, node: Node, mut stop: watch::Receiver<
         size: lane_size(node.config.max_http_connections),
         routes: with_body_deadline(crate::http::router(node.clone()), &node),
         keep_alive: true,
+        head_timeout: node.config.read_timeout,
     };
     let probes = Lane {
         slots: Arc::new(Semaphore::new(lane_size(node.config.probe_connections))),
         size: lane_size(node.config.probe_connections),
         routes: with_body_deadline(probe_router(node.clone()), &node),
         keep_alive: false,
+        head_timeout: node.config.read_timeout.min(PROBE_HEAD_TIMEOUT),
     };
     let mut backoff = Duration::from_millis(5);
     loop {
@@ -71,7 +74,7 @@ pub async fn serve(listener: TcpListener, node: Node, mut stop: watch::Receiver<
             stream,
             lane.routes.clone(),
             lane.keep_alive,
-            node.config.read_timeout,
+            lane.head_timeout,
             slot,
             stop.clone(),
         ));
@@ -89,20 +92,25 @@ struct Lane {
     size: usize,
     routes: Router,
     keep_alive: bool,
+    head_timeout: Duration,
 }
+
+/// A probe sends its request at once; a connection in the probe lane that does not is making
+/// room for the next probe after this long, however long `read_timeout` is.
+const PROBE_HEAD_TIMEOUT: Duration = Duration::from_secs(2);
 
 async fn connection(
     stream: TcpStream,
     routes: Router,
     keep_alive: bool,
-    read_timeout: Duration,
+    head_timeout: Duration,
     _slot: OwnedSemaphorePermit,
     mut stop: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
-        .header_read_timeout(read_timeout)
+        .header_read_timeout(head_timeout)
         .keep_alive(keep_alive);
     let served = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(routes));
     tokio::pin!(served);

@@ -155,6 +155,26 @@ async fn with_every_http_connection_taken_probes_still_answer() {
             .contains("reason=\"http_full\"} 1"))
         .await
     );
+    // Idle connections hold the probe lane only briefly: a probe that retries gets through
+    // while every other connection is still held.
+    let mut served = false;
+    for _ in 0..40 {
+        let mut stream = TcpStream::connect(node.api).await.unwrap();
+        let request = format!(
+            "GET /health HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            node.api
+        );
+        let _ = stream.write_all(request.as_bytes()).await;
+        if read_until_closed(&mut stream)
+            .await
+            .is_some_and(|a| a.starts_with("HTTP/1.1 200"))
+        {
+            served = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(served, "a retrying probe never got through");
     // Freed slots serve again.
     drop(hogs);
     let mut served = false;
