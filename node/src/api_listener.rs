@@ -161,6 +161,21 @@ async fn read_body_within(State(node): State<Node>, request: Request, next: Next
     if declared > u64::try_from(limit).unwrap_or(u64::MAX) {
         return too_long(limit);
     }
+    // The body is held whole until its handler is done: it counts against the node's input
+    // budget like TCP's partial lines, at its declared size (the limit when undeclared).
+    let charge = axum::body::HttpBody::size_hint(&body)
+        .upper()
+        .map_or(limit, |declared| {
+            usize::try_from(declared).unwrap_or(limit).min(limit)
+        });
+    let Some(_reservation) = node.input_budget.reserve(charge) else {
+        node.metrics.closed(CloseReason::InputBudget);
+        return closing(crate::http::rpc_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            code::AT_CAPACITY,
+            "the node holds too much partially received input; retry later",
+        ));
+    };
     let read = tokio::time::timeout(node.config.read_timeout, axum::body::to_bytes(body, limit));
     match read.await {
         Ok(Ok(bytes)) => {

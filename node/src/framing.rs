@@ -1,7 +1,8 @@
 //! Newline-delimited JSON-RPC framing. Bytes arrive in arbitrary pieces; complete lines leave.
 //! A partial line is kept between reads (and only then: an idle session holds no buffer). Two
 //! bounds hold while reading, before anything grows: one line is at most `max_line` bytes, and
-//! every connection's partial lines together hold at most the node's [`InputBudget`].
+//! every connection's partial lines (and HTTP bodies being read, through [`Reservation`]s)
+//! together hold at most the node's [`InputBudget`].
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -42,6 +43,16 @@ impl InputBudget {
         self.limit
     }
 
+    /// Takes `bytes` for a body read whole (an HTTP request), until the reservation drops; None
+    /// when the budget has no room for them.
+    pub fn reserve(&self, bytes: usize) -> Option<Reservation<'_>> {
+        // Lazily: a Reservation built and dropped would give back bytes never taken.
+        self.try_take(bytes).then(|| Reservation {
+            budget: self,
+            bytes,
+        })
+    }
+
     fn try_take(&self, bytes: usize) -> bool {
         self.held
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
@@ -54,6 +65,19 @@ impl InputBudget {
         if bytes > 0 {
             self.held.fetch_sub(bytes, Ordering::AcqRel);
         }
+    }
+}
+
+/// Bytes taken from an [`InputBudget`], given back on drop.
+#[derive(Debug)]
+pub struct Reservation<'b> {
+    budget: &'b InputBudget,
+    bytes: usize,
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        self.budget.give_back(self.bytes);
     }
 }
 
@@ -235,6 +259,21 @@ mod tests {
         assert_eq!(again.feed(&chunk, |_| {}), Ok(()));
         drop((streams, again));
         assert_eq!(budget.held(), 0);
+    }
+
+    #[test]
+    fn reservations_share_the_budget_and_give_it_back() {
+        let budget = InputBudget::new(1_000);
+        let body = budget.reserve(800).expect("room");
+        let mut stream = LineBuffer::new(1_000, &budget);
+        assert_eq!(
+            stream.feed(&[b'x'; 300], |_| {}),
+            Err(FrameError::BudgetExhausted)
+        );
+        assert!(budget.reserve(300).is_none());
+        drop(body);
+        assert_eq!(budget.held(), 0);
+        assert_eq!(stream.feed(&[b'x'; 300], |_| {}), Ok(()));
     }
 
     /// The reference: the complete lines of `stream`, as the framing should deliver them.

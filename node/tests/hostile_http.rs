@@ -196,3 +196,36 @@ async fn with_every_http_connection_taken_probes_still_answer() {
     }
     assert!(served);
 }
+
+#[tokio::test]
+async fn http_bodies_being_read_count_against_the_input_budget() {
+    let node = TestNode::start(|c| {
+        c.max_line_bytes = 1_000;
+        c.input_budget_bytes = 2_500;
+    })
+    .await;
+    // Two half-sent bodies of 1,000 bytes each hold 2,000 of the 2,500.
+    let mut slow = Vec::new();
+    for _ in 0..2 {
+        let mut stream = TcpStream::connect(node.api).await.unwrap();
+        let request = post_head(node.api, "application/json", 1_000) + "{";
+        stream.write_all(request.as_bytes()).await.unwrap();
+        slow.push(stream);
+    }
+    assert!(eventually(|| node.node.input_budget.held() == 2_000).await);
+    let refused = http(
+        node.api,
+        "POST",
+        "/mcp",
+        &[("Content-Type", "application/json")],
+        &"x".repeat(900),
+    )
+    .await;
+    assert_eq!(refused.status, 503, "{refused:?}");
+    assert!(
+        refused.body.contains("partially received input"),
+        "{refused:?}"
+    );
+    drop(slow);
+    assert!(eventually(|| node.node.input_budget.held() == 0).await);
+}
