@@ -107,7 +107,9 @@ async fn write_all(stream: &TcpStream, bytes: &[u8], limit: Duration) -> Result<
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => bytes,
         Err(_) => return Err(WriteFailed::Closed),
     };
-    match tokio::time::timeout(limit, write_slowly(stream, rest)).await {
+    // Boxed: the timer lives on the heap only while a socket is full, so it does not enlarge
+    // every idle session's task.
+    match Box::pin(tokio::time::timeout(limit, write_slowly(stream, rest))).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(_)) => Err(WriteFailed::Closed),
         Err(_) => Err(WriteFailed::TimedOut),
@@ -170,6 +172,46 @@ impl Drop for Running {
     }
 }
 
+/// What waiting on a session with long requests running came to.
+enum Wait {
+    /// Input is ready.
+    Readable,
+    /// A long request's message was written (or its queue closed).
+    Wrote,
+    /// The session ends: the client is gone, too slow to read, or stalled mid-line.
+    End,
+}
+
+/// Waits for input or a long request's message (and writes it), or for a started line's read
+/// timeout.
+async fn wait_running(
+    stream: &TcpStream,
+    node: &Node,
+    run: &mut Running,
+    stalled_at: Option<Instant>,
+) -> Wait {
+    tokio::select! {
+        ready = stream.readable() => if ready.is_ok() { Wait::Readable } else { Wait::End },
+        message = run.inbox.recv() => {
+            if let Some(mut message) = message {
+                message.push(b'\n');
+                if send(stream, node, &message).await.is_err() {
+                    return Wait::End;
+                }
+                // A final response (not a progress notification) ends one long request.
+                if !message.starts_with(b"{\"jsonrpc\":\"2.0\",\"method\"") {
+                    run.count = run.count.saturating_sub(1);
+                }
+            }
+            Wait::Wrote
+        }
+        _ = tokio::time::sleep_until(stalled_at.unwrap_or_else(Instant::now)), if stalled_at.is_some() => {
+            node.metrics.closed(CloseReason::ReadTimeout);
+            Wait::End
+        }
+    }
+}
+
 /// What one read produced.
 enum Read {
     Lines {
@@ -213,25 +255,11 @@ async fn connection(stream: TcpStream, node: Node, _slot: SessionSlot) {
                 }
             }
             // While requests run the client is waiting, not idle; a started line still must end.
-            Some(run) => tokio::select! {
-                ready = stream.readable() => { if ready.is_err() { return; } true }
-                message = run.inbox.recv() => {
-                    if let Some(mut message) = message {
-                        message.push(b'\n');
-                        if send(&stream, &node, &message).await.is_err() {
-                            return;
-                        }
-                        // A final response (not a progress notification) ends one long request.
-                        if !message.starts_with(b"{\"jsonrpc\":\"2.0\",\"method\"") {
-                            run.count = run.count.saturating_sub(1);
-                        }
-                    }
-                    false
-                }
-                _ = tokio::time::sleep_until(stalled_at.unwrap_or(last_message)), if stalled_at.is_some() => {
-                    node.metrics.closed(CloseReason::ReadTimeout);
-                    return;
-                }
+            // Boxed, so only sessions with requests running pay for this wait's state.
+            Some(run) => match Box::pin(wait_running(&stream, &node, run, stalled_at)).await {
+                Wait::Readable => true,
+                Wait::Wrote => false,
+                Wait::End => return,
             },
         };
         if let Some(run) = &running
