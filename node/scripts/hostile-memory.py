@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The issue-10 hostile clients against a real erlmcp-node on 127.0.0.1, with the node's RSS.
 
-Usage: node/scripts/hostile-memory.py [path/to/erlmcp-node]   (default target/release/erlmcp-node)
+Usage: [FILES=400] node/scripts/hostile-memory.py [path/to/erlmcp-node]   (default target/release/erlmcp-node)
 
 Starts the node on ephemeral loopback ports with 1,000 open files, then, one after another:
   1. 200 TCP connections each send 1 MiB - 1 bytes of a line without a newline;
@@ -23,7 +23,7 @@ import threading
 import time
 
 BIN = sys.argv[1] if len(sys.argv) > 1 else "target/release/erlmcp-node"
-FILES = 1000
+FILES = int(os.environ.get("FILES", "1000"))  # the open-file limit the node runs with
 
 
 def rss_kib(pid):
@@ -103,6 +103,22 @@ def health(port):
         return f"failed: {error}"
 
 
+def closed_by_budget(port):
+    """The node's count of connections it closed at the input budget (None before it had one)."""
+    try:
+        sock = connect(port)
+        sock.sendall(f"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n".encode())
+        text = b""
+        while chunk := sock.recv(65536):
+            text += chunk
+    except OSError:
+        return None
+    for line in text.decode(errors="replace").splitlines():
+        if line.startswith('erlmcp_connections_closed_total{reason="input_budget"}'):
+            return int(float(line.split()[-1]))
+    return None
+
+
 def main():
     node, api, tcp, serving = start()
     try:
@@ -113,7 +129,8 @@ def main():
 
         sockets, refused = long_lines(tcp)
         time.sleep(0.5)
-        print(f"1. 200 connections x (1 MiB - 1) without a newline: {refused} cut off by the node; "
+        print(f"1. 200 connections x (1 MiB - 1) without a newline: {closed_by_budget(api)} closed "
+              f"at the input budget ({refused} saw an error while sending); "
               f"RSS {rss_kib(node.pid)} KiB (+{(rss_kib(node.pid) - before) / 1024:.1f} MiB)")
         for sock in sockets:
             sock.close()
