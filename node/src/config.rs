@@ -38,13 +38,33 @@ pub struct NodeConfig {
     pub advertise_host: String,
     /// Extra `Host`/`Origin` names the API port answers (see [`crate::rebinding`]).
     pub allowed_hosts: Vec<String>,
-    /// A session that sends nothing this long is closed.
+    /// A session that completes no message this long is closed.
     pub idle_timeout: Duration,
     /// Longest accepted JSON-RPC line; longer ones get an error and a close.
     pub max_line_bytes: usize,
     /// Most messages in one JSON-RPC batch (revision 2025-03-26); a longer batch is one
     /// invalid request, so what one line can make the node answer stays bounded.
     pub max_batch: usize,
+    /// Bytes of partially read lines all connections together may hold; past it the connection
+    /// that would grow gets an error and a close.
+    pub input_budget_bytes: usize,
+    /// A message (TCP line, HTTP header block or body) started but not finished this long
+    /// closes its connection (slowloris); an HTTP connection waiting for its next request is
+    /// closed after this long too.
+    pub read_timeout: Duration,
+    /// A client that does not take a reply (or notification) within this long is disconnected
+    /// and its requests cancelled.
+    pub write_timeout: Duration,
+    /// Long requests (`sleep_ms`) one session may have running; more get an error.
+    pub max_in_flight_per_session: usize,
+    /// Messages (progress, responses) queued for one session's long requests; progress beyond
+    /// it is dropped rather than queued.
+    pub outbound_queue: usize,
+    /// HTTP connections open at once on the API port, on top of `max_connections`.
+    pub max_http_connections: usize,
+    /// Further HTTP connections kept for `/health`, `/ready` and `/metrics` when the others are
+    /// all taken (operators' probes get through a full node).
+    pub probe_connections: usize,
     /// How long SIGTERM waits for in-flight requests.
     pub drain_timeout: Duration,
     /// Listen backlog (the kernel caps it at `net.core.somaxconn`).
@@ -81,6 +101,13 @@ impl NodeConfig {
             idle_timeout: Duration::from_secs(300),
             max_line_bytes: 1 << 20,
             max_batch: 64,
+            input_budget_bytes: 64 << 20,
+            read_timeout: Duration::from_secs(30),
+            write_timeout: Duration::from_secs(30),
+            max_in_flight_per_session: 32,
+            outbound_queue: 64,
+            max_http_connections: 256,
+            probe_connections: 16,
             drain_timeout: Duration::from_secs(5),
             backlog: 1024,
             heartbeat_interval: Duration::from_secs(1),

@@ -40,11 +40,13 @@ pub fn router(node: Node) -> Router {
         .with_state(node)
 }
 
-async fn health() -> &'static str {
+/// `/health`: the process runs.
+pub(crate) async fn health() -> &'static str {
     "ok\n"
 }
 
-async fn ready(State(node): State<Node>) -> Response {
+/// `/ready`: accepting sessions, draining or full.
+pub(crate) async fn ready(State(node): State<Node>) -> Response {
     if node.is_ready() {
         (StatusCode::OK, "ready\n").into_response()
     } else if node.is_draining() {
@@ -54,7 +56,8 @@ async fn ready(State(node): State<Node>) -> Response {
     }
 }
 
-async fn metrics(State(node): State<Node>) -> Response {
+/// `/metrics`: the Prometheus text.
+pub(crate) async fn metrics(State(node): State<Node>) -> Response {
     node.metrics.observe_members(&node.members());
     let body = node.metrics.render();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
@@ -268,8 +271,11 @@ async fn mcp_post(State(node): State<Node>, mut headers: HeaderMap, body: Bytes)
 /// Runs a long request: as an SSE stream (progress, then the response) when the client accepts
 /// one, else as a single JSON response once it is done.
 async fn run_long(node: Node, task: LongTask, session_id: Option<String>, sse: bool) -> Response {
-    let (outbox, mut inbox) = mpsc::unbounded_channel::<Message>();
+    let (outbox, mut inbox) = mpsc::channel::<Message>(node.config.outbound_queue.max(1));
     let (cancel, cancelled) = oneshot::channel();
+    // A session's request can be cancelled by a later POST; a stateless one only by its client
+    // leaving, so its handle lives (and dies) with this response.
+    let mut held = Some(cancel);
     if let Some(id) = &session_id
         && let Some(http) = node
             .http_sessions
@@ -277,23 +283,28 @@ async fn run_long(node: Node, task: LongTask, session_id: Option<String>, sse: b
             .expect("sessions lock")
             .get_mut(id)
     {
-        http.cancels.insert(task.key(), cancel);
-    } else {
-        std::mem::forget(cancel); // nothing can cancel it: keep the receiver from firing
+        http.cancels.retain(|_, cancel| !cancel.is_closed()); // finished ones
+        if http.cancels.len() >= node.config.max_in_flight_per_session {
+            node.metrics.in_flight_refused.inc();
+            let message = format!(
+                "too many requests in flight on this session (at most {}); wait for one to finish",
+                node.config.max_in_flight_per_session
+            );
+            let refusal =
+                RpcResponse::error(Some(task.id), ErrorObject::new(code::AT_CAPACITY, message));
+            return json_response(StatusCode::OK, refusal.to_vec(), None);
+        }
+        http.cancels
+            .insert(task.key(), held.take().expect("not yet taken"));
     }
-    let runner = node.clone();
-    tokio::spawn(async move {
-        runner.metrics.in_flight.inc();
-        task.run(outbox, cancelled).await;
-        runner.metrics.in_flight.dec();
-    });
+    tokio::spawn(task.run_on(node.clone(), outbox, cancelled));
     if sse {
-        let events = stream::unfold(inbox, |mut inbox| async move {
+        let events = stream::unfold((inbox, held), |(mut inbox, held)| async move {
             let message = inbox.recv().await?;
             let event = Event::default()
                 .event("message")
                 .data(String::from_utf8_lossy(&message.to_vec()));
-            Some((Ok::<_, Infallible>(event), inbox))
+            Some((Ok::<_, Infallible>(event), (inbox, held)))
         });
         return Sse::new(events).into_response();
     }
@@ -301,6 +312,7 @@ async fn run_long(node: Node, task: LongTask, session_id: Option<String>, sse: b
     while let Some(message) = inbox.recv().await {
         last = Some(message);
     }
+    drop(held);
     match last {
         Some(message) if message.is_response() => {
             json_response(StatusCode::OK, message.to_vec(), None)

@@ -5,6 +5,8 @@
 //! - [`framing`]: newline-delimited JSON-RPC: complete lines out of a byte stream, bounded.
 //! - [`jsonrpc`]: JSON-RPC 2.0 messages: ids, incoming requests/notifications/batches, outgoing
 //!   responses and notifications (serialized once), error codes.
+//! - [`fd_limit`]: the open-file limit against the config: raise the soft limit, clamp
+//!   `max_connections`.
 //! - [`session`]: one MCP session's few bytes of state (phase, protocol version, log level).
 //! - [`dispatch`]: the MCP dispatcher: one JSON-RPC message (or batch) in, a typed reply out.
 //! - [`methods`]: the MCP methods, one file per family (lifecycle, tools, resources, prompts);
@@ -22,17 +24,21 @@
 //!   later requests (session ids `<node>~<id>`) to it.
 //! - [`rebinding`]: DNS-rebinding protection: the exact `Host`/`Origin` values the API port answers.
 //! - [`tcp`]: the MCP-over-TCP listener: admission, accept loop, lean per-connection loop.
+//! - [`api_listener`]: the API port's connections: connection cap and probe reserve, header
+//!   and body read timeouts, shutdown.
 //! - [`http`]: the API port: Streamable HTTP at `/mcp`, `/health`, `/ready`, `/metrics`.
 //! - [`stdio`]: one MCP session over stdin/stdout.
 //! - [`server`]: runs the listeners together until shutdown, then drains.
 //! - [`baseline`]: a bare newline echo server, the yardstick benchmarks compare against.
 //! - [`healthcheck`]: `erlmcp-node healthcheck`, the image's HEALTHCHECK (no curl in `scratch`).
 
+pub mod api_listener;
 pub mod baseline;
 pub mod cluster_api;
 pub mod cluster_secret;
 pub mod config;
 pub mod dispatch;
+pub mod fd_limit;
 pub mod framing;
 pub mod healthcheck;
 pub mod heartbeat;

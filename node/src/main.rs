@@ -94,6 +94,48 @@ struct ServeArgs {
     /// Most messages in one JSON-RPC batch (only revision 2025-03-26 has batches).
     #[arg(long, env = "ERLMCP_MAX_BATCH", default_value_t = 64, global = true)]
     max_batch: usize,
+    /// Bytes of unfinished lines all connections together may hold.
+    #[arg(long, env = "ERLMCP_INPUT_BUDGET_BYTES", default_value_t = 64 << 20, global = true)]
+    input_budget_bytes: usize,
+    /// A started TCP line, HTTP header block or body must arrive within this (slowloris); idle
+    /// HTTP keep-alive connections close after it too.
+    #[arg(long, env = "ERLMCP_READ_TIMEOUT", default_value = "30s", value_parser = parse_duration, global = true)]
+    read_timeout: Duration,
+    /// A client that does not read a reply within this is disconnected, its requests cancelled.
+    #[arg(long, env = "ERLMCP_WRITE_TIMEOUT", default_value = "30s", value_parser = parse_duration, global = true)]
+    write_timeout: Duration,
+    /// Long requests (sleep_ms) one session may run at once.
+    #[arg(
+        long,
+        env = "ERLMCP_MAX_IN_FLIGHT",
+        default_value_t = 32,
+        global = true
+    )]
+    max_in_flight: usize,
+    /// Messages queued for one session's long requests (progress beyond it is dropped).
+    #[arg(
+        long,
+        env = "ERLMCP_OUTBOUND_QUEUE",
+        default_value_t = 64,
+        global = true
+    )]
+    outbound_queue: usize,
+    /// HTTP connections open at once on the API port.
+    #[arg(
+        long,
+        env = "ERLMCP_MAX_HTTP_CONNECTIONS",
+        default_value_t = 256,
+        global = true
+    )]
+    max_http_connections: usize,
+    /// Further HTTP connections kept for /health, /ready and /metrics.
+    #[arg(
+        long,
+        env = "ERLMCP_PROBE_CONNECTIONS",
+        default_value_t = 16,
+        global = true
+    )]
+    probe_connections: usize,
     /// How long SIGTERM waits for in-flight requests.
     #[arg(long, env = "ERLMCP_DRAIN_TIMEOUT", default_value = "10s", value_parser = parse_duration, global = true)]
     drain_timeout: Duration,
@@ -135,6 +177,15 @@ impl ServeArgs {
         };
         if self.heartbeat_interval.is_zero() {
             return Err("--heartbeat-interval must be above zero".into());
+        }
+        for (flag, value) in [
+            ("--read-timeout", self.read_timeout),
+            ("--write-timeout", self.write_timeout),
+            ("--idle-timeout", self.idle_timeout),
+        ] {
+            if value.is_zero() {
+                return Err(format!("{flag} must be above zero"));
+            }
         }
         if self.dead_after <= self.heartbeat_interval {
             return Err(format!(
@@ -204,6 +255,13 @@ impl ServeArgs {
             idle_timeout: self.idle_timeout,
             max_line_bytes: self.max_line_bytes,
             max_batch: self.max_batch,
+            input_budget_bytes: self.input_budget_bytes,
+            read_timeout: self.read_timeout,
+            write_timeout: self.write_timeout,
+            max_in_flight_per_session: self.max_in_flight,
+            outbound_queue: self.outbound_queue,
+            max_http_connections: self.max_http_connections,
+            probe_connections: self.probe_connections,
             drain_timeout: self.drain_timeout,
             backlog: self.backlog,
             heartbeat_interval: self.heartbeat_interval,
@@ -269,6 +327,8 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             None | Some(Command::Serve) => {
+                let mut config = config;
+                erlmcp_node::fd_limit::apply(&mut config);
                 match config.membership {
                     MembershipAuth::Secret(_) => {
                         tracing::info!("membership: heartbeats authenticated by the cluster secret")

@@ -46,6 +46,46 @@ pub enum Outcome {
     Error,
 }
 
+/// Why the node ended a connection on its own: each is a bound a client hit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    /// No complete message within the idle timeout.
+    IdleTimeout,
+    /// A started message (line, HTTP header or body) not finished within the read timeout.
+    ReadTimeout,
+    /// The client did not take a reply within the write timeout.
+    WriteTimeout,
+    /// A line longer than the maximum message size.
+    LineTooLong,
+    /// The node-wide budget for partially read input was spent.
+    InputBudget,
+    /// Every HTTP connection slot, the probe reserve included, was taken.
+    HttpFull,
+}
+
+impl CloseReason {
+    const ALL: [CloseReason; 6] = [
+        CloseReason::IdleTimeout,
+        CloseReason::ReadTimeout,
+        CloseReason::WriteTimeout,
+        CloseReason::LineTooLong,
+        CloseReason::InputBudget,
+        CloseReason::HttpFull,
+    ];
+
+    /// The `reason` label.
+    pub fn label(self) -> &'static str {
+        match self {
+            CloseReason::IdleTimeout => "idle_timeout",
+            CloseReason::ReadTimeout => "read_timeout",
+            CloseReason::WriteTimeout => "write_timeout",
+            CloseReason::LineTooLong => "line_too_long",
+            CloseReason::InputBudget => "input_budget",
+            CloseReason::HttpFull => "http_full",
+        }
+    }
+}
+
 /// Latency buckets of the rolling window: 0.05 ms doubling up to ~100 s.
 const ROLLING_BUCKETS: usize = 32;
 const ROLLING_WINDOW: Duration = Duration::from_secs(10);
@@ -83,6 +123,11 @@ pub struct Metrics {
     pub connections_total: IntCounterVec,
     /// Connections refused at capacity.
     pub connections_rejected: IntCounter,
+    closed: [IntCounter; CloseReason::ALL.len()],
+    /// Long requests refused because their session had the most it may run.
+    pub in_flight_refused: IntCounter,
+    /// Progress notifications dropped because their session's outbound queue was full.
+    pub progress_dropped: IntCounter,
     requests: Vec<[IntCounter; 2]>,
     durations: Vec<Histogram>,
     latency_p99_ms: Gauge,
@@ -111,6 +156,24 @@ impl Metrics {
         let connections_rejected = IntCounter::new(
             "erlmcp_connections_rejected_total",
             "Connections refused at max_connections",
+        )
+        .expect("valid metric");
+        let closed_vec = IntCounterVec::new(
+            Opts::new(
+                "erlmcp_connections_closed_total",
+                "Connections the node closed because a client hit a bound",
+            ),
+            &["reason"],
+        )
+        .expect("valid metric");
+        let in_flight_refused = IntCounter::new(
+            "erlmcp_requests_in_flight_refused_total",
+            "Long requests refused at max_in_flight_per_session",
+        )
+        .expect("valid metric");
+        let progress_dropped = IntCounter::new(
+            "erlmcp_progress_dropped_total",
+            "Progress notifications dropped because the session's outbound queue was full",
         )
         .expect("valid metric");
         let requests_vec = IntCounterVec::new(
@@ -154,6 +217,9 @@ impl Metrics {
             Box::new(connections_active.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(connections_total.clone()),
             Box::new(connections_rejected.clone()),
+            Box::new(closed_vec.clone()),
+            Box::new(in_flight_refused.clone()),
+            Box::new(progress_dropped.clone()),
             Box::new(requests_vec.clone()),
             Box::new(duration_vec.clone()),
             Box::new(latency_p99_ms.clone()),
@@ -187,11 +253,15 @@ impl Metrics {
             connections_active.with_label_values(&[transport]).set(0);
             connections_total.with_label_values(&[transport]).inc_by(0);
         }
+        let closed = CloseReason::ALL.map(|r| closed_vec.with_label_values(&[r.label()]));
         Metrics {
             registry,
             connections_active,
             connections_total,
             connections_rejected,
+            closed,
+            in_flight_refused,
+            progress_dropped,
             requests,
             durations,
             latency_p99_ms,
@@ -233,6 +303,11 @@ impl Metrics {
                 }
             }
         }
+    }
+
+    /// Counts a connection the node closed because its client hit a bound.
+    pub fn closed(&self, reason: CloseReason) {
+        self.closed[reason as usize].inc();
     }
 
     /// Records one handled message.
@@ -324,6 +399,10 @@ mod tests {
             "erlmcp_connections_active{transport=\"tcp\"} 0",
             "erlmcp_connections_total",
             "erlmcp_connections_rejected_total 0",
+            "erlmcp_connections_closed_total{reason=\"idle_timeout\"} 0",
+            "erlmcp_connections_closed_total{reason=\"input_budget\"} 0",
+            "erlmcp_requests_in_flight_refused_total 0",
+            "erlmcp_progress_dropped_total 0",
             "erlmcp_requests_total{method=\"tools/call\",outcome=\"ok\"} 1",
             "erlmcp_request_duration_seconds_bucket",
             "erlmcp_latency_p99_ms",

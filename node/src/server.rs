@@ -1,13 +1,16 @@
 //! Runs a node: binds the API port and the MCP listener, heartbeats the cluster, serves until
-//! shutdown, then drains (stop accepting and heartbeating, `/ready` false, wait for in-flight
-//! requests within a bound).
+//! shutdown, then drains: stop accepting MCP connections and heartbeating, `/ready` 503 (the API
+//! port keeps answering), wait for in-flight requests up to the drain timeout, then answer the
+//! ones left with a shutting-down error and close.
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tokio::time::Instant;
 
 use crate::config::NodeConfig;
 use crate::state::{Node, NodeState};
@@ -72,19 +75,14 @@ impl Server {
             api,
             listener,
         } = self;
+        // MCP accepts and heartbeats stop when the drain starts; the API port answers until the
+        // drain is over, so `/ready` says 503 instead of refusing the connection.
         let (stop, stopped) = watch::channel(false);
+        let (stop_api, api_stopped) = watch::channel(false);
         let tcp = tokio::spawn(crate::tcp::serve(listener, node.clone(), stopped.clone()));
         let sweeper = tokio::spawn(expire_http_sessions(node.clone(), stopped.clone()));
         let heartbeat = tokio::spawn(crate::heartbeat::run(node.clone(), stopped.clone()));
-        let mut http_stopped = stopped.clone();
-        let router = crate::http::router(node.clone());
-        let http = tokio::spawn(async move {
-            let _ = axum::serve(api, router)
-                .with_graceful_shutdown(async move {
-                    let _ = http_stopped.wait_for(|stop| *stop).await;
-                })
-                .await;
-        });
+        let http = tokio::spawn(crate::api_listener::serve(api, node.clone(), api_stopped));
         // Copied out first: a guard held across the macro's arguments would deadlock the second lock.
         let (api_port, listener_port) = *node.bound_ports.lock().expect("ports lock");
         tracing::info!(
@@ -104,21 +102,35 @@ impl Server {
         let _ = sweeper.await;
         let _ = heartbeat.await;
         let deadline = Instant::now() + node.config.drain_timeout;
-        while node.metrics.in_flight.get() > 0 && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        wait_until(deadline, || node.metrics.in_flight.get() == 0).await;
         let left = node.metrics.in_flight.get();
         if left > 0 {
             tracing::warn!(
                 left,
-                "drain timeout: stopping with requests still in flight"
+                "drain timeout: answering the requests still in flight with a shutting-down error"
             );
+            node.abandon.send_replace(true);
+            // Those errors must reach their clients before the process exits.
+            wait_until(Instant::now() + FLUSH_GRACE, || {
+                node.metrics.in_flight.get() == 0 && node.sessions_busy.load(Ordering::Acquire) == 0
+            })
+            .await;
         }
-        // Open streams would hold the HTTP server forever: it gets what is left of the bound.
-        let _ =
-            tokio::time::timeout(deadline.saturating_duration_since(Instant::now()), http).await;
+        let _ = stop_api.send(true);
+        // Open requests finish, idle connections close; a client that does not read is cut off.
+        let _ = tokio::time::timeout(FLUSH_GRACE, http).await;
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// How long the end of a drain waits for replies to be written and connections to close.
+const FLUSH_GRACE: Duration = Duration::from_secs(2);
+
+/// Polls `done` until it holds or `deadline` passes.
+async fn wait_until(deadline: Instant, done: impl Fn() -> bool) {
+    while !done() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crate::config::NodeConfig;
+use crate::framing::InputBudget;
 use crate::long_task::Cancels;
 pub use crate::membership::Member;
 use crate::membership::{Liveness, MemberRecord, MemberTable};
@@ -47,6 +48,14 @@ pub struct NodeState {
     pub member_table: Mutex<MemberTable>,
     /// The HTTP client to other nodes.
     pub peers: Peers,
+    /// Bytes all connections together may hold in partially read lines.
+    pub input_budget: InputBudget,
+    /// Turns true when the drain timeout passed with requests still running: each then answers
+    /// with a shutting-down error instead of its result.
+    pub abandon: tokio::sync::watch::Sender<bool>,
+    /// TCP sessions with long requests running or replies still to write (the drain waits for
+    /// them to flush).
+    pub sessions_busy: AtomicUsize,
 }
 
 /// A cheap handle to the node's state.
@@ -60,6 +69,7 @@ impl NodeState {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
         let member_table = Mutex::new(MemberTable::new(config.node_name.clone()));
+        let input_budget = config.input_budget_bytes;
         Arc::new(NodeState {
             config,
             metrics: Metrics::new(),
@@ -71,6 +81,9 @@ impl NodeState {
             incarnation,
             member_table,
             peers: Peers::new(),
+            input_budget: InputBudget::new(input_budget),
+            abandon: tokio::sync::watch::Sender::new(false),
+            sessions_busy: AtomicUsize::new(0),
         })
     }
 

@@ -4,16 +4,28 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::dispatch::{self, Reply};
-use crate::framing::LineBuffer;
+use crate::framing::{FrameError, LineBuffer};
 use crate::jsonrpc::{ErrorObject, Message, Response};
-use crate::long_task::Cancels;
+use crate::long_task::{Cancels, LongTask};
 use crate::session::Session;
 use crate::state::Node;
+
+/// What one line asks of the session, owned: replies borrow the framing buffer, and sending
+/// one may wait for room in the bounded outbox.
+enum Step {
+    /// Write this message.
+    Send(Message),
+    /// Run this long request.
+    Start(LongTask),
+    /// Cancel the running request with this id (JSON text).
+    Cancel(String),
+}
 
 /// Serves until stdin closes; every reply (including long requests') goes through one writer.
 pub async fn serve(node: Node) -> anyhow::Result<()> {
     let _slot = node.try_open_session("stdio");
-    let (outbox, mut inbox) = mpsc::unbounded_channel::<Message>();
+    // Bounded: when stdout is not read, replies wait here and reading stdin waits for them.
+    let (outbox, mut inbox) = mpsc::channel::<Message>(node.config.outbound_queue.max(1));
     let writer = tokio::spawn(async move {
         let mut stdout = tokio::io::stdout();
         while let Some(message) = inbox.recv().await {
@@ -25,7 +37,7 @@ pub async fn serve(node: Node) -> anyhow::Result<()> {
         }
     });
     let mut stdin = tokio::io::stdin();
-    let mut framing = LineBuffer::default();
+    let mut framing = LineBuffer::new(node.config.max_line_bytes, &node.input_budget);
     let mut session = Session::default();
     let mut cancels = Cancels::new();
     let mut buffer = vec![0u8; 64 * 1024];
@@ -34,49 +46,59 @@ pub async fn serve(node: Node) -> anyhow::Result<()> {
         if n == 0 {
             break;
         }
-        // Each reply is acted on as its line is dispatched, in order: replies borrow the
-        // framing buffer, and a cancel must find the request an earlier line started.
-        let fed =
-            framing.feed(
-                &buffer[..n],
-                node.config.max_line_bytes,
-                |line| match dispatch::dispatch(line, &mut session, &node) {
-                    Reply::None => {}
-                    Reply::Response(response) => {
-                        let _ = outbox.send(Message::Response(response.into_owned()));
+        // One read's steps, in line order (at most one per line of the 64 KiB read), so a
+        // cancel finds the request an earlier line of the same read started.
+        let mut steps = Vec::new();
+        let fed = framing.feed(&buffer[..n], |line| {
+            match dispatch::dispatch(line, &mut session, &node) {
+                Reply::None => {}
+                Reply::Response(response) => {
+                    steps.push(Step::Send(Message::Response(response.into_owned())));
+                }
+                Reply::Batch(batch) => {
+                    if !batch.responses.is_empty() {
+                        let responses = batch.responses.into_iter().map(Response::into_owned);
+                        steps.push(Step::Send(Message::Batch(responses.collect())));
                     }
-                    Reply::Batch(batch) => {
-                        if !batch.responses.is_empty() {
-                            let responses = batch.responses.into_iter().map(Response::into_owned);
-                            let _ = outbox.send(Message::Batch(responses.collect()));
-                        }
-                        batch.cancels.iter().for_each(|id| cancel(&mut cancels, id));
+                    steps.extend(batch.cancels.into_iter().map(Step::Cancel));
+                }
+                Reply::Cancel(id) => steps.push(Step::Cancel(id)),
+                Reply::Long(task) => steps.push(Step::Start(task)),
+            }
+        });
+        for step in steps {
+            match step {
+                Step::Send(message) => {
+                    let _ = outbox.send(message).await;
+                }
+                Step::Cancel(id) => {
+                    if let Some(cancel) = cancels.remove(&id) {
+                        let _ = cancel.send(());
                     }
-                    Reply::Cancel(id) => cancel(&mut cancels, &id),
-                    Reply::Long(task) => {
-                        let (cancel, cancelled) = oneshot::channel();
-                        cancels.insert(task.key(), cancel);
-                        tokio::spawn(task.run(outbox.clone(), cancelled));
-                    }
-                },
-            );
-        if fed.is_err() {
-            let message = format!(
-                "line longer than {} bytes; closing",
-                node.config.max_line_bytes
-            );
+                }
+                Step::Start(task) => {
+                    let (cancel, cancelled) = oneshot::channel();
+                    cancels.insert(task.key(), cancel);
+                    tokio::spawn(task.run_on(node.clone(), outbox.clone(), cancelled));
+                }
+            }
+        }
+        if let Err(error) = fed {
+            let message = match error {
+                FrameError::LineTooLong => format!(
+                    "line longer than {} bytes; closing",
+                    node.config.max_line_bytes
+                ),
+                FrameError::BudgetExhausted => {
+                    "too much partially received input; closing".to_string()
+                }
+            };
             let error = Response::error(None, ErrorObject::invalid_request(message));
-            let _ = outbox.send(Message::Response(error));
+            let _ = outbox.send(Message::Response(error)).await;
             break;
         }
     }
     drop(outbox);
     let _ = writer.await;
     Ok(())
-}
-
-fn cancel(cancels: &mut Cancels, id: &str) {
-    if let Some(cancel) = cancels.remove(id) {
-        let _ = cancel.send(());
-    }
 }

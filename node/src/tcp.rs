@@ -8,15 +8,18 @@
 use std::cell::RefCell;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
 
 use crate::dispatch::{self, Reply};
-use crate::framing::{LineBuffer, LineTooLong};
+use crate::framing::{FrameError, LineBuffer};
 use crate::jsonrpc::{ErrorObject, Message, Response, code};
 use crate::long_task::{Cancels, LongTask};
+use crate::metrics::CloseReason;
 use crate::session::Session;
 use crate::state::{Node, SessionSlot};
 
@@ -84,11 +87,37 @@ async fn reject(stream: TcpStream, node: Node) {
     };
     let mut line = Response::error(None, ErrorObject::new(code::AT_CAPACITY, message)).to_vec();
     line.push(b'\n');
-    let _ = tokio::time::timeout(Duration::from_secs(1), write_all(&stream, &line)).await;
+    let _ = write_all(&stream, &line, Duration::from_secs(1)).await;
 }
 
-/// Writes every byte, waiting for the socket when it is full.
-async fn write_all(stream: &TcpStream, mut bytes: &[u8]) -> io::Result<()> {
+/// Why a write failed.
+enum WriteFailed {
+    /// The peer is gone.
+    Closed,
+    /// The peer did not take the bytes within the write timeout.
+    TimedOut,
+}
+
+/// Writes every byte. The socket almost always takes a reply at once, so no timer is armed
+/// unless it is full; then the client has `limit` to read the rest.
+async fn write_all(stream: &TcpStream, bytes: &[u8], limit: Duration) -> Result<(), WriteFailed> {
+    let rest = match stream.try_write(bytes) {
+        Ok(n) if n == bytes.len() => return Ok(()),
+        Ok(0) => return Err(WriteFailed::Closed),
+        Ok(n) => &bytes[n..],
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => bytes,
+        Err(_) => return Err(WriteFailed::Closed),
+    };
+    // Boxed: the timer lives on the heap only while a socket is full, so it does not enlarge
+    // every idle session's task.
+    match Box::pin(tokio::time::timeout(limit, write_slowly(stream, rest))).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(WriteFailed::Closed),
+        Err(_) => Err(WriteFailed::TimedOut),
+    }
+}
+
+async fn write_slowly(stream: &TcpStream, mut bytes: &[u8]) -> io::Result<()> {
     while !bytes.is_empty() {
         stream.writable().await?;
         match stream.try_write(bytes) {
@@ -101,6 +130,18 @@ async fn write_all(stream: &TcpStream, mut bytes: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
+/// Writes `bytes` or says why the connection must end.
+async fn send(stream: &TcpStream, node: &Node, bytes: &[u8]) -> Result<(), ()> {
+    match write_all(stream, bytes, node.config.write_timeout).await {
+        Ok(()) => Ok(()),
+        Err(WriteFailed::Closed) => Err(()),
+        Err(WriteFailed::TimedOut) => {
+            node.metrics.closed(CloseReason::WriteTimeout);
+            Err(())
+        }
+    }
+}
+
 /// A long request's message as a line, and whether it ends its request (a final response,
 /// not a progress notification).
 fn into_line(message: Message) -> (Vec<u8>, bool) {
@@ -109,55 +150,119 @@ fn into_line(message: Message) -> (Vec<u8>, bool) {
     (line, message.is_response())
 }
 
-/// Long requests running on one connection: their outbox and cancellation handles.
+/// Long requests running on one connection: their bounded outbox and cancellation handles.
+/// Exists only while one runs or its replies wait to be written (an idle session holds none of
+/// it); dropping it cancels them all, and the drain waits for it to go.
 struct Running {
-    outbox: mpsc::UnboundedSender<Message>,
-    inbox: mpsc::UnboundedReceiver<Message>,
+    outbox: mpsc::Sender<Message>,
+    inbox: mpsc::Receiver<Message>,
     cancels: Cancels,
     count: usize,
+    node: Node,
+}
+
+impl Running {
+    fn new(node: &Node) -> Box<Running> {
+        let (outbox, inbox) = mpsc::channel(node.config.outbound_queue.max(1));
+        node.sessions_busy.fetch_add(1, Ordering::AcqRel);
+        Box::new(Running {
+            outbox,
+            inbox,
+            cancels: Cancels::new(),
+            count: 0,
+            node: node.clone(),
+        })
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.node.sessions_busy.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// What waiting on a session with long requests running came to.
+enum Wait {
+    /// Input is ready.
+    Readable,
+    /// A long request's message was written (or its queue closed).
+    Wrote,
+    /// The session ends: the client is gone, too slow to read, or stalled mid-line.
+    End,
+}
+
+/// Waits for input or a long request's message (and writes it), or for a started line's read
+/// timeout.
+async fn wait_running(
+    stream: &TcpStream,
+    node: &Node,
+    run: &mut Running,
+    stalled_at: Option<Instant>,
+) -> Wait {
+    tokio::select! {
+        ready = stream.readable() => if ready.is_ok() { Wait::Readable } else { Wait::End },
+        message = run.inbox.recv() => {
+            // Only the bytes wait for the socket, not the typed message.
+            if let Some((line, ends_request)) = message.map(into_line) {
+                if send(stream, node, &line).await.is_err() {
+                    return Wait::End;
+                }
+                if ends_request {
+                    run.count = run.count.saturating_sub(1);
+                }
+            }
+            Wait::Wrote
+        }
+        _ = tokio::time::sleep_until(stalled_at.unwrap_or_else(Instant::now)), if stalled_at.is_some() => {
+            node.metrics.closed(CloseReason::ReadTimeout);
+            Wait::End
+        }
+    }
 }
 
 /// What one read produced.
 enum Read {
-    Lines {
-        out: Vec<u8>,
-        long: Vec<LongTask>,
-        cancels: Vec<String>,
-    },
+    Lines { lines: usize, out: Vec<u8> },
     Again,
     Closed,
-    TooLong,
+    Framing(FrameError),
 }
 
-/// Serves one session until the client leaves, idles out, or breaks the framing.
+/// Serves one session until the client leaves, idles out, stalls, or breaks the framing.
 async fn connection(stream: TcpStream, node: Node, _slot: SessionSlot) {
     let _ = stream.set_nodelay(true);
     let mut session = Session::default();
-    let mut framing = LineBuffer::default();
+    let mut framing = LineBuffer::new(node.config.max_line_bytes, &node.input_budget);
     let mut running: Option<Box<Running>> = None;
-    let idle = node.config.idle_timeout;
+    let (idle, read_timeout) = (node.config.idle_timeout, node.config.read_timeout);
+    // Idleness counts from the last complete message (bytes that finish nothing do not reset
+    // it); a started line must end within the read timeout.
+    let mut last_message = Instant::now();
+    let mut partial_since: Option<Instant> = None;
     loop {
-        // Wait for input, for a long request's message, or for the idle timeout.
+        let stalled_at = partial_since.map(|since| since + read_timeout);
         let ready = match running.as_mut() {
-            None => match tokio::time::timeout(idle, stream.readable()).await {
-                Ok(Ok(())) => true,
-                Ok(Err(_)) | Err(_) => return,
-            },
-            Some(run) => tokio::select! {
-                ready = stream.readable() => { if ready.is_err() { return; } true }
-                message = run.inbox.recv() => {
-                    // Only the bytes wait for the socket, not the typed message: whatever
-                    // is held across an await sits in every connection's task.
-                    if let Some((line, ends_request)) = message.map(into_line) {
-                        if write_all(&stream, &line).await.is_err() {
-                            return;
-                        }
-                        if ends_request {
-                            run.count = run.count.saturating_sub(1);
-                        }
+            None => {
+                let idle_at = last_message + idle;
+                let (deadline, reason) = match stalled_at {
+                    Some(at) if at < idle_at => (at, CloseReason::ReadTimeout),
+                    _ => (idle_at, CloseReason::IdleTimeout),
+                };
+                match tokio::time::timeout_at(deadline, stream.readable()).await {
+                    Ok(Ok(())) => true,
+                    Ok(Err(_)) => return,
+                    Err(_) => {
+                        node.metrics.closed(reason);
+                        return;
                     }
-                    false
                 }
+            }
+            // While requests run the client is waiting, not idle; a started line still must end.
+            // Boxed, so only sessions with requests running pay for this wait's state.
+            Some(run) => match Box::pin(wait_running(&stream, &node, run, stalled_at)).await {
+                Wait::Readable => true,
+                Wait::Wrote => false,
+                Wait::End => return,
             },
         };
         if let Some(run) = &running
@@ -165,32 +270,38 @@ async fn connection(stream: TcpStream, node: Node, _slot: SessionSlot) {
             && run.inbox.is_empty()
         {
             running = None; // no long request left: give the channel's memory back
+            // The client was waiting for that answer, not idle: its idle time starts now.
+            last_message = Instant::now();
         }
         if !ready {
             continue;
         }
-        let max_line = node.config.max_line_bytes;
         let read = SCRATCH.with(|scratch| {
             let mut scratch = scratch.borrow_mut();
             match stream.try_read(&mut scratch[..]) {
                 Ok(0) => Read::Closed,
                 Ok(n) => {
+                    let mut lines = 0;
                     let mut out = Vec::new();
-                    let mut long = Vec::new();
-                    let mut cancels = Vec::new();
-                    let fed = framing.feed(&scratch[..n], max_line, |line| {
+                    // Each reply is acted on as its line is dispatched, in order: replies
+                    // borrow the framing buffer, and a cancel must find the request an
+                    // earlier line of the same read started.
+                    let fed = framing.feed(&scratch[..n], |line| {
+                        lines += 1;
                         let reply = dispatch::dispatch(line, &mut session, &node);
                         reply.write_line(&mut out);
                         match reply {
-                            Reply::Long(task) => long.push(task),
-                            Reply::Cancel(id) => cancels.push(id),
-                            Reply::Batch(batch) => cancels.extend(batch.cancels),
+                            Reply::Long(task) => start(task, &mut running, &node, &mut out),
+                            Reply::Cancel(id) => cancel(&mut running, &id),
+                            Reply::Batch(batch) => {
+                                batch.cancels.iter().for_each(|id| cancel(&mut running, id));
+                            }
                             Reply::None | Reply::Response(_) => {}
                         }
                     });
                     match fed {
-                        Ok(()) => Read::Lines { out, long, cancels },
-                        Err(LineTooLong) => Read::TooLong,
+                        Ok(()) => Read::Lines { lines, out },
+                        Err(error) => Read::Framing(error),
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => Read::Again,
@@ -200,48 +311,70 @@ async fn connection(stream: TcpStream, node: Node, _slot: SessionSlot) {
         match read {
             Read::Again => continue,
             Read::Closed => return,
-            Read::TooLong => {
-                let message = format!("line longer than {max_line} bytes; closing the connection");
+            Read::Framing(error) => {
+                let (message, reason) = match error {
+                    FrameError::LineTooLong => (
+                        format!(
+                            "line longer than {} bytes; closing the connection",
+                            node.config.max_line_bytes
+                        ),
+                        CloseReason::LineTooLong,
+                    ),
+                    FrameError::BudgetExhausted => (
+                        format!(
+                            "node {} holds too much partially received input; closing the connection",
+                            node.config.node_name
+                        ),
+                        CloseReason::InputBudget,
+                    ),
+                };
+                node.metrics.closed(reason);
                 let mut line =
                     Response::error(None, ErrorObject::invalid_request(message)).to_vec();
                 line.push(b'\n');
-                let _ = write_all(&stream, &line).await;
+                let _ = send(&stream, &node, &line).await;
                 return;
             }
-            Read::Lines { out, long, cancels } => {
-                if !out.is_empty() && write_all(&stream, &out).await.is_err() {
+            Read::Lines { lines, out } => {
+                if lines > 0 {
+                    last_message = Instant::now();
+                    partial_since = framing.has_partial().then_some(last_message);
+                } else if partial_since.is_none() && framing.has_partial() {
+                    partial_since = Some(Instant::now());
+                }
+                if !out.is_empty() && send(&stream, &node, &out).await.is_err() {
                     return;
-                }
-                for id in cancels {
-                    if let Some(cancel) = running.as_mut().and_then(|r| r.cancels.remove(&id)) {
-                        let _ = cancel.send(());
-                        if let Some(run) = running.as_mut() {
-                            run.count = run.count.saturating_sub(1);
-                        }
-                    }
-                }
-                for task in long {
-                    let run = running.get_or_insert_with(|| {
-                        let (outbox, inbox) = mpsc::unbounded_channel();
-                        Box::new(Running {
-                            outbox,
-                            inbox,
-                            cancels: Cancels::new(),
-                            count: 0,
-                        })
-                    });
-                    let (cancel, cancelled) = oneshot::channel();
-                    run.cancels.insert(task.key(), cancel);
-                    run.count += 1;
-                    let outbox = run.outbox.clone();
-                    let node = node.clone();
-                    tokio::spawn(async move {
-                        node.metrics.in_flight.inc();
-                        task.run(outbox, cancelled).await;
-                        node.metrics.in_flight.dec();
-                    });
                 }
             }
         }
+    }
+}
+
+/// Starts a long request on the session, or answers (into `out`) that it has too many running.
+fn start(task: LongTask, running: &mut Option<Box<Running>>, node: &Node, out: &mut Vec<u8>) {
+    let run = running.get_or_insert_with(|| Running::new(node));
+    if run.count >= node.config.max_in_flight_per_session {
+        node.metrics.in_flight_refused.inc();
+        let message = format!(
+            "too many requests in flight on this session (at most {}); wait for one to finish",
+            node.config.max_in_flight_per_session
+        );
+        Response::error(Some(task.id), ErrorObject::new(code::AT_CAPACITY, message)).write(out);
+        out.push(b'\n');
+        return;
+    }
+    let (cancel, cancelled) = oneshot::channel();
+    run.cancels.insert(task.key(), cancel);
+    run.count += 1;
+    tokio::spawn(task.run_on(node.clone(), run.outbox.clone(), cancelled));
+}
+
+/// Cancels the running request with this id (JSON text), if there is one: it sends nothing more.
+fn cancel(running: &mut Option<Box<Running>>, id: &str) {
+    if let Some(run) = running.as_mut()
+        && let Some(cancel) = run.cancels.remove(id)
+    {
+        let _ = cancel.send(());
+        run.count = run.count.saturating_sub(1);
     }
 }

@@ -107,3 +107,92 @@ async fn a_draining_node_is_not_ready_and_refuses_new_sessions() {
     );
     let _ = json!(null);
 }
+
+#[tokio::test]
+async fn past_the_drain_timeout_every_in_flight_request_gets_a_shutting_down_error() {
+    let mut node = TestNode::start(|c| c.drain_timeout = Duration::from_millis(300)).await;
+    let mut tcp = Client::initialized(node.tcp).await;
+    for id in [1, 2] {
+        tcp.send(&call(id, "sleep_ms", json!({"ms": 30_000}))).await;
+    }
+    // A stateless HTTP request answered as JSON, and one answered as an SSE stream.
+    let mut posts = Vec::new();
+    for (id, accept) in [(3, "application/json"), (4, "text/event-stream")] {
+        let mut sleep = call(id, "sleep_ms", json!({"ms": 30_000}));
+        sleep["params"]["_meta"] = json!({"io.modelcontextprotocol/protocolVersion":"2026-07-28"});
+        let api = node.api;
+        posts.push(tokio::spawn(async move {
+            let headers = [
+                ("Content-Type", "application/json"),
+                ("Accept", accept),
+                ("MCP-Protocol-Version", "2026-07-28"),
+            ];
+            http(api, "POST", "/mcp", &headers, &sleep.to_string()).await
+        }));
+    }
+    for _ in 0..200 {
+        if node.node.metrics.in_flight.get() == 4 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(node.node.metrics.in_flight.get(), 4);
+    node.shutdown();
+    let shutting_down = |reply: &serde_json::Value, id: u64| {
+        assert_eq!(reply["id"], id, "{reply}");
+        assert_eq!(reply["error"]["code"], -32000, "{reply}");
+        let message = reply["error"]["message"].as_str().unwrap();
+        assert!(message.contains("shutting down"), "{reply}");
+    };
+    let mut answers = [tcp.recv().await.unwrap(), tcp.recv().await.unwrap()];
+    answers.sort_by_key(|reply| reply["id"].as_u64());
+    shutting_down(&answers[0], 1);
+    shutting_down(&answers[1], 2);
+    let json_reply = posts.remove(0).await.unwrap();
+    assert_eq!(json_reply.status, 200);
+    shutting_down(&json_reply.json(), 3);
+    let sse_reply = posts.remove(0).await.unwrap();
+    let events = harness::sse_messages(&sse_reply.body);
+    shutting_down(events.last().expect("an event"), 4);
+    let finished = tokio::time::timeout(WAIT, &mut node.task).await;
+    assert!(matches!(finished, Ok(Ok(Ok(())))), "{finished:?}");
+}
+
+#[tokio::test]
+async fn the_api_port_answers_through_the_drain() {
+    let mut node = TestNode::start(|c| c.drain_timeout = WAIT).await;
+    let mut busy = Client::initialized(node.tcp).await;
+    busy.send(&call(1, "sleep_ms", json!({"ms": 1_500}))).await;
+    for _ in 0..100 {
+        if node.node.metrics.in_flight.get() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    node.shutdown();
+    for _ in 0..100 {
+        if node.node.is_draining() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Still draining (the request runs): the probe says so instead of being refused.
+    let ready = http(node.api, "GET", "/ready", &[], "").await;
+    assert_eq!(ready.status, 503);
+    assert!(ready.body.contains("draining"));
+    assert_eq!(http(node.api, "GET", "/health", &[], "").await.status, 200);
+    let body = harness::initialize(1, "2025-06-18").to_string();
+    let headers = [
+        ("Content-Type", "application/json"),
+        ("Accept", "application/json, text/event-stream"),
+    ];
+    assert_eq!(
+        http(node.api, "POST", "/mcp", &headers, &body).await.status,
+        503,
+        "no new MCP sessions during the drain"
+    );
+    let done = busy.recv().await.expect("the in-flight response");
+    assert!(done["result"].is_object(), "{done}");
+    let finished = tokio::time::timeout(WAIT, &mut node.task).await;
+    assert!(matches!(finished, Ok(Ok(Ok(())))), "{finished:?}");
+}

@@ -228,6 +228,123 @@ async fn serve_drains_on_sigterm_and_exits_0() {
     let _ = stderr.lines().count();
 }
 
+/// Starts `serve` on ephemeral loopback ports (through `sh -c "ulimit -n N; exec …"` when
+/// `nofile` is given) and returns the child, its stderr and its "serving" log line.
+fn serve(
+    extra: &[&str],
+    nofile: Option<u32>,
+) -> (
+    std::process::Child,
+    BufReader<std::process::ChildStderr>,
+    Value,
+) {
+    let mut args = vec![
+        "serve",
+        "--bind",
+        "127.0.0.1",
+        "--api-port",
+        "0",
+        "--listener-port",
+        "0",
+    ];
+    args.extend_from_slice(extra);
+    let mut command = match nofile {
+        Some(limit) => {
+            let mut sh = Command::new("sh");
+            sh.arg("-c")
+                .arg(format!("ulimit -n {limit} && exec \"$0\" \"$@\""))
+                .arg(BIN)
+                .args(&args);
+            sh
+        }
+        None => {
+            let mut bin = Command::new(BIN);
+            bin.args(&args);
+            bin
+        }
+    };
+    let mut child = command
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn erlmcp-node serve");
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut logs = Vec::new();
+    let serving = loop {
+        let mut line = String::new();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "exited before serving: {logs:?}"
+        );
+        let log: Value = serde_json::from_str(&line).expect("logs are JSON lines");
+        if log["fields"]["message"] == "serving" {
+            break log;
+        }
+        logs.push(log);
+    };
+    let mut serving = serving;
+    serving["earlier"] = Value::Array(logs);
+    (child, stderr, serving)
+}
+
+fn port(serving: &Value, which: &str) -> u16 {
+    serving["fields"][which].as_str().unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn sigterm_past_the_drain_timeout_answers_in_flight_requests_before_exiting() {
+    let (mut child, stderr, serving) = serve(&["--drain-timeout", "300ms"], None);
+    let mut client = Client::initialized(([127, 0, 0, 1], port(&serving, "listener")).into()).await;
+    for id in 1..=3 {
+        client
+            .send(&call(id, "sleep_ms", json!({"ms": 30_000})))
+            .await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let mut ids = Vec::new();
+    for _ in 1..=3 {
+        let reply = client.recv().await.expect("an answer before the exit");
+        assert_eq!(reply["error"]["code"], -32000, "{reply}");
+        assert!(
+            reply["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("shutting down")
+        );
+        ids.push(reply["id"].as_u64().unwrap());
+    }
+    ids.sort_unstable();
+    assert_eq!(ids, [1, 2, 3]);
+    let status = tokio::task::spawn_blocking(move || wait(&mut child))
+        .await
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+    drop(stderr);
+}
+
+#[tokio::test]
+async fn max_connections_is_clamped_to_the_open_file_limit() {
+    let (mut child, stderr, serving) = serve(&["--max-connections", "25000"], Some(1000));
+    // 1000 descriptors less 256 HTTP connections, 16 probe slots and 64 reserved.
+    assert_eq!(serving["fields"]["max_connections"], 664, "{serving}");
+    let warned = serving["earlier"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|log| log["fields"]["clamped_to"] == 664);
+    assert!(warned, "{serving}");
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = tokio::task::spawn_blocking(move || wait(&mut child)).await;
+    drop(stderr);
+}
+
 /// Waits for the child, killing it if it outlives the tests' bound.
 fn wait(child: &mut std::process::Child) -> std::process::ExitStatus {
     let deadline = Instant::now() + harness::WAIT;

@@ -172,8 +172,13 @@ fn generated() -> impl Strategy<Value = Generated> {
         2 => (method, json_value())
             .prop_map(|(method, params)| Generated::Notification { method, params }),
         2 => json_value().prop_map(|mut value| {
-            // Whatever this is, it must not pass for a request with one of the real ids.
-            if let Some(object) = value.as_object_mut() {
+            // Whatever this is, it must not pass for a request with one of the real ids, nor
+            // (an array, read as a 2025-03-26 batch) hold elements answered by their own id.
+            let elements = match &mut value {
+                Value::Array(elements) => elements.iter_mut().collect(),
+                object => vec![object],
+            };
+            for object in elements.into_iter().filter_map(Value::as_object_mut) {
                 object.remove("id");
             }
             Generated::Other(value)

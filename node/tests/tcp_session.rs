@@ -216,6 +216,24 @@ async fn sleep_ms_reports_progress_and_can_be_cancelled() {
 }
 
 #[tokio::test]
+async fn a_cancel_in_the_same_read_as_its_request_cancels_it() {
+    // One request in flight per session: if the cancel missed request 5 (still running), the
+    // next long request would be refused.
+    let node = TestNode::start(|c| c.max_in_flight_per_session = 1).await;
+    let mut c = Client::initialized(node.tcp).await;
+    let cancel =
+        json!({"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":5}});
+    let together = format!("{}\n{cancel}\n", call(5, "sleep_ms", json!({"ms": 60_000})));
+    c.send_raw(together.as_bytes()).await;
+    let next = c.request(&call(7, "sleep_ms", json!({"ms": 10}))).await;
+    assert_eq!(next["id"], 7);
+    assert!(
+        next["result"].is_object(),
+        "request 5 was not cancelled: {next}"
+    );
+}
+
+#[tokio::test]
 async fn an_oversized_line_gets_an_error_and_a_close() {
     let node = TestNode::start(|c| c.max_line_bytes = 1024).await;
     let mut c = Client::initialized(node.tcp).await;

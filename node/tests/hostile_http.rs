@@ -1,0 +1,231 @@
+//! The API port against hostile clients: half-sent requests, idle keep-alive connections, every
+//! connection taken, and requests whose clients left. All traffic is to 127.0.0.1 and bounded.
+
+mod harness;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use harness::{TestNode, WAIT, call, http};
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Polls `check` every 20 ms until it holds or the test's wait runs out.
+async fn eventually(mut check: impl FnMut() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while tokio::time::Instant::now() < deadline {
+        if check() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}
+
+/// Everything the server sends until it closes (within the test's wait), as text; None when it
+/// kept the connection open.
+async fn read_until_closed(stream: &mut TcpStream) -> Option<String> {
+    let mut raw = Vec::new();
+    match tokio::time::timeout(WAIT, stream.read_to_end(&mut raw)).await {
+        Ok(_) => Some(String::from_utf8_lossy(&raw).into_owned()),
+        Err(_) => None,
+    }
+}
+
+fn stateless_sleep(id: u64, ms: u64) -> String {
+    let mut sleep = call(id, "sleep_ms", json!({ "ms": ms }));
+    sleep["params"]["_meta"] = json!({"io.modelcontextprotocol/protocolVersion":"2026-07-28"});
+    sleep.to_string()
+}
+
+fn post_head(addr: SocketAddr, accept: &str, length: usize) -> String {
+    format!(
+        "POST /mcp HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nAccept: {accept}\r\nMCP-Protocol-Version: 2026-07-28\r\nContent-Length: {length}\r\n\r\n"
+    )
+}
+
+#[tokio::test]
+async fn stateless_requests_whose_clients_left_are_cancelled() {
+    let node = TestNode::start(|_| {}).await;
+    let mut clients = Vec::new();
+    for (id, accept) in [(1, "application/json"), (2, "text/event-stream")] {
+        let body = stateless_sleep(id, 60_000);
+        let mut stream = TcpStream::connect(node.api).await.unwrap();
+        let request = post_head(node.api, accept, body.len()) + &body;
+        stream.write_all(request.as_bytes()).await.unwrap();
+        clients.push(stream);
+    }
+    assert!(eventually(|| node.node.metrics.in_flight.get() == 2).await);
+    drop(clients);
+    assert!(
+        eventually(|| node.node.metrics.in_flight.get() == 0).await,
+        "requests of clients that left kept running"
+    );
+}
+
+#[tokio::test]
+async fn a_half_sent_header_is_closed_by_the_read_timeout() {
+    let node = TestNode::start(|c| c.read_timeout = Duration::from_millis(500)).await;
+    let mut stream = TcpStream::connect(node.api).await.unwrap();
+    stream
+        .write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+        .await
+        .unwrap();
+    let answer = read_until_closed(&mut stream).await;
+    assert!(answer.is_some(), "a half-sent header held its connection");
+}
+
+#[tokio::test]
+async fn a_half_sent_body_gets_408_and_a_close() {
+    let node = TestNode::start(|c| c.read_timeout = Duration::from_millis(500)).await;
+    let mut stream = TcpStream::connect(node.api).await.unwrap();
+    let request = post_head(node.api, "application/json", 100) + "{\"jsonrpc\":";
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let answer = read_until_closed(&mut stream)
+        .await
+        .expect("closed within the wait");
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(
+        node.metrics()
+            .await
+            .contains("erlmcp_connections_closed_total{reason=\"read_timeout\"} 1")
+    );
+}
+
+#[tokio::test]
+async fn an_oversized_body_is_refused_before_it_is_sent() {
+    let node = TestNode::start(|c| c.max_line_bytes = 1024).await;
+    let mut stream = TcpStream::connect(node.api).await.unwrap();
+    // Announces 100 MiB, sends a few bytes: the answer must not wait for the rest.
+    let request = post_head(node.api, "application/json", 100 << 20) + "{\"jsonrpc\":";
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let answer = read_until_closed(&mut stream)
+        .await
+        .expect("closed within the wait");
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+}
+
+#[tokio::test]
+async fn an_idle_keep_alive_connection_is_closed() {
+    let node = TestNode::start(|c| c.read_timeout = Duration::from_millis(500)).await;
+    let mut stream = TcpStream::connect(node.api).await.unwrap();
+    let request = format!("GET /health HTTP/1.1\r\nHost: {}\r\n\r\n", node.api);
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut first = [0u8; 512];
+    let n = stream.read(&mut first).await.unwrap();
+    assert!(first[..n].starts_with(b"HTTP/1.1 200"));
+    // No second request: the server ends the connection rather than hold it.
+    assert!(read_until_closed(&mut stream).await.is_some());
+}
+
+#[tokio::test]
+async fn with_every_http_connection_taken_probes_still_answer() {
+    let node = TestNode::start(|c| {
+        c.max_http_connections = 3;
+        c.probe_connections = 2;
+    })
+    .await;
+    // Three idle connections take every full slot (a client holding them open, sending nothing).
+    let mut hogs = Vec::new();
+    for _ in 0..3 {
+        hogs.push(TcpStream::connect(node.api).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await; // let the node accept them
+    assert_eq!(http(node.api, "GET", "/health", &[], "").await.status, 200);
+    assert_eq!(http(node.api, "GET", "/ready", &[], "").await.status, 200);
+    assert!(node.metrics().await.contains("erlmcp_connections_active"));
+    let mcp = http(node.api, "POST", "/mcp", &[], "{}").await;
+    assert_eq!(mcp.status, 503, "{mcp:?}");
+    assert!(mcp.body.contains("only /health"), "{mcp:?}");
+    // Past the probe reserve too, a connection is closed at once instead of queued.
+    tokio::time::sleep(Duration::from_millis(100)).await; // the probes' slots come back
+    for _ in 0..2 {
+        hogs.push(TcpStream::connect(node.api).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut late = TcpStream::connect(node.api).await.unwrap();
+    let answer = read_until_closed(&mut late).await;
+    assert_eq!(answer.as_deref(), Some(""), "closed without an answer");
+    assert!(
+        eventually(|| node
+            .node
+            .metrics
+            .render()
+            .contains("reason=\"http_full\"} 1"))
+        .await
+    );
+    // Idle connections hold the probe lane only briefly: a probe that retries gets through
+    // while every other connection is still held.
+    let mut served = false;
+    for _ in 0..40 {
+        let mut stream = TcpStream::connect(node.api).await.unwrap();
+        let request = format!(
+            "GET /health HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            node.api
+        );
+        let _ = stream.write_all(request.as_bytes()).await;
+        if read_until_closed(&mut stream)
+            .await
+            .is_some_and(|a| a.starts_with("HTTP/1.1 200"))
+        {
+            served = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(served, "a retrying probe never got through");
+    // Freed slots serve again.
+    drop(hogs);
+    let mut served = false;
+    for _ in 0..50 {
+        let mut stream = TcpStream::connect(node.api).await.unwrap();
+        let request = format!(
+            "GET /health HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            node.api
+        );
+        let _ = stream.write_all(request.as_bytes()).await;
+        if read_until_closed(&mut stream)
+            .await
+            .is_some_and(|a| a.starts_with("HTTP/1.1 200"))
+        {
+            served = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(served);
+}
+
+#[tokio::test]
+async fn http_bodies_being_read_count_against_the_input_budget() {
+    let node = TestNode::start(|c| {
+        c.max_line_bytes = 1_000;
+        c.input_budget_bytes = 2_500;
+    })
+    .await;
+    // Two half-sent bodies of 1,000 bytes each hold 2,000 of the 2,500.
+    let mut slow = Vec::new();
+    for _ in 0..2 {
+        let mut stream = TcpStream::connect(node.api).await.unwrap();
+        let request = post_head(node.api, "application/json", 1_000) + "{";
+        stream.write_all(request.as_bytes()).await.unwrap();
+        slow.push(stream);
+    }
+    assert!(eventually(|| node.node.input_budget.held() == 2_000).await);
+    let refused = http(
+        node.api,
+        "POST",
+        "/mcp",
+        &[("Content-Type", "application/json")],
+        &"x".repeat(900),
+    )
+    .await;
+    assert_eq!(refused.status, 503, "{refused:?}");
+    assert!(
+        refused.body.contains("partially received input"),
+        "{refused:?}"
+    );
+    drop(slow);
+    assert!(eventually(|| node.node.input_budget.held() == 0).await);
+}
