@@ -78,6 +78,7 @@ bad_files! {
     sysctl_value_breaking_quotes: with("[tuning.host]\n\"net.core.somaxconn\" = \"1'; touch /x; '\"\n");
     sysctl_name_not_kernel: with("[tuning.host]\n\"net.core somaxconn\" = 1\n");
     unknown_log_driver: with("[logging]\ndriver = \"syslog\"\n");
+    secret_file_with_a_line_break: BASE.replace("name = \"t\"", "name = \"t\"\nsecret_file = \"s\\n\\u001b[31mx\"");
     // Issue 11: values that parse but cannot work.
     idle_timeout_zero: with("[defaults]\nidle_timeout = \"0s\"\n");
     scrape_interval_zero: with("[prometheus]\nscrape_interval = \"0s\"\n");

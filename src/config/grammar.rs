@@ -121,6 +121,19 @@ pub const VERSION: Grammar = Grammar {
     },
 };
 
+/// Longest `[cluster] secret_file` path.
+pub const SECRET_FILE_MAX: usize = 4096;
+
+/// `[cluster] secret_file`: a path, read by `apply` and never rendered; bounded and printable so
+/// a hostile one cannot smuggle line breaks or escape sequences into messages.
+pub const SECRET_FILE: Grammar = Grammar {
+    name: "a file path",
+    rule: "a non-empty path of at most 4096 characters with no control characters",
+    check: |text| {
+        !text.is_empty() && text.len() <= SECRET_FILE_MAX && !text.chars().any(char::is_control)
+    },
+};
+
 /// A kernel parameter name as under `/proc/sys`, dotted.
 pub const SYSCTL_NAME: Grammar = Grammar {
     name: "a sysctl name",

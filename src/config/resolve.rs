@@ -171,6 +171,12 @@ pub fn resolve_all(raw: &RawClusterFile, source: &str) -> (Cluster, SpanIndex, V
 
     let secret_file = cluster_table.secret_file.as_ref().map(|file| {
         r.spans.set("cluster.secret_file", file.span());
+        if !grammar::SECRET_FILE.accepts(file.get_ref()) {
+            r.problem(
+                problems::bad_grammar("cluster.secret_file", file.get_ref(), &grammar::SECRET_FILE),
+                Some(file.span()),
+            );
+        }
         let beside = std::path::Path::new(source)
             .parent()
             .unwrap_or(std::path::Path::new(""));

@@ -192,20 +192,28 @@ pub fn source_node_context(
 /// The stress-worker image built from the workspace in the Rust `builder` image, for hosts
 /// whose own `erlmcp-gen` cannot run in the engine (macOS with Colima or Docker Desktop).
 pub fn source_stress_worker_context(builder: &str, root: &Path) -> anyhow::Result<BuildContext> {
-    let dockerfile = format!(
-        "# Built by erlmcp-gen from its workspace: the load-generator workers of `stress`.\n\
-         FROM {builder} AS build\nWORKDIR /src\nCOPY . .\n\
-         RUN RUSTFLAGS=\"-C target-feature=+crt-static\" \\\n    \
-         cargo build --release --locked -p erlmcp-gen --bin erlmcp-gen --target \"$(uname -m)-unknown-linux-gnu\" \\\n \
-         && cp \"target/$(uname -m)-unknown-linux-gnu/release/erlmcp-gen\" /erlmcp-gen\n\n\
-         FROM scratch\nCOPY --from=build /erlmcp-gen /bin/erlmcp-gen\nUSER 65534:65534\n\
-         ENTRYPOINT [\"/bin/erlmcp-gen\", \"stress-worker\"]\n"
-    );
+    let dockerfile = source_stress_worker_dockerfile(builder);
     let (hash, tar) = workspace_context(&dockerfile, root)?;
     Ok(BuildContext {
         tag: format!("erlmcp-stress-worker:src-{hash}"),
         tar,
     })
+}
+
+/// The Dockerfile of [`source_stress_worker_context`].
+fn source_stress_worker_dockerfile(builder: &str) -> String {
+    // The builder comes from the cluster file: an escaped ARG keeps even an unvalidated one from
+    // adding instructions, as in the rendered Dockerfile.
+    let builder = crate::render::escape::docker_arg(builder);
+    format!(
+        "# Built by erlmcp-gen from its workspace: the load-generator workers of `stress`.\n\
+         ARG BUILDER_IMAGE={builder}\nFROM ${{BUILDER_IMAGE}} AS build\nWORKDIR /src\nCOPY . .\n\
+         RUN RUSTFLAGS=\"-C target-feature=+crt-static\" \\\n    \
+         cargo build --release --locked -p erlmcp-gen --bin erlmcp-gen --target \"$(uname -m)-unknown-linux-gnu\" \\\n \
+         && cp \"target/$(uname -m)-unknown-linux-gnu/release/erlmcp-gen\" /erlmcp-gen\n\n\
+         FROM scratch\nCOPY --from=build /erlmcp-gen /bin/erlmcp-gen\nUSER 65534:65534\n\
+         ENTRYPOINT [\"/bin/erlmcp-gen\", \"stress-worker\"]\n"
+    )
 }
 
 /// A tar of `dockerfile` and the workspace's sources, and its content hash.
@@ -371,6 +379,17 @@ fn host_program_context(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_hostile_builder_cannot_add_instructions_to_the_worker_dockerfile() {
+        let dockerfile = source_stress_worker_dockerfile("rust:1\nRUN touch /x");
+        assert!(
+            !dockerfile.lines().any(|line| line.starts_with("RUN touch")),
+            "{dockerfile}"
+        );
+        assert!(dockerfile.contains("ARG BUILDER_IMAGE=\"rust:1\\u000aRUN touch /x\"\n"));
+    }
+
     use super::*;
 
     #[test]
