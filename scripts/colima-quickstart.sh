@@ -21,6 +21,16 @@ for arg in "$@"; do
   esac
 done
 
+# Without a registry the cluster's Prometheus image is assembled from the host's own Prometheus
+# (Debian's package); install it the way scripts/test.sh installs its tools, when we can.
+if [ "$mode" = run ] || [ "$mode" = no-test ]; then
+  if ! command -v prometheus >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "quickstart: installing prometheus from Debian's packages (the local Prometheus image is built from it)"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+  fi
+fi
+
 bin="$(erlmcp_gen_binary)"
 
 if [ -z "$cluster" ]; then
