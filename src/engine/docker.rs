@@ -245,6 +245,7 @@ impl DockerEngine {
                 &image.tag,
                 volume,
                 file("prometheus.yml"),
+                file("alerts.yml"),
             ));
         }
         Ok(DockerDesired {
@@ -1137,7 +1138,13 @@ fn node_spec(cluster: &Cluster, node: &crate::config::model::Node, image: &str) 
     }
 }
 
-fn prometheus_spec(cluster: &Cluster, image: &str, volume: &str, config: String) -> ContainerSpec {
+fn prometheus_spec(
+    cluster: &Cluster,
+    image: &str,
+    volume: &str,
+    config: String,
+    alerts: String,
+) -> ContainerSpec {
     let p = &cluster.prometheus;
     ContainerSpec {
         name: format!("{}-prometheus", cluster.name),
@@ -1172,7 +1179,11 @@ fn prometheus_spec(cluster: &Cluster, image: &str, volume: &str, config: String)
         // from the host (`/-/ready`) instead.
         healthcheck: None,
         volumes: vec![(volume.to_string(), "/prometheus".into())],
-        files: vec![("/etc/prometheus".into(), "prometheus.yml".into(), config)],
+        // prometheus.yml's rule_files names alerts.yml relative to itself.
+        files: vec![
+            ("/etc/prometheus".into(), "prometheus.yml".into(), config),
+            ("/etc/prometheus".into(), "alerts.yml".into(), alerts),
+        ],
     }
 }
 
