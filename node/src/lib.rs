@@ -26,6 +26,7 @@
 pub mod baseline;
 pub mod cluster_api;
 pub mod config;
+pub mod counted_io;
 pub mod dispatch;
 pub mod framing;
 pub mod healthcheck;

@@ -78,6 +78,11 @@ impl Server {
         let heartbeat = tokio::spawn(crate::heartbeat::run(node.clone(), stopped.clone()));
         let mut http_stopped = stopped.clone();
         let router = crate::http::router(node.clone());
+        let api = crate::counted_io::CountedListener::new(
+            api,
+            node.metrics.network_receive_bytes.clone(),
+            node.metrics.network_transmit_bytes.clone(),
+        );
         let http = tokio::spawn(async move {
             let _ = axum::serve(api, router)
                 .with_graceful_shutdown(async move {

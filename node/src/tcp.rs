@@ -10,6 +10,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use prometheus::IntCounter;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -83,16 +84,23 @@ async fn reject(stream: TcpStream, node: Node) {
     };
     let mut line = dispatch::error_response(None, code::AT_CAPACITY, &message);
     line.push(b'\n');
-    let _ = tokio::time::timeout(Duration::from_secs(1), write_all(&stream, &line)).await;
+    let _ = tokio::time::timeout(
+        Duration::from_secs(1),
+        write_all(&stream, &line, &node.metrics.network_transmit_bytes),
+    )
+    .await;
 }
 
-/// Writes every byte, waiting for the socket when it is full.
-async fn write_all(stream: &TcpStream, mut bytes: &[u8]) -> io::Result<()> {
+/// Writes every byte, waiting for the socket when it is full; counts each write in `sent`.
+async fn write_all(stream: &TcpStream, mut bytes: &[u8], sent: &IntCounter) -> io::Result<()> {
     while !bytes.is_empty() {
         stream.writable().await?;
         match stream.try_write(bytes) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => bytes = &bytes[n..],
+            Ok(n) => {
+                sent.inc_by(n as u64);
+                bytes = &bytes[n..];
+            }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
             Err(e) => return Err(e),
         }
@@ -139,7 +147,7 @@ async fn connection(stream: TcpStream, node: Node, _slot: SessionSlot) {
                 message = run.inbox.recv() => {
                     if let Some(mut message) = message {
                         message.push(b'\n');
-                        if write_all(&stream, &message).await.is_err() {
+                        if write_all(&stream, &message, &node.metrics.network_transmit_bytes).await.is_err() {
                             return;
                         }
                         // A final response (not a progress notification) ends one long request.
@@ -166,6 +174,7 @@ async fn connection(stream: TcpStream, node: Node, _slot: SessionSlot) {
             match stream.try_read(&mut scratch[..]) {
                 Ok(0) => Read::Closed,
                 Ok(n) => {
+                    node.metrics.network_receive_bytes.inc_by(n as u64);
                     let mut out = Vec::new();
                     let mut long = Vec::new();
                     let mut cancels = Vec::new();
@@ -197,11 +206,15 @@ async fn connection(stream: TcpStream, node: Node, _slot: SessionSlot) {
                 let message = format!("line longer than {max_line} bytes; closing the connection");
                 let mut line = dispatch::error_response(None, code::INVALID_REQUEST, &message);
                 line.push(b'\n');
-                let _ = write_all(&stream, &line).await;
+                let _ = write_all(&stream, &line, &node.metrics.network_transmit_bytes).await;
                 return;
             }
             Read::Lines { out, long, cancels } => {
-                if !out.is_empty() && write_all(&stream, &out).await.is_err() {
+                if !out.is_empty()
+                    && write_all(&stream, &out, &node.metrics.network_transmit_bytes)
+                        .await
+                        .is_err()
+                {
                     return;
                 }
                 for id in cancels {
