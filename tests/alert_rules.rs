@@ -158,3 +158,92 @@ fn every_cluster_files_rules_pass_promtool_check() {
         promtool(&["check", "rules", "alerts.yml"], dir.path());
     }
 }
+
+/// Ends the Prometheus this test started, whatever happens.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_running_prometheus_loads_the_rules_beside_its_config() {
+    let Some(prometheus) = erlmcp_gen::engine::image::host_prometheus() else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "prometheus is required under CI; .ci/run installs it"
+        );
+        eprintln!("SKIPPED: prometheus is not installed (scripts/test.sh installs it)");
+        return;
+    };
+    let path = "clusters/local.toml";
+    let text = std::fs::read_to_string(format!("{}/{path}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let (cluster, _) = config::parse(path, &text).unwrap();
+    // As the native runtime lays them out: alerts.yml beside prometheus.yml.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &config,
+        render::prometheus_config_for_host_ports(&cluster).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("alerts.yml"),
+        render::alerts_for_host_ports(&cluster).unwrap(),
+    )
+    .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let _prometheus = Child(
+        Command::new(prometheus)
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    // Bounded wait, at most 60 polls 500 ms apart: the API may answer before the rules load.
+    let mut rules = serde_json::Value::Null;
+    for _ in 0..60 {
+        if let Some(body) = erlmcp_gen::stress::resources::http_get(addr, "/api/v1/rules") {
+            rules = serde_json::from_str(&body).unwrap();
+            if rules["data"]["groups"]
+                .as_array()
+                .is_some_and(|g| !g.is_empty())
+            {
+                break;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    let group = &rules["data"]["groups"][0];
+    assert_eq!(group["name"], "erlmcp", "{rules}");
+    let names: Vec<&str> = group["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    for alert in [
+        "ErlmcpNodeDown",
+        "ErlmcpLatencyAboveSlo",
+        "ErlmcpErrorRateAboveSlo",
+        "ErlmcpSessionsNearCapacity",
+        "ErlmcpMemoryNearLimit",
+        "ErlmcpOpenFilesNearLimit",
+    ] {
+        assert!(names.contains(&alert), "{alert} not loaded: {names:?}");
+    }
+}
