@@ -235,6 +235,29 @@ pub enum Command {
         #[arg(long)]
         volumes: bool,
     },
+    /// Every node's log lines, prefixed with its name and merged in time order.
+    Logs {
+        /// Cluster file and runtime.
+        #[command(flatten)]
+        runtime: RuntimeArgs,
+        /// Only these nodes (`node1`, …, or `prometheus`); default: every node.
+        nodes: Vec<String>,
+        /// Keep printing new lines until Ctrl-C.
+        #[arg(long, short)]
+        follow: bool,
+        /// Only the last N lines of each node (at most 100000).
+        #[arg(long, short = 'n')]
+        tail: Option<usize>,
+        /// Only lines newer than this (`10m`, `1h30m`).
+        #[arg(long)]
+        since: Option<HumanDuration>,
+        /// Print each line's time before it.
+        #[arg(long, short)]
+        timestamps: bool,
+        /// Include Prometheus's log.
+        #[arg(long)]
+        prometheus: bool,
+    },
     /// Write a commented cluster file sized for this machine (open-file limit, CPUs, ports).
     Init {
         /// Concurrent sessions the cluster should hold (default: what this machine can hold,

@@ -18,7 +18,7 @@ use erlmcp_gen::engine::Runtime;
 use erlmcp_gen::output::{self, Format, InvalidFile, Outcome};
 use erlmcp_gen::progress::Progress;
 use erlmcp_gen::stress_command::{self, StressRequest};
-use erlmcp_gen::{host, init, render, terminal, validate};
+use erlmcp_gen::{host, init, logs, render, terminal, validate};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -91,6 +91,25 @@ fn main() -> ExitCode {
             };
             cmd_stress(cluster, runtime, request, compare).await
         }),
+        Command::Logs {
+            runtime,
+            nodes,
+            follow,
+            tail,
+            since,
+            timestamps,
+            prometheus,
+        } => block_on(cmd_logs(
+            runtime,
+            logs::LogRequest {
+                sources: nodes,
+                tail,
+                since: since.map(|d| d.0),
+                timestamps,
+                prometheus,
+            },
+            follow,
+        )),
         Command::Init {
             connections,
             runtime,
@@ -605,4 +624,199 @@ fn cmd_init(
         }
     }
     Ok(Outcome::Success)
+}
+
+/// Where `logs` prints: styled text through the terminal layer, or JSON.
+struct LogSink {
+    printer: logs::Printer,
+    format: Format,
+    /// With `--format json` and no `--follow`: every line, printed as one document at the end.
+    collected: Vec<logs::LogLine>,
+    follow: bool,
+}
+
+impl LogSink {
+    fn emit(&mut self, lines: Vec<logs::LogLine>) -> anyhow::Result<()> {
+        match self.format {
+            Format::Json if self.follow => {
+                let mut stdout = std::io::stdout().lock();
+                for line in &lines {
+                    stdout.write_all(
+                        output::to_json_line("logs", &output::LogLineOutput::from(line))?
+                            .as_bytes(),
+                    )?;
+                }
+                stdout.flush()?;
+            }
+            Format::Json => self.collected.extend(lines),
+            Format::Text => {
+                let mut stdout = terminal::stdout();
+                for line in &lines {
+                    writeln!(stdout, "{}", self.printer.format(line))?;
+                }
+                stdout.flush()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> anyhow::Result<()> {
+        if self.format == Format::Json && !self.follow {
+            let lines = self
+                .collected
+                .iter()
+                .map(output::LogLineOutput::from)
+                .collect();
+            print_json("logs", &output::LogsOutput { lines })?;
+        }
+        Ok(())
+    }
+}
+
+async fn cmd_logs(
+    args: RuntimeArgs,
+    request: logs::LogRequest,
+    follow: bool,
+) -> anyhow::Result<Outcome> {
+    let (cluster, runtime, _) = runtime_for(&args).await?;
+    let nodes: Vec<String> = cluster.nodes.iter().map(|n| n.name.clone()).collect();
+    let sources = request
+        .sources_of(&nodes)
+        .map_err(|message| anyhow::anyhow!(message))?;
+    let mut sink = LogSink {
+        printer: logs::Printer::new(&sources, request.timestamps),
+        format: args.format.get(),
+        collected: Vec::new(),
+        follow,
+    };
+    match &runtime {
+        Runtime::Native(engine) => {
+            let dir = engine.dir().to_path_buf();
+            let (lines, ends) = logs::read_native(&dir, &sources, &request)?;
+            sink.emit(logs::merge(lines))?;
+            if follow {
+                let mut followers: Vec<logs::FileFollower> = sources
+                    .iter()
+                    .zip(ends)
+                    .map(|(source, end)| logs::FileFollower::new(&dir, source, end))
+                    .collect();
+                loop {
+                    tokio::select! {
+                        _ = tokio::time::sleep(logs::FOLLOW_POLL) => {}
+                        _ = tokio::signal::ctrl_c() => break,
+                    }
+                    let mut fresh = Vec::new();
+                    for follower in &mut followers {
+                        fresh.push(follower.poll()?);
+                    }
+                    sink.emit(logs::merge(fresh))?;
+                }
+            }
+        }
+        Runtime::Docker(engine) => {
+            docker_logs(engine, &cluster, &sources, &request, follow, &mut sink).await?
+        }
+    }
+    sink.finish()?;
+    Ok(Outcome::Success)
+}
+
+/// One container's lines through the engine's logs API (timestamps on, to merge by).
+fn container_logs(
+    docker: &bollard::Docker,
+    container: &str,
+    source: &str,
+    request: &logs::LogRequest,
+    follow: bool,
+    since_unix: i32,
+) -> impl futures_util::Stream<Item = logs::LogLine> + use<> {
+    use futures_util::StreamExt as _;
+    let options = bollard::query_parameters::LogsOptionsBuilder::default()
+        .stdout(true)
+        .stderr(true)
+        .timestamps(true)
+        .follow(follow)
+        .since(since_unix)
+        .tail(&request.max_lines().to_string())
+        .build();
+    let source = source.to_string();
+    let name = container.to_string();
+    docker
+        .logs(container, Some(options))
+        .map(move |item| match item {
+            Ok(output) => String::from_utf8_lossy(&output.into_bytes())
+                .lines()
+                .map(|line| {
+                    let (at, text) = logs::split_docker_timestamp(line);
+                    logs::LogLine {
+                        source: source.clone(),
+                        at,
+                        text: text.to_string(),
+                    }
+                })
+                .collect::<Vec<_>>(),
+            Err(e) => {
+                eprintln!("warning: no logs from {name}: {e}");
+                Vec::new()
+            }
+        })
+        .flat_map(futures_util::stream::iter)
+}
+
+async fn docker_logs(
+    engine: &erlmcp_gen::engine::docker::DockerEngine,
+    cluster: &Cluster,
+    sources: &[String],
+    request: &logs::LogRequest,
+    follow: bool,
+    sink: &mut LogSink,
+) -> anyhow::Result<()> {
+    use futures_util::StreamExt as _;
+    let docker = engine.client();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let since = request
+        .since
+        .map_or(0, |d| now.saturating_sub(d).as_secs() as i32);
+    // History first, merged in time order; then, with --follow, lines as they come.
+    let mut history = Vec::new();
+    for source in sources {
+        let container = format!("{}-{source}", cluster.name);
+        history.push(
+            container_logs(&docker, &container, source, request, false, since)
+                .collect::<Vec<_>>()
+                .await,
+        );
+    }
+    let last_seen: Vec<Option<jiff::Timestamp>> = history
+        .iter()
+        .map(|lines| lines.last().and_then(|l| l.at))
+        .collect();
+    sink.emit(logs::merge(history))?;
+    if !follow {
+        return Ok(());
+    }
+    let streams = sources.iter().zip(last_seen).map(|(source, last)| {
+        let container = format!("{}-{source}", cluster.name);
+        // Since is in whole seconds: lines of the last second already printed are skipped.
+        let from = last.map_or(now.as_secs() as i32, |at| at.as_second() as i32);
+        container_logs(&docker, &container, source, request, true, from)
+            .filter(move |line| {
+                let fresh = line.at.is_none_or(|at| last.is_none_or(|last| at > last));
+                async move { fresh }
+            })
+            .boxed()
+    });
+    let mut merged = futures_util::stream::select_all(streams);
+    loop {
+        tokio::select! {
+            line = merged.next() => match line {
+                Some(line) => sink.emit(vec![line])?,
+                None => break,
+            },
+            _ = tokio::signal::ctrl_c() => break,
+        }
+    }
+    Ok(())
 }

@@ -529,6 +529,34 @@ pub struct CompareOutput<'a, R: Serialize> {
     pub overhead: &'a R,
 }
 
+/// `logs` without `--follow` (with it: one [`LogLineOutput`] per line, JSON Lines).
+#[derive(Debug, Serialize)]
+pub struct LogsOutput<'a> {
+    /// Every line, in time order.
+    pub lines: Vec<LogLineOutput<'a>>,
+}
+
+/// One log line.
+#[derive(Debug, Serialize)]
+pub struct LogLineOutput<'a> {
+    /// Node name, or `prometheus`.
+    pub node: &'a str,
+    /// When it was written (RFC 3339), when known.
+    pub time: Option<String>,
+    /// The line.
+    pub text: &'a str,
+}
+
+impl<'a> From<&'a crate::logs::LogLine> for LogLineOutput<'a> {
+    fn from(line: &'a crate::logs::LogLine) -> Self {
+        LogLineOutput {
+            node: &line.source,
+            time: line.at.map(|at| at.to_string()),
+            text: &line.text,
+        }
+    }
+}
+
 /// `down`.
 #[derive(Debug, Serialize)]
 pub struct DownOutput {

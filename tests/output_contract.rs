@@ -258,7 +258,7 @@ fn the_exit_code_table_is_in_help() {
 fn every_subcommand_takes_format() {
     let state = tempfile::tempdir().unwrap();
     for command in [
-        "validate", "render", "plan", "apply", "status", "down", "stress", "init",
+        "validate", "render", "plan", "apply", "status", "down", "stress", "init", "logs",
     ] {
         let help = run(state.path(), &[command, "--help"]);
         let text = String::from_utf8_lossy(&help.stdout);
