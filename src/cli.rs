@@ -9,7 +9,13 @@ use erlmcp_gen::stress_command::WorkersOn;
 
 /// Validate, render, run and load-test a cluster of MCP servers described in one TOML file.
 #[derive(Debug, Parser)]
-#[command(name = "erlmcp-gen", version, about, propagate_version = true)]
+#[command(
+    name = "erlmcp-gen",
+    version,
+    about,
+    propagate_version = true,
+    after_help = erlmcp_gen::output::exit_code_table()
+)]
 pub struct Cli {
     /// When to color output: auto (on a terminal, unless NO_COLOR is set), always, never.
     #[arg(long, global = true, value_enum, default_value_t = ColorArg::Auto)]
@@ -45,8 +51,50 @@ impl From<ColorArg> for erlmcp_gen::terminal::ColorChoice {
 pub enum Format {
     /// For people.
     Text,
-    /// For tools.
+    /// One JSON document on stdout (with `schema_version`), nothing else there.
     Json,
+}
+
+impl From<Format> for erlmcp_gen::output::Format {
+    fn from(format: Format) -> Self {
+        match format {
+            Format::Text => Self::Text,
+            Format::Json => Self::Json,
+        }
+    }
+}
+
+/// `--format`, the same on every subcommand.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct FormatArg {
+    /// Output format: text for people, json for tools (results on stdout, progress on stderr).
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// Old spelling of `--format json`.
+    #[arg(long, hide = true)]
+    json: bool,
+}
+
+impl FormatArg {
+    /// The format asked for.
+    pub fn get(self) -> erlmcp_gen::output::Format {
+        if self.json {
+            erlmcp_gen::output::Format::Json
+        } else {
+            self.format.into()
+        }
+    }
+}
+
+/// A shell `completions` writes for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ShellArg {
+    /// bash.
+    Bash,
+    /// zsh.
+    Zsh,
+    /// fish.
+    Fish,
 }
 
 /// Which runtime to act on.
@@ -69,12 +117,16 @@ pub struct RuntimeArgs {
     /// Print no progress.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Output format.
+    #[command(flatten)]
+    pub format: FormatArg,
 }
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Check a cluster file: syntax, types, unknown keys and semantics (exit 0 valid, 1 invalid).
+    /// Check a cluster file: syntax, types, unknown keys and semantics (exit 0 valid, 3 invalid,
+    /// 4 when `--host` finds this machine cannot run it).
     Validate {
         /// The cluster file (`clusters/colima.toml`).
         cluster: PathBuf,
@@ -82,8 +134,8 @@ pub enum Command {
         #[arg(long)]
         host: bool,
         /// Output format.
-        #[arg(long, value_enum, default_value_t = Format::Text)]
-        format: Format,
+        #[command(flatten)]
+        format: FormatArg,
     },
     /// Render the compose file, Prometheus config, Colima script and Dockerfiles.
     Render {
@@ -92,18 +144,21 @@ pub enum Command {
         /// Output directory.
         #[arg(short = 'o', long = "out", default_value = "generated")]
         out: PathBuf,
-        /// Write nothing; fail with a diff when the output directory is stale.
+        /// Write nothing; exit 5 with a diff when the output directory is stale.
         #[arg(long)]
         check: bool,
+        /// Output format.
+        #[command(flatten)]
+        format: FormatArg,
     },
-    /// Show what `apply` would change (exit 0: nothing, 2: changes, 1: error).
+    /// Show what `apply` would change (exit 0 either way; 2 for changes with --detailed-exitcode).
     Plan {
         /// Cluster file and runtime.
         #[command(flatten)]
         runtime: RuntimeArgs,
-        /// Print the plan as JSON.
+        /// Exit 2 when apply would change something (as terraform's -detailed-exitcode).
         #[arg(long)]
-        json: bool,
+        detailed_exitcode: bool,
     },
     /// Build the image and make the runtime match the cluster file, health-gated.
     Apply {
@@ -122,10 +177,7 @@ pub enum Command {
         /// Cluster file and runtime.
         #[command(flatten)]
         runtime: RuntimeArgs,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-        /// Refresh every 2 s.
+        /// Refresh every 2 s (with --format json: one compact document per line).
         #[arg(long)]
         watch: bool,
         /// With --watch: stop after this long.
@@ -133,7 +185,7 @@ pub enum Command {
         watch_for: HumanDuration,
     },
     /// Load the running cluster: ramp to N MCP sessions, drive echo at an open-model rate, and
-    /// write CSV files, summary.json/txt and report.html (exit 1 when the SLO is breached).
+    /// write CSV files, summary.json/txt and report.html (exit 99 when the SLO is breached).
     Stress {
         /// Cluster file and runtime.
         #[command(flatten)]
@@ -183,4 +235,57 @@ pub enum Command {
         #[arg(long)]
         volumes: bool,
     },
+    /// Every node's log lines, prefixed with its name and merged in time order.
+    Logs {
+        /// Cluster file and runtime.
+        #[command(flatten)]
+        runtime: RuntimeArgs,
+        /// Only these nodes (`node1`, …, or `prometheus`); default: every node.
+        nodes: Vec<String>,
+        /// Keep printing new lines until Ctrl-C.
+        #[arg(long, short)]
+        follow: bool,
+        /// Only the last N lines of each node (at most 100000).
+        #[arg(long, short = 'n')]
+        tail: Option<usize>,
+        /// Only lines newer than this (`10m`, `1h30m`).
+        #[arg(long)]
+        since: Option<HumanDuration>,
+        /// Print each line's time before it.
+        #[arg(long, short)]
+        timestamps: bool,
+        /// Include Prometheus's log.
+        #[arg(long)]
+        prometheus: bool,
+    },
+    /// Write a commented cluster file sized for this machine (open-file limit, CPUs, ports).
+    Init {
+        /// Concurrent sessions the cluster should hold (default: what this machine can hold,
+        /// at most 10000).
+        #[arg(long)]
+        connections: Option<u32>,
+        /// Runtime the file asks for.
+        #[arg(long, value_enum, default_value_t = RuntimeChoice::Docker)]
+        runtime: RuntimeChoice,
+        /// Cluster name.
+        #[arg(long, default_value = "local")]
+        name: String,
+        /// Where to write it (`-` for stdout); an existing file is kept unless --force.
+        #[arg(short = 'o', long = "out", default_value = "cluster.toml")]
+        out: PathBuf,
+        /// Overwrite an existing file.
+        #[arg(long)]
+        force: bool,
+        /// Output format.
+        #[command(flatten)]
+        format: FormatArg,
+    },
+    /// Print a shell completion script: `erlmcp-gen completions bash > /etc/bash_completion.d/erlmcp-gen`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: ShellArg,
+    },
+    /// Print the man page (roff): `erlmcp-gen man > erlmcp-gen.1`.
+    Man,
 }

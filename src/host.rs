@@ -94,6 +94,14 @@ pub fn own_nofile() -> Option<(u64, u64)> {
     read_trimmed("/proc/self/limits").and_then(|l| nofile_from_limits(&l))
 }
 
+/// The Docker socket of a plain Docker cluster: `DOCKER_HOST`'s, or `/var/run/docker.sock`.
+pub fn default_docker_socket() -> PathBuf {
+    std::env::var("DOCKER_HOST")
+        .ok()
+        .and_then(|host| host.strip_prefix("unix://").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("/var/run/docker.sock"))
+}
+
 /// The Docker socket this cluster's runtime talks to.
 pub fn docker_socket(cluster: &Cluster) -> PathBuf {
     if let Ok(host) = std::env::var("DOCKER_HOST")
@@ -142,7 +150,11 @@ fn docker_version(socket: &PathBuf) -> Result<String, String> {
 
 /// Reads every fact.
 pub fn read_facts(cluster: &Cluster) -> HostFacts {
-    let socket = docker_socket(cluster);
+    read_facts_at(docker_socket(cluster))
+}
+
+/// Reads the facts, asking the Docker engine at `socket`.
+pub fn read_facts_at(socket: PathBuf) -> HostFacts {
     let memory = read_trimmed("/proc/meminfo").and_then(|m| {
         let line = m.lines().find(|l| l.starts_with("MemTotal:"))?.to_string();
         let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
@@ -161,6 +173,15 @@ pub fn read_facts(cluster: &Cluster) -> HostFacts {
         cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
         memory,
     }
+}
+
+/// The most open files one node may have here: the hard limit, and dockerd's for containers.
+pub fn nofile_bound(facts: &HostFacts, runtime: RuntimeKind) -> Option<u64> {
+    let (_, hard) = facts.nofile?;
+    Some(match facts.dockerd_nofile_hard {
+        Some(dockerd) if runtime != RuntimeKind::Native => hard.min(dockerd),
+        _ => hard,
+    })
 }
 
 /// Judges the facts against the cluster.
@@ -296,14 +317,13 @@ fn judge_nofile(cluster: &Cluster, facts: &HostFacts) -> HostCheck {
             fix: "could not read /proc/self/limits".into(),
         };
     };
-    let mut bound = hard;
     let mut have = format!("soft {soft}, hard {hard}");
     if cluster.runtime.kind != RuntimeKind::Native
         && let Some(dockerd) = facts.dockerd_nofile_hard
     {
-        bound = bound.min(dockerd);
         have.push_str(&format!("; dockerd hard {dockerd}"));
     }
+    let bound = nofile_bound(facts, cluster.runtime.kind).unwrap_or(hard);
     let per_node_max = bound.saturating_sub(NOFILE_HEADROOM);
     let worst = cluster
         .nodes

@@ -6,6 +6,9 @@
 //!   (rendered by annotate-snippets).
 //! - [`validate`]: semantic checks of a resolved cluster.
 //! - [`host`]: the facts of this machine that bound a plan (`validate --host`).
+//! - [`init`]: a commented cluster file sized for this machine (`init`).
+//! - [`logs`]: `logs`: every node's lines, prefixed with its name, merged in time order.
+//! - [`output`]: the output contract: JSON documents, stdout/stderr, the exit code table.
 //! - [`plan`]: the pure planner: desired vs observed resources → create/recreate/remove.
 //! - [`engine`]: the runtimes that carry a plan out: Docker (bollard) and native processes.
 //! - [`probe`]: tiny HTTP GETs for health, metrics and Prometheus's API.
@@ -21,6 +24,9 @@ pub mod config;
 pub mod diagnostic;
 pub mod engine;
 pub mod host;
+pub mod init;
+pub mod logs;
+pub mod output;
 pub mod plan;
 pub mod probe;
 pub mod progress;

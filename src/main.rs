@@ -7,32 +7,49 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use clap::Parser as _;
+use clap::{CommandFactory as _, Parser as _};
+use serde::Serialize;
 
-use cli::{Cli, Command, Format, RuntimeArgs, RuntimeChoice};
+use cli::{Cli, Command, RuntimeArgs, RuntimeChoice, ShellArg};
 use erlmcp_gen::config::model::RuntimeKind;
 use erlmcp_gen::config::{self, Cluster};
-use erlmcp_gen::diagnostic;
+use erlmcp_gen::diagnostic::{self, Severity};
 use erlmcp_gen::engine::Runtime;
+use erlmcp_gen::output::{self, Format, InvalidFile, Outcome};
 use erlmcp_gen::progress::Progress;
 use erlmcp_gen::stress_command::{self, StressRequest};
-use erlmcp_gen::{host, render, terminal, validate};
+use erlmcp_gen::{host, init, logs, render, terminal, validate};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            // --help and --version end here too, successfully.
+            return if error.use_stderr() {
+                ExitCode::from(Outcome::Usage.code())
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
     erlmcp_gen::terminal::init(cli.color.into());
     let result = match cli.command {
         Command::Validate {
             cluster,
             host,
             format,
-        } => cmd_validate(&cluster, host, format),
+        } => cmd_validate(&cluster, host, format.get()),
         Command::Render {
             cluster,
             out,
             check,
-        } => cmd_render(&cluster, &out, check),
-        Command::Plan { runtime, json } => block_on(cmd_plan(runtime, json)),
+            format,
+        } => cmd_render(&cluster, &out, check, format.get()),
+        Command::Plan {
+            runtime,
+            detailed_exitcode,
+        } => block_on(cmd_plan(runtime, detailed_exitcode)),
         Command::Apply {
             runtime,
             health_timeout,
@@ -40,12 +57,11 @@ fn main() -> ExitCode {
         } => block_on(cmd_apply(runtime, (!no_wait).then_some(health_timeout.0))),
         Command::Status {
             runtime,
-            json,
             watch,
             watch_for,
-        } => block_on(cmd_status(runtime, json, watch.then_some(watch_for.0))),
+        } => block_on(cmd_status(runtime, watch.then_some(watch_for.0))),
         Command::Down { runtime, volumes } => block_on(cmd_down(runtime, volumes)),
-        Command::StressWorker => erlmcp_gen::stress::worker_main().map(|()| ExitCode::SUCCESS),
+        Command::StressWorker => erlmcp_gen::stress::worker_main().map(|()| Outcome::Success),
         Command::Stress {
             runtime,
             connections,
@@ -75,14 +91,82 @@ fn main() -> ExitCode {
             };
             cmd_stress(cluster, runtime, request, compare).await
         }),
+        Command::Logs {
+            runtime,
+            nodes,
+            follow,
+            tail,
+            since,
+            timestamps,
+            prometheus,
+        } => block_on(cmd_logs(
+            runtime,
+            logs::LogRequest {
+                sources: nodes,
+                tail,
+                since: since.map(|d| d.0),
+                timestamps,
+                prometheus,
+            },
+            follow,
+        )),
+        Command::Init {
+            connections,
+            runtime,
+            name,
+            out,
+            force,
+            format,
+        } => cmd_init(
+            init::InitRequest {
+                name,
+                connections,
+                runtime: runtime_kind(runtime),
+            },
+            &out,
+            force,
+            format.get(),
+        ),
+        Command::Completions { shell } => {
+            let shell = match shell {
+                ShellArg::Bash => clap_complete::Shell::Bash,
+                ShellArg::Zsh => clap_complete::Shell::Zsh,
+                ShellArg::Fish => clap_complete::Shell::Fish,
+            };
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "erlmcp-gen",
+                &mut std::io::stdout(),
+            );
+            Ok(Outcome::Success)
+        }
+        Command::Man => clap_mangen::Man::new(Cli::command())
+            .render(&mut std::io::stdout())
+            .map(|()| Outcome::Success)
+            .context("writing the man page"),
     };
-    match result {
-        Ok(code) => code,
+    let outcome = match result {
+        Ok(outcome) => outcome,
         Err(error) => {
             eprintln!("error: {error:#}");
-            ExitCode::FAILURE
+            if error.downcast_ref::<InvalidFile>().is_some() {
+                Outcome::InvalidFile
+            } else {
+                Outcome::Failed
+            }
         }
-    }
+    };
+    ExitCode::from(outcome.code())
+}
+
+/// Prints one JSON document on stdout: the only thing there with `--format json`.
+fn print_json<T: Serialize>(command: &'static str, body: &T) -> anyhow::Result<()> {
+    let text = output::to_json(command, body)?;
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(text.as_bytes())?;
+    stdout.flush()?;
+    Ok(())
 }
 
 /// Loads a cluster for a command that acts on it: prints warnings, stops on errors.
@@ -95,15 +179,11 @@ fn load_valid(path: &Path) -> anyhow::Result<Cluster> {
     }
     match validated.valid_cluster() {
         Some(cluster) => Ok(cluster.clone()),
-        None => anyhow::bail!(
-            "{} is invalid; `erlmcp-gen validate {}` lists why",
-            loaded.path,
-            loaded.path
-        ),
+        None => Err(InvalidFile { path: loaded.path }.into()),
     }
 }
 
-fn cmd_validate(path: &Path, with_host: bool, format: Format) -> anyhow::Result<ExitCode> {
+fn cmd_validate(path: &Path, with_host: bool, format: Format) -> anyhow::Result<Outcome> {
     let loaded = config::load(path)?;
     let validated = validate::file(&loaded.path, &loaded.text);
     let found = &validated.findings;
@@ -119,28 +199,38 @@ fn cmd_validate(path: &Path, with_host: bool, format: Format) -> anyhow::Result<
         .as_ref()
         .is_some_and(|(checks, _)| checks.iter().any(|c| c.verdict == host::Verdict::Fail));
     let valid = cluster.is_some();
+    let errors = found
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .count();
+    let outcome = if !valid {
+        Outcome::InvalidFile
+    } else if host_fails {
+        Outcome::HostCannotRun
+    } else {
+        Outcome::Success
+    };
     match format {
-        Format::Json => {
-            let located: Vec<_> = found
-                .iter()
-                .map(|d| d.locate(&loaded.path, &loaded.text))
-                .collect();
-            let report = serde_json::json!({
-                "file": loaded.path,
-                "valid": valid,
-                "diagnostics": located,
-                "host": host_checks.as_ref().map(|(checks, facts)| serde_json::json!({
-                    "facts": facts,
-                    "checks": checks,
-                    "fits": !host_fails,
-                })),
-            });
-            println!("{}", serde_json::to_string_pretty(&report)?);
-        }
+        Format::Json => print_json(
+            "validate",
+            &output::ValidateOutput {
+                file: &loaded.path,
+                valid,
+                errors,
+                warnings: found.len() - errors,
+                diagnostics: found
+                    .iter()
+                    .map(|d| d.locate(&loaded.path, &loaded.text))
+                    .collect(),
+                host: host_checks
+                    .as_ref()
+                    .map(|(checks, facts)| output::HostOutput::new(facts, checks)),
+            },
+        )?,
         Format::Text => {
-            let mut out = terminal::stdout();
+            // Findings are diagnostics (stderr); the verdict and the host table are the result.
             let text = diagnostic::render_all(found, &loaded.path, &loaded.text, true);
-            let _ = write!(out, "{text}");
+            let _ = write!(terminal::stderr(), "{text}");
             if let Some(cluster) = cluster {
                 println!(
                     "{}: valid — {} nodes, {} connections in all, runtime {:?}",
@@ -167,15 +257,11 @@ fn cmd_validate(path: &Path, with_host: bool, format: Format) -> anyhow::Result<
                     }
                 }
                 if host_fails {
-                    println!("\nThis machine cannot run {} as written.", loaded.path);
+                    eprintln!("\nThis machine cannot run {} as written.", loaded.path);
                 }
             }
             if !valid {
-                let errors = found
-                    .iter()
-                    .filter(|d| d.severity == erlmcp_gen::diagnostic::Severity::Error)
-                    .count();
-                println!(
+                eprintln!(
                     "{}: invalid ({errors} error{})",
                     loaded.path,
                     if errors == 1 { "" } else { "s" }
@@ -183,24 +269,43 @@ fn cmd_validate(path: &Path, with_host: bool, format: Format) -> anyhow::Result<
             }
         }
     }
-    Ok(if valid && !host_fails {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(outcome)
 }
 
-fn cmd_render(path: &Path, out: &Path, check: bool) -> anyhow::Result<ExitCode> {
+fn cmd_render(path: &Path, out: &Path, check: bool, format: Format) -> anyhow::Result<Outcome> {
     let cluster = load_valid(path)?;
     let files = render::render(&cluster)?;
+    let document = |statuses: Vec<output::RenderedFileOutput>, up_to_date| output::RenderOutput {
+        file: cluster.source.clone(),
+        out_dir: out.display().to_string(),
+        check,
+        up_to_date,
+        files: statuses,
+    };
     if check {
         let stale = render::stale_files(&files, out);
-        if stale.is_empty() {
+        if format == Format::Json {
+            let statuses = files
+                .iter()
+                .map(|file| {
+                    let diff = stale.iter().find(|s| s.name == file.name);
+                    output::RenderedFileOutput {
+                        path: out.join(&file.name).display().to_string(),
+                        status: if diff.is_some() { "stale" } else { "unchanged" },
+                        diff: diff.map(|s| s.diff.clone()),
+                    }
+                })
+                .collect();
+            print_json("render", &document(statuses, Some(stale.is_empty())))?;
+        } else if stale.is_empty() {
             println!("{} is up to date with {}", out.display(), cluster.source);
-            return Ok(ExitCode::SUCCESS);
+        } else {
+            for file in &stale {
+                print!("{}", file.diff);
+            }
         }
-        for file in &stale {
-            print!("{}", file.diff);
+        if stale.is_empty() {
+            return Ok(Outcome::Success);
         }
         eprintln!(
             "error: {} file(s) in {} are stale; run `erlmcp-gen render {} -o {}` and commit the result",
@@ -209,19 +314,34 @@ fn cmd_render(path: &Path, out: &Path, check: bool) -> anyhow::Result<ExitCode> 
             cluster.source,
             out.display()
         );
-        return Ok(ExitCode::FAILURE);
+        return Ok(Outcome::Stale);
     }
     let written =
         render::write(&files, out).with_context(|| format!("writing {}", out.display()))?;
-    for path in written {
-        println!("wrote {}", path.display());
+    match format {
+        Format::Json => {
+            let statuses = written
+                .iter()
+                .map(|path| output::RenderedFileOutput {
+                    path: path.display().to_string(),
+                    status: "written",
+                    diff: None,
+                })
+                .collect();
+            print_json("render", &document(statuses, None))?;
+        }
+        Format::Text => {
+            for path in written {
+                println!("wrote {}", path.display());
+            }
+        }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(Outcome::Success)
 }
 
 fn block_on(
-    future: impl std::future::Future<Output = anyhow::Result<ExitCode>>,
-) -> anyhow::Result<ExitCode> {
+    future: impl std::future::Future<Output = anyhow::Result<Outcome>>,
+) -> anyhow::Result<Outcome> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -233,80 +353,91 @@ fn block_on(
 async fn runtime_for(args: &RuntimeArgs) -> anyhow::Result<(Cluster, Runtime, Progress)> {
     let cluster = load_valid(&args.cluster)?;
     let progress = Progress::new(args.quiet);
-    let choice = args.runtime.map(|r| match r {
-        RuntimeChoice::Docker => RuntimeKind::Docker,
-        RuntimeChoice::Native => RuntimeKind::Native,
-    });
-    let runtime = Runtime::select(&cluster, choice, &progress).await?;
+    let runtime = Runtime::select(&cluster, args.runtime.map(runtime_kind), &progress).await?;
     Ok((cluster, runtime, progress))
 }
 
-async fn cmd_plan(args: RuntimeArgs, json: bool) -> anyhow::Result<ExitCode> {
+async fn cmd_plan(args: RuntimeArgs, detailed_exitcode: bool) -> anyhow::Result<Outcome> {
     let (cluster, runtime, progress) = runtime_for(&args).await?;
     let prepared = runtime.prepare(&cluster, &progress).await?;
     let plan = prepared.plan(&cluster).await?;
-    if json {
-        println!("{}", serde_json::to_string_pretty(&plan)?);
-    } else {
-        print!("{}", plan.to_text());
+    match args.format.get() {
+        Format::Json => print_json("plan", &output::PlanOutput::from(&plan))?,
+        Format::Text => print!("{}", plan.to_text()),
     }
-    Ok(if plan.has_changes() {
-        ExitCode::from(2)
+    // Changes are the normal result of a plan; only a script that asks gets a distinct code.
+    Ok(if detailed_exitcode && plan.has_changes() {
+        Outcome::ChangesPending
     } else {
-        ExitCode::SUCCESS
+        Outcome::Success
     })
 }
 
 async fn cmd_apply(
     args: RuntimeArgs,
     health_timeout: Option<std::time::Duration>,
-) -> anyhow::Result<ExitCode> {
+) -> anyhow::Result<Outcome> {
     let (cluster, runtime, progress) = runtime_for(&args).await?;
     let prepared = runtime.prepare(&cluster, &progress).await?;
     let plan = prepared.plan(&cluster).await?;
-    if !args.quiet {
+    let format = args.format.get();
+    let text = format == Format::Text && !args.quiet;
+    if text {
         print!("{}", plan.to_text());
     }
-    if !plan.has_changes() {
-        if !args.quiet {
-            println!("nothing to do: no resource was touched");
-        }
-        return Ok(ExitCode::SUCCESS);
+    let applied = plan.has_changes();
+    if applied {
+        prepared
+            .apply(&cluster, &plan, &progress, health_timeout)
+            .await?;
     }
-    prepared
-        .apply(&cluster, &plan, &progress, health_timeout)
-        .await?;
-    if !args.quiet {
-        println!("applied: {}", cluster.source);
+    match format {
+        Format::Json => print_json(
+            "apply",
+            &output::ApplyOutput {
+                plan: output::PlanOutput::from(&plan),
+                applied,
+            },
+        )?,
+        Format::Text if text && applied => println!("applied: {}", cluster.source),
+        Format::Text if text => println!("nothing to do: no resource was touched"),
+        Format::Text => {}
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(Outcome::Success)
 }
 
 async fn cmd_status(
     args: RuntimeArgs,
-    json: bool,
     watch: Option<std::time::Duration>,
-) -> anyhow::Result<ExitCode> {
+) -> anyhow::Result<Outcome> {
     let (cluster, runtime, _) = runtime_for(&args).await?;
+    let format = args.format.get();
     let deadline = watch.map(|d| std::time::Instant::now() + d);
     loop {
         let status = runtime.status(&cluster).await?;
-        if json {
-            println!("{}", serde_json::to_string_pretty(&status)?);
-        } else {
-            if watch.is_some() {
-                print!("\x1b[2J\x1b[H");
+        match format {
+            Format::Json if watch.is_some() => {
+                let line = output::to_json_line("status", &output::StatusOutput::from(&status))?;
+                let mut stdout = std::io::stdout().lock();
+                stdout.write_all(line.as_bytes())?;
+                stdout.flush()?;
             }
-            print!("{}", status.to_text());
+            Format::Json => print_json("status", &output::StatusOutput::from(&status))?,
+            Format::Text => {
+                if watch.is_some() {
+                    print!("\x1b[2J\x1b[H");
+                }
+                print!("{}", status.to_text());
+            }
         }
         match deadline {
             Some(deadline) if std::time::Instant::now() < deadline => {
                 tokio::select! {
                     _ = tokio::time::sleep(std::time::Duration::from_secs(2)) => {}
-                    _ = tokio::signal::ctrl_c() => return Ok(ExitCode::SUCCESS),
+                    _ = tokio::signal::ctrl_c() => return Ok(Outcome::Success),
                 }
             }
-            _ => return Ok(ExitCode::SUCCESS),
+            _ => return Ok(Outcome::Success),
         }
     }
 }
@@ -323,8 +454,9 @@ async fn cmd_stress(
     args: RuntimeArgs,
     request: StressRequest,
     compare: Vec<RuntimeChoice>,
-) -> anyhow::Result<ExitCode> {
+) -> anyhow::Result<Outcome> {
     let progress = Progress::new(args.quiet);
+    let format = args.format.get();
     let out = request
         .out
         .clone()
@@ -332,13 +464,24 @@ async fn cmd_stress(
     if compare.is_empty() {
         let runtime = Runtime::select(&cluster, args.runtime.map(runtime_kind), &progress).await?;
         let summary = stress_command::run_on(&cluster, &runtime, &request, &out, &progress).await?;
-        print!("{}", summary.to_text());
-        println!("report: {}", out.join("report.html").display());
-        return Ok(if summary.verdict.passed {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::FAILURE
-        });
+        let outcome = Outcome::of_stress(&summary.verdict, summary.interrupted);
+        let report = out.join("report.html").display().to_string();
+        match format {
+            Format::Json => print_json(
+                "stress",
+                &output::StressOutput {
+                    out_dir: out.display().to_string(),
+                    report,
+                    outcome: outcome.name(),
+                    summary: &summary,
+                },
+            )?,
+            Format::Text => {
+                print!("{}", summary.to_text());
+                println!("report: {report}");
+            }
+        }
+        return Ok(outcome);
     }
     // --compare: the same profile on each runtime, the cluster brought up on each first.
     let kinds: Vec<RuntimeKind> = compare.into_iter().map(runtime_kind).collect();
@@ -378,30 +521,302 @@ async fn cmd_stress(
         out.join("compare.json"),
         serde_json::to_string_pretty(&rows)?,
     )?;
-    println!(
-        "overhead of {} against {} (same profile, this machine, this run):",
-        summaries[1].0, summaries[0].0
-    );
-    print!("{text}");
-    println!(
-        "reports: {}/{{{},{}}}/report.html",
-        out.display(),
-        summaries[0].0,
-        summaries[1].0
-    );
-    let passed = summaries.iter().all(|(_, s)| s.verdict.passed);
-    Ok(if passed {
-        ExitCode::SUCCESS
+    let outcomes: Vec<Outcome> = summaries
+        .iter()
+        .map(|(_, s)| Outcome::of_stress(&s.verdict, s.interrupted))
+        .collect();
+    match format {
+        Format::Json => print_json(
+            "stress",
+            &output::CompareOutput {
+                out_dir: out.display().to_string(),
+                runs: summaries
+                    .iter()
+                    .zip(&outcomes)
+                    .map(|((name, _), outcome)| output::CompareRunOutput {
+                        runtime: name.to_string(),
+                        out_dir: out.join(name).display().to_string(),
+                        outcome: outcome.name(),
+                    })
+                    .collect(),
+                overhead: &rows,
+            },
+        )?,
+        Format::Text => {
+            println!(
+                "overhead of {} against {} (same profile, this machine, this run):",
+                summaries[1].0, summaries[0].0
+            );
+            print!("{text}");
+            println!(
+                "reports: {}/{{{},{}}}/report.html",
+                out.display(),
+                summaries[0].0,
+                summaries[1].0
+            );
+        }
+    }
+    // A failed run outranks a breached SLO: its figures are not a verdict on the cluster.
+    Ok(if outcomes.contains(&Outcome::Failed) {
+        Outcome::Failed
+    } else if outcomes.contains(&Outcome::SloBreached) {
+        Outcome::SloBreached
     } else {
-        ExitCode::FAILURE
+        Outcome::Success
     })
 }
 
-async fn cmd_down(args: RuntimeArgs, volumes: bool) -> anyhow::Result<ExitCode> {
+async fn cmd_down(args: RuntimeArgs, volumes: bool) -> anyhow::Result<Outcome> {
     let (cluster, runtime, progress) = runtime_for(&args).await?;
     runtime.down(&cluster, volumes, &progress).await?;
-    if !args.quiet {
-        println!("down: {} on {}", cluster.name, runtime.name());
+    match args.format.get() {
+        Format::Json => print_json(
+            "down",
+            &output::DownOutput {
+                cluster: cluster.name.clone(),
+                runtime: runtime.name().to_string(),
+                volumes_removed: volumes,
+            },
+        )?,
+        Format::Text if !args.quiet => println!("down: {} on {}", cluster.name, runtime.name()),
+        Format::Text => {}
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(Outcome::Success)
+}
+
+fn cmd_init(
+    request: init::InitRequest,
+    out: &Path,
+    force: bool,
+    format: Format,
+) -> anyhow::Result<Outcome> {
+    let facts = host::read_facts_at(host::default_docker_socket());
+    let sizing = init::size(&request, &facts, init::loopback_ports_free);
+    let text = init::cluster_file(&request, &sizing);
+    // Never hand a first user a file that does not validate (a bad --name, say).
+    let shown = out.display().to_string();
+    let validated = validate::file(&shown, &text);
+    if validated.valid_cluster().is_none() {
+        let findings = diagnostic::render_all(&validated.findings, &shown, &text, true);
+        let _ = write!(terminal::stderr(), "{findings}");
+        anyhow::bail!("init would write an invalid file; nothing was written");
+    }
+    let to_stdout = out == Path::new("-");
+    if !to_stdout {
+        if out.exists() && !force {
+            anyhow::bail!("{shown} exists; pass --force to overwrite it, or -o another path");
+        }
+        std::fs::write(out, &text).with_context(|| format!("writing {shown}"))?;
+    }
+    match format {
+        Format::Json => print_json(
+            "init",
+            &output::InitOutput {
+                path: shown.clone(),
+                sizing: &sizing,
+                text: to_stdout.then_some(text),
+            },
+        )?,
+        Format::Text if to_stdout => print!("{text}"),
+        Format::Text => {
+            println!("wrote {shown}");
+            eprintln!("next: erlmcp-gen validate {shown} --host");
+        }
+    }
+    Ok(Outcome::Success)
+}
+
+/// Where `logs` prints: styled text through the terminal layer, or JSON.
+struct LogSink {
+    printer: logs::Printer,
+    format: Format,
+    /// With `--format json` and no `--follow`: every line, printed as one document at the end.
+    collected: Vec<logs::LogLine>,
+    follow: bool,
+}
+
+impl LogSink {
+    fn emit(&mut self, lines: Vec<logs::LogLine>) -> anyhow::Result<()> {
+        match self.format {
+            Format::Json if self.follow => {
+                let mut stdout = std::io::stdout().lock();
+                for line in &lines {
+                    stdout.write_all(
+                        output::to_json_line("logs", &output::LogLineOutput::from(line))?
+                            .as_bytes(),
+                    )?;
+                }
+                stdout.flush()?;
+            }
+            Format::Json => self.collected.extend(lines),
+            Format::Text => {
+                let mut stdout = terminal::stdout();
+                for line in &lines {
+                    writeln!(stdout, "{}", self.printer.format(line))?;
+                }
+                stdout.flush()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> anyhow::Result<()> {
+        if self.format == Format::Json && !self.follow {
+            let lines = self
+                .collected
+                .iter()
+                .map(output::LogLineOutput::from)
+                .collect();
+            print_json("logs", &output::LogsOutput { lines })?;
+        }
+        Ok(())
+    }
+}
+
+async fn cmd_logs(
+    args: RuntimeArgs,
+    request: logs::LogRequest,
+    follow: bool,
+) -> anyhow::Result<Outcome> {
+    let (cluster, runtime, _) = runtime_for(&args).await?;
+    let nodes: Vec<String> = cluster.nodes.iter().map(|n| n.name.clone()).collect();
+    let sources = request
+        .sources_of(&nodes)
+        .map_err(|message| anyhow::anyhow!(message))?;
+    let mut sink = LogSink {
+        printer: logs::Printer::new(&sources, request.timestamps),
+        format: args.format.get(),
+        collected: Vec::new(),
+        follow,
+    };
+    match &runtime {
+        Runtime::Native(engine) => {
+            let dir = engine.dir().to_path_buf();
+            let (lines, ends) = logs::read_native(&dir, &sources, &request)?;
+            sink.emit(logs::merge(lines))?;
+            if follow {
+                let mut followers: Vec<logs::FileFollower> = sources
+                    .iter()
+                    .zip(ends)
+                    .map(|(source, end)| logs::FileFollower::new(&dir, source, end))
+                    .collect();
+                loop {
+                    tokio::select! {
+                        _ = tokio::time::sleep(logs::FOLLOW_POLL) => {}
+                        _ = tokio::signal::ctrl_c() => break,
+                    }
+                    let mut fresh = Vec::new();
+                    for follower in &mut followers {
+                        fresh.push(follower.poll()?);
+                    }
+                    sink.emit(logs::merge(fresh))?;
+                }
+            }
+        }
+        Runtime::Docker(engine) => {
+            docker_logs(engine, &cluster, &sources, &request, follow, &mut sink).await?
+        }
+    }
+    sink.finish()?;
+    Ok(Outcome::Success)
+}
+
+/// One container's lines through the engine's logs API (timestamps on, to merge by).
+fn container_logs(
+    docker: &bollard::Docker,
+    container: &str,
+    source: &str,
+    request: &logs::LogRequest,
+    follow: bool,
+    since_unix: i32,
+) -> impl futures_util::Stream<Item = logs::LogLine> + use<> {
+    use futures_util::StreamExt as _;
+    let options = bollard::query_parameters::LogsOptionsBuilder::default()
+        .stdout(true)
+        .stderr(true)
+        .timestamps(true)
+        .follow(follow)
+        .since(since_unix)
+        .tail(&request.max_lines().to_string())
+        .build();
+    let source = source.to_string();
+    let name = container.to_string();
+    docker
+        .logs(container, Some(options))
+        .map(move |item| match item {
+            Ok(output) => String::from_utf8_lossy(&output.into_bytes())
+                .lines()
+                .map(|line| {
+                    let (at, text) = logs::split_docker_timestamp(line);
+                    logs::LogLine {
+                        source: source.clone(),
+                        at,
+                        text: text.to_string(),
+                    }
+                })
+                .collect::<Vec<_>>(),
+            Err(e) => {
+                eprintln!("warning: no logs from {name}: {e}");
+                Vec::new()
+            }
+        })
+        .flat_map(futures_util::stream::iter)
+}
+
+async fn docker_logs(
+    engine: &erlmcp_gen::engine::docker::DockerEngine,
+    cluster: &Cluster,
+    sources: &[String],
+    request: &logs::LogRequest,
+    follow: bool,
+    sink: &mut LogSink,
+) -> anyhow::Result<()> {
+    use futures_util::StreamExt as _;
+    let docker = engine.client();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let since = request
+        .since
+        .map_or(0, |d| now.saturating_sub(d).as_secs() as i32);
+    // History first, merged in time order; then, with --follow, lines as they come.
+    let mut history = Vec::new();
+    for source in sources {
+        let container = format!("{}-{source}", cluster.name);
+        history.push(
+            container_logs(&docker, &container, source, request, false, since)
+                .collect::<Vec<_>>()
+                .await,
+        );
+    }
+    let last_seen: Vec<Option<jiff::Timestamp>> = history
+        .iter()
+        .map(|lines| lines.last().and_then(|l| l.at))
+        .collect();
+    sink.emit(logs::merge(history))?;
+    if !follow {
+        return Ok(());
+    }
+    let streams = sources.iter().zip(last_seen).map(|(source, last)| {
+        let container = format!("{}-{source}", cluster.name);
+        // Since is in whole seconds: lines of the last second already printed are skipped.
+        let from = last.map_or(now.as_secs() as i32, |at| at.as_second() as i32);
+        container_logs(&docker, &container, source, request, true, from)
+            .filter(move |line| {
+                let fresh = line.at.is_none_or(|at| last.is_none_or(|last| at > last));
+                async move { fresh }
+            })
+            .boxed()
+    });
+    let mut merged = futures_util::stream::select_all(streams);
+    loop {
+        tokio::select! {
+            line = merged.next() => match line {
+                Some(line) => sink.emit(vec![line])?,
+                None => break,
+            },
+            _ = tokio::signal::ctrl_c() => break,
+        }
+    }
+    Ok(())
 }

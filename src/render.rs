@@ -25,6 +25,7 @@ const TEMPLATES: &[(&str, &str)] = &[
         "prometheus.yml",
         include_str!("../templates/prometheus.yml.j2"),
     ),
+    ("alerts.yml", include_str!("../templates/alerts.yml.j2")),
     (
         "colima-setup.sh",
         include_str!("../templates/colima-setup.sh.j2"),
@@ -83,6 +84,29 @@ struct RenderContext {
     /// word; the template quotes it again for YAML and for the setup script.
     provision_script: String,
     colima: ColimaContext,
+    alerts: AlertsContext,
+}
+
+/// Share of a node's capacity (sessions, memory) at which an alert fires.
+pub const NEAR_LIMIT: f64 = 0.9;
+
+/// The alert rules' thresholds, from `[slo]` and each node's limits.
+#[derive(Debug, Serialize)]
+struct AlertsContext {
+    p99: String,
+    p99_seconds: f64,
+    error_rate_percent: f64,
+    error_ratio: f64,
+    nodes: Vec<NodeAlertsContext>,
+}
+
+#[derive(Debug, Serialize)]
+struct NodeAlertsContext {
+    name: String,
+    connections: u32,
+    sessions_threshold: u64,
+    memory_limit: String,
+    memory_threshold_bytes: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -240,6 +264,23 @@ fn context(cluster: &Cluster, targets: ScrapeTargets) -> RenderContext {
             .map(|(key, value)| format!("sysctl -w {}\n", escape::sh(&format!("{key}={value}"))))
             .collect(),
         colima,
+        alerts: AlertsContext {
+            p99: cluster.slo.p99.to_string(),
+            p99_seconds: cluster.slo.p99.0.as_secs_f64(),
+            error_rate_percent: cluster.slo.error_rate_percent,
+            error_ratio: cluster.slo.error_rate_percent / 100.0,
+            nodes: cluster
+                .nodes
+                .iter()
+                .map(|node| NodeAlertsContext {
+                    name: node.name.clone(),
+                    connections: node.connections,
+                    sessions_threshold: (f64::from(node.connections) * NEAR_LIMIT).ceil() as u64,
+                    memory_limit: node.memory_limit.to_string(),
+                    memory_threshold_bytes: (node.memory_limit.0 as f64 * NEAR_LIMIT).ceil() as u64,
+                })
+                .collect(),
+        },
     }
 }
 
@@ -306,6 +347,18 @@ pub fn prometheus_config_for_host_ports(cluster: &Cluster) -> Result<String, Ren
         source,
     };
     let template = env.get_template("prometheus.yml").map_err(fail)?;
+    Ok(normalize(&template.render(Serde(&ctx)).map_err(fail)?))
+}
+
+/// The alert rules for a cluster of local processes, written beside its `prometheus.yml`.
+pub fn alerts_for_host_ports(cluster: &Cluster) -> Result<String, RenderError> {
+    let env = environment();
+    let ctx = context(cluster, ScrapeTargets::HostPorts);
+    let fail = |source| RenderError {
+        file: "alerts.yml".into(),
+        source,
+    };
+    let template = env.get_template("alerts.yml").map_err(fail)?;
     Ok(normalize(&template.render(Serde(&ctx)).map_err(fail)?))
 }
 

@@ -15,6 +15,10 @@ fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
 #[test]
 fn validate_exits_zero_for_a_valid_file() {
     let output = erlmcp_gen(&["validate", "clusters/local.toml"]);
@@ -23,13 +27,15 @@ fn validate_exits_zero_for_a_valid_file() {
 }
 
 #[test]
-fn validate_exits_one_with_the_position_for_an_invalid_file() {
+fn validate_exits_three_with_the_position_on_stderr_for_an_invalid_file() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.toml");
     std::fs::write(&bad, "[cluster]\nname = \"x\"\n\n[nodes]\ncount = 0\n").unwrap();
     let output = erlmcp_gen(&["validate", bad.to_str().unwrap()]);
-    assert_eq!(output.status.code(), Some(1));
-    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(3));
+    // Diagnostics are not the result: stdout stays empty for an invalid file.
+    assert_eq!(stdout(&output), "");
+    let text = stderr(&output);
     assert!(text.contains("bad.toml:5:9"), "{text}");
     assert!(text.contains("invalid (1 error)"), "{text}");
 }
@@ -40,7 +46,7 @@ fn validate_json_lists_diagnostics_with_line_and_column() {
     let bad = dir.path().join("bad.toml");
     std::fs::write(&bad, "[cluster]\nname = \"x\"\n\n[nodes]\ncount = 0\n").unwrap();
     let output = erlmcp_gen(&["validate", bad.to_str().unwrap(), "--format", "json"]);
-    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(output.status.code(), Some(3));
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(json["valid"], false);
     assert_eq!(json["diagnostics"][0]["code"], "no-nodes");
@@ -94,7 +100,7 @@ fn render_writes_every_file_and_check_passes_then_fails_when_stale() {
         .replace("retries: 5", "retries: 9");
     std::fs::write(&compose, edited).unwrap();
     let check = erlmcp_gen(&["render", "clusters/local.toml", "-o", out, "--check"]);
-    assert_eq!(check.status.code(), Some(1));
+    assert_eq!(check.status.code(), Some(5));
     let diff = stdout(&check);
     assert!(
         diff.contains("-      retries: 9") && diff.contains("+      retries: 5"),
@@ -125,7 +131,7 @@ fn render_refuses_an_invalid_file_and_writes_nothing() {
     std::fs::write(&bad, "[cluster]\nname = \"x\"\n\n[nodes]\ncount = 0\n").unwrap();
     let out = dir.path().join("out");
     let output = erlmcp_gen(&["render", bad.to_str().unwrap(), "-o", out.to_str().unwrap()]);
-    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(output.status.code(), Some(3));
     assert!(!out.exists());
 }
 
@@ -165,15 +171,15 @@ fn diagnostics_are_colored_only_when_asked_or_on_a_terminal() {
     let dir = tempfile::tempdir().unwrap();
     let bad = bad_file(&dir);
     let piped = erlmcp_gen(&["validate", &bad]);
-    assert!(!stdout(&piped).contains('\u{1b}'), "{}", stdout(&piped));
+    assert!(!stderr(&piped).contains('\u{1b}'), "{}", stderr(&piped));
     let always = erlmcp_gen(&["validate", &bad, "--color", "always"]);
-    assert!(stdout(&always).contains("\u{1b}["), "{}", stdout(&always));
+    assert!(stderr(&always).contains("\u{1b}["), "{}", stderr(&always));
     let never = Command::new(env!("CARGO_BIN_EXE_erlmcp-gen"))
         .args(["--color", "never", "validate", &bad])
         .env("CLICOLOR_FORCE", "1")
         .output()
         .unwrap();
-    assert!(!stdout(&never).contains('\u{1b}'));
+    assert!(!stderr(&never).contains('\u{1b}'));
     let no_color = Command::new(env!("CARGO_BIN_EXE_erlmcp-gen"))
         .args(["validate", &bad])
         .env("NO_COLOR", "1")
@@ -181,9 +187,9 @@ fn diagnostics_are_colored_only_when_asked_or_on_a_terminal() {
         .output()
         .unwrap();
     assert!(
-        !stdout(&no_color).contains('\u{1b}'),
+        !stderr(&no_color).contains('\u{1b}'),
         "{}",
-        stdout(&no_color)
+        stderr(&no_color)
     );
 }
 
@@ -202,7 +208,7 @@ fn render_refuses_a_hostile_value_and_writes_nothing() {
     .unwrap();
     let out = dir.path().join("out");
     let output = erlmcp_gen(&["render", bad.to_str().unwrap(), "-o", out.to_str().unwrap()]);
-    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(output.status.code(), Some(3));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         stderr.contains("is not a version") && stderr.contains("is not a DNS label"),

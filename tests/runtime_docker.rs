@@ -107,9 +107,9 @@ fn docker_runtime_lifecycle() {
 
     // Prometheus scrapes every node: one up target per node, and the seed's query has a series each.
     let all_up = eventually(Duration::from_secs(60), || {
-        let status = cluster.run("status", &["--json"]);
+        let status = cluster.run("status", &["--format", "json"]);
         let json: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap_or_default();
-        let targets = json["prometheus"]["Ok"]
+        let targets = json["prometheus"]["targets"]
             .as_array()
             .cloned()
             .unwrap_or_default();
@@ -176,7 +176,7 @@ fn docker_runtime_lifecycle() {
     let node1 = container_id(&format!("{NAME}-node1"));
     let node2 = container_id(&format!("{NAME}-node2"));
     cluster.change_worker_memory(NAME, BASE, "192MiB");
-    let plan = cluster.run("plan", &["--json"]);
+    let plan = cluster.run("plan", &["--format", "json", "--detailed-exitcode"]);
     assert_eq!(plan.status.code(), Some(2), "{}", text(&plan));
     let json: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
     let changed: Vec<&str> = json["steps"]

@@ -76,10 +76,10 @@ fn native_runtime_lifecycle() {
     }
     if erlmcp_gen::engine::image::host_prometheus().is_some() {
         let all_up = eventually(Duration::from_secs(60), || {
-            let status = cluster.run("status", &["--json"]);
+            let status = cluster.run("status", &["--format", "json"]);
             let json: serde_json::Value =
                 serde_json::from_slice(&status.stdout).unwrap_or_default();
-            let targets = json["prometheus"]["Ok"]
+            let targets = json["prometheus"]["targets"]
                 .as_array()
                 .cloned()
                 .unwrap_or_default();
@@ -116,7 +116,7 @@ fn native_runtime_lifecycle() {
         ),
     )
     .unwrap();
-    let plan = cluster.run("plan", &["--json"]);
+    let plan = cluster.run("plan", &["--format", "json", "--detailed-exitcode"]);
     assert_eq!(plan.status.code(), Some(2), "{}", text(&plan));
     let applied = cluster.run("apply", &[]);
     assert!(applied.status.success(), "{}", text(&applied));

@@ -41,7 +41,7 @@ bad_files! {
     wrong_type: BASE.replace("count = 2", "count = \"two\"");
     unknown_key: BASE.replace("name = \"t\"", "name = \"t\"\nnmae = \"typo\"");
     missing_table: "[cluster]\nname = \"t\"\n".to_string();
-    bad_duration: with("[slo]\np99 = \"30 millis\"\n");
+    bad_duration: with("[slo]\np99 = \"30\"\n");
     bad_size: with("[defaults]\nmemory_limit = \"4GB\"\n");
     unknown_runtime: with("[runtime]\nkind = \"podman\"\n");
     port_clash_with_prometheus: with("[prometheus]\nport = 8081\n");

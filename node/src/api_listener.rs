@@ -22,6 +22,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
+use prometheus::IntCounter;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
@@ -77,6 +78,10 @@ pub async fn serve(listener: TcpListener, node: Node, mut stop: watch::Receiver<
             lane.head_timeout,
             slot,
             stop.clone(),
+            (
+                node.metrics.network_receive_bytes.clone(),
+                node.metrics.network_transmit_bytes.clone(),
+            ),
         ));
     }
     drop(listener);
@@ -106,12 +111,18 @@ async fn connection(
     head_timeout: Duration,
     _slot: OwnedSemaphorePermit,
     mut stop: watch::Receiver<bool>,
+    counters: (IntCounter, IntCounter),
 ) {
     let _ = stream.set_nodelay(true);
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(head_timeout)
         .keep_alive(keep_alive);
+    let stream = crate::counted_io::CountedStream::new(
+        stream,
+        counters.0,
+        counters.1,
+    );
     let served = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(routes));
     tokio::pin!(served);
     tokio::select! {

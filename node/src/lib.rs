@@ -37,6 +37,7 @@ pub mod baseline;
 pub mod cluster_api;
 pub mod cluster_secret;
 pub mod config;
+pub mod counted_io;
 pub mod dispatch;
 pub mod fd_limit;
 pub mod framing;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 use erlmcp_node::cluster_secret::{ClusterSecret, MembershipAuth};
 use erlmcp_node::config::{NodeConfig, Role, parse_duration};
 
@@ -286,8 +286,34 @@ impl ServeArgs {
     }
 }
 
+/// The command line, with `healthcheck` and `baseline` listing only their own flags: the serve
+/// flags are global (so `stdio --node-name x` works) and still accepted there, but hidden.
+fn command() -> clap::Command {
+    let serve_flags: Vec<clap::Arg> = Cli::command()
+        .get_arguments()
+        .filter(|a| a.is_global_set())
+        .cloned()
+        .collect();
+    // clap does not propagate a global flag into a subcommand that already has one of that id.
+    let own_flags_only = |shown: &'static [&'static str]| {
+        let serve_flags = serve_flags.clone();
+        move |mut sub: clap::Command| {
+            for flag in &serve_flags {
+                let id = flag.get_id().as_str();
+                if !shown.contains(&id) && !sub.get_arguments().any(|a| a.get_id() == id) {
+                    sub = sub.arg(flag.clone().hide(true));
+                }
+            }
+            sub
+        }
+    };
+    Cli::command()
+        .mut_subcommand("healthcheck", own_flags_only(&["api_port"]))
+        .mut_subcommand("baseline", own_flags_only(&["backlog"]))
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::from_arg_matches(&command().get_matches()).unwrap_or_else(|e| e.exit());
     if let Some(Command::Healthcheck { url }) = &cli.command {
         let (addr, path) = match url.as_deref().map(erlmcp_node::healthcheck::parse_url) {
             Some(Ok(target)) => target,

@@ -137,6 +137,10 @@ pub struct Metrics {
     rolling_total: AtomicU64,
     cluster_members: IntGaugeVec,
     cluster_member_load: IntGaugeVec,
+    /// Bytes read from the node's MCP and HTTP sockets (one add per read call).
+    pub network_receive_bytes: IntCounter,
+    /// Bytes written to them (one add per write call).
+    pub network_transmit_bytes: IntCounter,
 }
 
 impl Metrics {
@@ -213,8 +217,20 @@ impl Metrics {
             &["node"],
         )
         .expect("valid metric");
+        let network_receive_bytes = IntCounter::new(
+            "erlmcp_network_receive_bytes_total",
+            "Bytes read from the MCP listener's and the HTTP API's sockets",
+        )
+        .expect("valid metric");
+        let network_transmit_bytes = IntCounter::new(
+            "erlmcp_network_transmit_bytes_total",
+            "Bytes written to the MCP listener's and the HTTP API's sockets",
+        )
+        .expect("valid metric");
         for collector in [
-            Box::new(connections_active.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(network_receive_bytes.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(network_transmit_bytes.clone()),
+            Box::new(connections_active.clone()),
             Box::new(connections_total.clone()),
             Box::new(connections_rejected.clone()),
             Box::new(closed_vec.clone()),
@@ -274,6 +290,8 @@ impl Metrics {
             rolling_total: AtomicU64::new(0),
             cluster_members,
             cluster_member_load,
+            network_receive_bytes,
+            network_transmit_bytes,
         }
     }
 

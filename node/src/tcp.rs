@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use prometheus::IntCounter;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
@@ -87,7 +88,8 @@ async fn reject(stream: TcpStream, node: Node) {
     };
     let mut line = Response::error(None, ErrorObject::new(code::AT_CAPACITY, message)).to_vec();
     line.push(b'\n');
-    let _ = write_all(&stream, &line, Duration::from_secs(1)).await;
+    let sent = &node.metrics.network_transmit_bytes;
+    let _ = write_all(&stream, &line, Duration::from_secs(1), sent).await;
 }
 
 /// Why a write failed.
@@ -100,29 +102,44 @@ enum WriteFailed {
 
 /// Writes every byte. The socket almost always takes a reply at once, so no timer is armed
 /// unless it is full; then the client has `limit` to read the rest.
-async fn write_all(stream: &TcpStream, bytes: &[u8], limit: Duration) -> Result<(), WriteFailed> {
+/// Each write's length is added to `sent` (one add per write call).
+async fn write_all(
+    stream: &TcpStream,
+    bytes: &[u8],
+    limit: Duration,
+    sent: &IntCounter,
+) -> Result<(), WriteFailed> {
     let rest = match stream.try_write(bytes) {
-        Ok(n) if n == bytes.len() => return Ok(()),
+        Ok(n) if n == bytes.len() => {
+            sent.inc_by(n as u64);
+            return Ok(());
+        }
         Ok(0) => return Err(WriteFailed::Closed),
-        Ok(n) => &bytes[n..],
+        Ok(n) => {
+            sent.inc_by(n as u64);
+            &bytes[n..]
+        }
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => bytes,
         Err(_) => return Err(WriteFailed::Closed),
     };
     // Boxed: the timer lives on the heap only while a socket is full, so it does not enlarge
     // every idle session's task.
-    match Box::pin(tokio::time::timeout(limit, write_slowly(stream, rest))).await {
+    match Box::pin(tokio::time::timeout(limit, write_slowly(stream, rest, sent))).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(_)) => Err(WriteFailed::Closed),
         Err(_) => Err(WriteFailed::TimedOut),
     }
 }
 
-async fn write_slowly(stream: &TcpStream, mut bytes: &[u8]) -> io::Result<()> {
+async fn write_slowly(stream: &TcpStream, mut bytes: &[u8], sent: &IntCounter) -> io::Result<()> {
     while !bytes.is_empty() {
         stream.writable().await?;
         match stream.try_write(bytes) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => bytes = &bytes[n..],
+            Ok(n) => {
+                sent.inc_by(n as u64);
+                bytes = &bytes[n..];
+            }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
             Err(e) => return Err(e),
         }
@@ -132,7 +149,8 @@ async fn write_slowly(stream: &TcpStream, mut bytes: &[u8]) -> io::Result<()> {
 
 /// Writes `bytes` or says why the connection must end.
 async fn send(stream: &TcpStream, node: &Node, bytes: &[u8]) -> Result<(), ()> {
-    match write_all(stream, bytes, node.config.write_timeout).await {
+    let sent = &node.metrics.network_transmit_bytes;
+    match write_all(stream, bytes, node.config.write_timeout, sent).await {
         Ok(()) => Ok(()),
         Err(WriteFailed::Closed) => Err(()),
         Err(WriteFailed::TimedOut) => {
@@ -281,6 +299,7 @@ async fn connection(stream: TcpStream, node: Node, _slot: SessionSlot) {
             match stream.try_read(&mut scratch[..]) {
                 Ok(0) => Read::Closed,
                 Ok(n) => {
+                    node.metrics.network_receive_bytes.inc_by(n as u64);
                     let mut lines = 0;
                     let mut out = Vec::new();
                     // Each reply is acted on as its line is dispatched, in order: replies

@@ -17,7 +17,7 @@ pub fn syntax(message: &str) -> Diagnostic {
     } else if message.contains("missing field") {
         "add the key; README.md lists the required keys under 'Cluster file reference'"
     } else if code == "bad-unit" {
-        "durations look like `30s` or `5m`, sizes like `512MiB` or `4GiB`"
+        "durations look like `30s`, `1m30s` or `1.5s`, sizes like `512MiB` or `4GiB`"
     } else {
         "fix the TOML at the caret; README.md has a complete example"
     };

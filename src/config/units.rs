@@ -1,4 +1,5 @@
-//! Human-written durations (`30s`, `5m`) and sizes (`4GiB`, `50MiB`) as they appear in cluster files.
+//! Human-written durations (`30s`, `1m30s`, `1.5s`, `5min`) and sizes (`4GiB`, `50MiB`) as they
+//! appear in cluster files and on the command line (one grammar for both).
 
 use std::fmt;
 use std::str::FromStr;
@@ -6,7 +7,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// A duration written like `500ms`, `30s`, `5m`, `2h` or `7d`.
+/// A duration in jiff's "friendly" grammar: `500ms`, `30s`, `1.5s`, `1m30s`, `90s`, `5min`, `2h`, `7d`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct HumanDuration(pub Duration);
 
@@ -14,7 +15,7 @@ pub struct HumanDuration(pub Duration);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ByteSize(pub u64);
 
-const DURATION_HINT: &str = "write a whole number followed by ms, s, m, h or d, like `30s` or `5m`";
+const DURATION_HINT: &str = "write numbers with units ms, s, m (or min), h or d, like `30s`, `1.5s`, `1m30s` or `5min` (jiff's friendly duration grammar), at least 0 and in whole milliseconds";
 const SIZE_HINT: &str =
     "write a whole number followed by B, KiB, MiB, GiB or TiB, like `512MiB` or `4GiB`";
 
@@ -33,19 +34,32 @@ impl FromStr for HumanDuration {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
+        // jiff's friendly grammar is what operators type (and what humantime, now unmaintained,
+        // accepted); days there are 24 h, which is what a retention or a timeout means.
+        static PARSER: jiff::fmt::friendly::SpanParser = jiff::fmt::friendly::SpanParser::new();
         let bad = || format!("`{text}` is not a duration: {DURATION_HINT}");
-        let (value, unit) = split_number(text).ok_or_else(bad)?;
-        let millis_per_unit: u64 = match unit {
-            "ms" => 1,
-            "s" => 1_000,
-            "m" => 60_000,
-            "h" => 3_600_000,
-            "d" => 86_400_000,
-            _ => return Err(bad()),
-        };
-        let millis = value.checked_mul(millis_per_unit).ok_or_else(bad)?;
-        Ok(HumanDuration(Duration::from_millis(millis)))
+        let trimmed = text.trim();
+        // A bare number has no unit to guess; jiff accepts none either, but say so plainly.
+        if trimmed.is_empty() || trimmed.starts_with(['-', '+']) {
+            return Err(bad());
+        }
+        let duration = PARSER
+            .parse_unsigned_duration(trimmed)
+            .or_else(|_| parse_days(trimmed).ok_or(()))
+            .map_err(|_| bad())?;
+        if duration.subsec_nanos() % 1_000_000 != 0 {
+            return Err(bad());
+        }
+        Ok(HumanDuration(duration))
     }
+}
+
+/// `7d`, `30 days`: days as 24 hours, should the friendly parser refuse calendar units.
+fn parse_days(text: &str) -> Option<Duration> {
+    let (value, unit) = split_number(text)?;
+    matches!(unit, "d" | "day" | "days")
+        .then(|| value.checked_mul(86_400).map(Duration::from_secs))
+        .flatten()
 }
 
 impl fmt::Display for HumanDuration {
@@ -181,6 +195,11 @@ mod tests {
             ("90s", 90_000, "90s"),
             ("2h", 7_200_000, "2h"),
             ("7d", 604_800_000, "7d"),
+            ("1m30s", 90_000, "90s"),
+            ("1.5s", 1_500, "1500ms"),
+            ("5min", 300_000, "5m"),
+            ("2h 30m", 9_000_000, "150m"),
+            ("1.5m", 90_000, "90s"),
         ] {
             let parsed: HumanDuration = text.parse().unwrap();
             assert_eq!(parsed.0.as_millis(), millis, "{text}");
@@ -190,9 +209,31 @@ mod tests {
 
     #[test]
     fn bad_durations_say_how_to_write_one() {
-        for text in ["", "5", "5 minutes", "m5", "1.5s", "-3s"] {
+        for text in ["", "5", "5 parsecs", "m5", "-3s", "1.0001ms", "PT5M"] {
             let error = text.parse::<HumanDuration>().unwrap_err();
-            assert!(error.contains("like `30s`"), "{text}: {error}");
+            assert!(
+                error.contains("like `30s`, `1.5s`, `1m30s`"),
+                "{text}: {error}"
+            );
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// What `Display` prints (into rendered files) parses back to the same duration.
+        #[test]
+        fn printed_durations_parse_back(millis in 0u64..=100 * 86_400_000) {
+            let duration = HumanDuration(Duration::from_millis(millis));
+            let parsed: HumanDuration = duration.to_string().parse().unwrap();
+            proptest::prop_assert_eq!(parsed, duration);
+        }
+
+        /// `XmYs` (how operators write it) is X minutes plus Y seconds.
+        #[test]
+        fn minutes_and_seconds_add_up(m in 0u64..10_000, s in 0u64..60) {
+            let parsed: HumanDuration = format!("{m}m{s}s").parse().unwrap();
+            proptest::prop_assert_eq!(parsed.0, Duration::from_secs(m * 60 + s));
         }
     }
 

@@ -253,6 +253,7 @@ impl DockerEngine {
                 &image.tag,
                 volume,
                 file("prometheus.yml"),
+                file("alerts.yml"),
             ));
         }
         Ok(DockerDesired {
@@ -1140,7 +1141,13 @@ fn node_spec(cluster: &Cluster, node: &crate::config::model::Node, image: &str) 
     }
 }
 
-fn prometheus_spec(cluster: &Cluster, image: &str, volume: &str, config: String) -> ContainerSpec {
+fn prometheus_spec(
+    cluster: &Cluster,
+    image: &str,
+    volume: &str,
+    config: String,
+    alerts: String,
+) -> ContainerSpec {
     let p = &cluster.prometheus;
     ContainerSpec {
         name: format!("{}-prometheus", cluster.name),
@@ -1174,16 +1181,17 @@ fn prometheus_spec(cluster: &Cluster, image: &str, volume: &str, config: String)
         healthcheck: Some(prometheus_healthcheck(image)),
         volumes: vec![(volume.to_string(), "/prometheus".into())],
         read_only_files: Vec::new(),
-        files: vec![(
-            super::native::state_dir(&cluster.name)
-                .join("files")
-                .join(format!("{}-prometheus", cluster.name))
-                .join("prometheus.yml")
-                .display()
-                .to_string(),
-            "/etc/prometheus/prometheus.yml".into(),
-            config,
-        )],
+        // prometheus.yml's rule_files names alerts.yml relative to itself.
+        files: [("prometheus.yml", config), ("alerts.yml", alerts)]
+            .into_iter()
+            .map(|(file, contents)| {
+                let host = super::native::state_dir(&cluster.name)
+                    .join("files")
+                    .join(format!("{}-prometheus", cluster.name))
+                    .join(file);
+                (host.display().to_string(), format!("/etc/prometheus/{file}"), contents)
+            })
+            .collect(),
         user: PROMETHEUS_USER.into(),
     }
 }

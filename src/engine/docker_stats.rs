@@ -77,6 +77,8 @@ impl ResourceSampler for DockerSampler {
                 memory_limit_bytes: None,
                 open_fds: None,
                 sessions: None,
+                rx_bytes_per_second: None,
+                tx_bytes_per_second: None,
                 source: "docker-stats+metrics".into(),
             };
             if let Some(Ok(stats)) = stats {
@@ -101,6 +103,10 @@ impl ResourceSampler for DockerSampler {
             if let Some(from) = from_metrics.get(node) {
                 sample.open_fds = from.open_fds;
                 sample.sessions = from.sessions;
+                // The node's own socket counters, not the container's interface (which also
+                // carries Prometheus's scrapes and the cluster's heartbeats).
+                sample.rx_bytes_per_second = from.rx_bytes_per_second;
+                sample.tx_bytes_per_second = from.tx_bytes_per_second;
                 sample.memory_bytes = sample.memory_bytes.or(from.memory_bytes);
                 sample.cpu_percent = sample.cpu_percent.or(from.cpu_percent);
             }

@@ -209,6 +209,11 @@ impl NativeEngine {
     fn prometheus_spec(&self, cluster: &Cluster, program: &Path) -> anyhow::Result<ProcessSpec> {
         let config_path = self.dir.join("prometheus.yml");
         let config = crate::render::prometheus_config_for_host_ports(cluster)?;
+        // prometheus.yml's rule_files names alerts.yml relative to itself.
+        let alerts = (
+            self.dir.join("alerts.yml"),
+            crate::render::alerts_for_host_ports(cluster)?,
+        );
         let p = &cluster.prometheus;
         let listen = reachable(cluster, p.port);
         Ok(ProcessSpec {
@@ -228,7 +233,7 @@ impl NativeEngine {
             ],
             env: BTreeMap::new(),
             health_port: p.port,
-            files: vec![(config_path, config)],
+            files: vec![(config_path, config), alerts],
         })
     }
 

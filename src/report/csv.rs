@@ -9,8 +9,7 @@ pub const CONNECTIONS_HEADER: &str = "second,target,open,opened,closed,failed";
 /// Header of `latency.csv`.
 pub const LATENCY_HEADER: &str = "second,sent,ok,failed,p50_ms,p95_ms,p99_ms,p999_ms,max_ms";
 /// Header of `resource-usage.csv`.
-pub const RESOURCES_HEADER: &str =
-    "second,node,cpu_percent,memory_bytes,memory_limit_bytes,open_fds,sessions,source";
+pub const RESOURCES_HEADER: &str = "second,node,cpu_percent,memory_bytes,memory_limit_bytes,open_fds,sessions,rx_bytes_per_second,tx_bytes_per_second,source";
 
 fn opt<T: std::fmt::Display>(value: Option<T>) -> String {
     value.map_or(String::new(), |v| v.to_string())
@@ -77,7 +76,7 @@ pub fn resources_csv(samples: &[(u64, NodeSample)]) -> String {
     for (second, s) in samples {
         let _ = writeln!(
             out,
-            "{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{}",
             second,
             field(&s.node),
             s.cpu_percent.map_or(String::new(), |v| format!("{v:.1}")),
@@ -85,6 +84,10 @@ pub fn resources_csv(samples: &[(u64, NodeSample)]) -> String {
             opt(s.memory_limit_bytes),
             opt(s.open_fds),
             opt(s.sessions),
+            s.rx_bytes_per_second
+                .map_or(String::new(), |v| format!("{v:.0}")),
+            s.tx_bytes_per_second
+                .map_or(String::new(), |v| format!("{v:.0}")),
             field(&s.source)
         );
     }
@@ -139,9 +142,20 @@ mod tests {
             source: "proc".into(),
             ..NodeSample::default()
         };
+        let busy = NodeSample {
+            node: "b".into(),
+            rx_bytes_per_second: Some(1234.4),
+            tx_bytes_per_second: Some(99.6),
+            source: "metrics".into(),
+            ..NodeSample::default()
+        };
+        assert_eq!(
+            resources_csv(&[(2, busy)]),
+            format!("{RESOURCES_HEADER}\n2,b,,,,,,1234,100,metrics\n")
+        );
         assert_eq!(
             resources_csv(&[(1, sample)]),
-            format!("{RESOURCES_HEADER}\n1,a,,,,9,,proc\n")
+            format!("{RESOURCES_HEADER}\n1,a,,,,9,,,,proc\n")
         );
     }
 }

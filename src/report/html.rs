@@ -171,13 +171,15 @@ fn summary_table(out: &mut String, s: &StressSummary) {
         rows.push((
             "Node resources",
             escape(&format!(
-                "{}: CPU mean {} / max {} % of a core, peak memory {} MiB, peak fds {}, sessions {}",
+                "{}: CPU mean {} / max {} % of a core, peak memory {} MiB, peak fds {}, sessions {}, network rx {} / tx {} (mean)",
                 n.node,
                 n.mean_cpu_percent.map_or("n/a".into(), |v| format!("{v:.1}")),
                 n.max_cpu_percent.map_or("n/a".into(), |v| format!("{v:.1}")),
                 n.peak_memory_bytes.map_or("n/a".into(), |v| (v / (1024 * 1024)).to_string()),
                 n.peak_open_fds.map_or("n/a".into(), |v| v.to_string()),
                 n.peak_sessions.map_or("n/a".into(), |v| v.to_string()),
+                crate::report::summary::bytes_per_second(n.mean_rx_bytes_per_second),
+                crate::report::summary::bytes_per_second(n.mean_tx_bytes_per_second),
             )),
         ));
     }

@@ -165,6 +165,12 @@ pub struct NodeResourceSummary {
     pub peak_open_fds: Option<u64>,
     /// Most sessions the node itself reported.
     pub peak_sessions: Option<u64>,
+    /// Mean bytes per second the node read from its sockets.
+    #[serde(default)]
+    pub mean_rx_bytes_per_second: Option<f64>,
+    /// Mean bytes per second it wrote.
+    #[serde(default)]
+    pub mean_tx_bytes_per_second: Option<f64>,
 }
 
 impl NodeResourceSummary {
@@ -172,6 +178,7 @@ impl NodeResourceSummary {
     pub fn from_samples(samples: &[(u64, NodeSample)]) -> Vec<NodeResourceSummary> {
         let mut nodes: Vec<NodeResourceSummary> = Vec::new();
         let mut cpu_sums: Vec<(f64, u64)> = Vec::new();
+        let mut network_sums: Vec<(f64, f64, u64)> = Vec::new();
         for (_, sample) in samples {
             let index = match nodes.iter().position(|n| n.node == sample.node) {
                 Some(index) => index,
@@ -181,6 +188,7 @@ impl NodeResourceSummary {
                         ..Default::default()
                     });
                     cpu_sums.push((0.0, 0));
+                    network_sums.push((0.0, 0.0, 0));
                     nodes.len() - 1
                 }
             };
@@ -196,9 +204,19 @@ impl NodeResourceSummary {
             node.memory_limit_bytes = sample.memory_limit_bytes.or(node.memory_limit_bytes);
             node.peak_open_fds = max(node.peak_open_fds, sample.open_fds);
             node.peak_sessions = max(node.peak_sessions, sample.sessions);
+            if let (Some(rx), Some(tx)) = (sample.rx_bytes_per_second, sample.tx_bytes_per_second) {
+                let sums = &mut network_sums[index];
+                (sums.0, sums.1, sums.2) = (sums.0 + rx, sums.1 + tx, sums.2 + 1);
+            }
         }
         for (node, (sum, count)) in nodes.iter_mut().zip(cpu_sums) {
             node.mean_cpu_percent = (count > 0).then(|| sum / count as f64);
+        }
+        for (node, (rx, tx, count)) in nodes.iter_mut().zip(network_sums) {
+            if count > 0 {
+                node.mean_rx_bytes_per_second = Some(rx / count as f64);
+                node.mean_tx_bytes_per_second = Some(tx / count as f64);
+            }
         }
         nodes
     }
@@ -490,7 +508,7 @@ impl StressSummary {
         for n in &self.resources {
             let _ = writeln!(
                 out,
-                "node {}: CPU mean {} max {} (% of a core), peak memory {} MiB, peak fds {}, peak sessions {}",
+                "node {}: CPU mean {} max {} (% of a core), peak memory {} MiB, peak fds {}, peak sessions {}, network rx {} tx {} (mean)",
                 n.node,
                 n.mean_cpu_percent
                     .map_or("n/a".into(), |v| format!("{v:.1}")),
@@ -500,6 +518,8 @@ impl StressSummary {
                     .map_or("n/a".into(), |v| (v / (1024 * 1024)).to_string()),
                 n.peak_open_fds.map_or("n/a".into(), |v| v.to_string()),
                 n.peak_sessions.map_or("n/a".into(), |v| v.to_string()),
+                bytes_per_second(n.mean_rx_bytes_per_second),
+                bytes_per_second(n.mean_tx_bytes_per_second),
             );
         }
         if let Some(b) = &self.baseline {
@@ -528,6 +548,16 @@ impl StressSummary {
     }
 }
 
+/// A measured byte rate as people read it: `812.3 KiB/s`, or `n/a`.
+pub fn bytes_per_second(rate: Option<f64>) -> String {
+    rate.map_or("n/a".into(), |r| {
+        format!(
+            "{}/s",
+            crate::config::units::ByteSize(r.max(0.0).round() as u64).approx()
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -553,5 +583,26 @@ mod tests {
         assert_eq!(nodes[0].max_cpu_percent, Some(30.0));
         assert_eq!(nodes[0].peak_memory_bytes, Some(30));
         assert_eq!(nodes[1].mean_cpu_percent, None);
+        assert_eq!(nodes[0].mean_rx_bytes_per_second, None);
+    }
+
+    #[test]
+    fn node_network_rates_average_the_samples_that_have_them() {
+        let sample = |rx: Option<f64>, tx: Option<f64>| NodeSample {
+            node: "a".into(),
+            rx_bytes_per_second: rx,
+            tx_bytes_per_second: tx,
+            ..NodeSample::default()
+        };
+        let samples = vec![
+            (0, sample(None, None)),
+            (1, sample(Some(100.0), Some(1000.0))),
+            (2, sample(Some(300.0), Some(3000.0))),
+        ];
+        let nodes = NodeResourceSummary::from_samples(&samples);
+        assert_eq!(nodes[0].mean_rx_bytes_per_second, Some(200.0));
+        assert_eq!(nodes[0].mean_tx_bytes_per_second, Some(2000.0));
+        assert_eq!(bytes_per_second(Some(2048.0)), "2.0KiB/s");
+        assert_eq!(bytes_per_second(None), "n/a");
     }
 }

@@ -31,6 +31,13 @@ pub struct NodeSample {
     /// Open sessions as the node itself counts them, over every transport
     /// (`erlmcp_connections_active`).
     pub sessions: Option<u64>,
+    /// Bytes per second the node read from its sockets since the previous sample (its
+    /// `erlmcp_network_receive_bytes_total`).
+    #[serde(default)]
+    pub rx_bytes_per_second: Option<f64>,
+    /// Bytes per second it wrote (`erlmcp_network_transmit_bytes_total`).
+    #[serde(default)]
+    pub tx_bytes_per_second: Option<f64>,
     /// Where the numbers came from, e.g. "proc+metrics".
     pub source: String,
 }
@@ -58,6 +65,8 @@ struct NativeNode {
     api_addr: Option<SocketAddr>,
     /// CPU seconds and when they were read, for the next CPU % delta.
     last_cpu: Option<(f64, Instant)>,
+    /// The network byte counters (received, sent) and when they were read, for the next rates.
+    last_network: Option<(f64, f64, Instant)>,
 }
 
 /// Samples natively running nodes through `/proc/<pid>` and their `/metrics`.
@@ -78,6 +87,7 @@ impl NativeSampler {
                 pid: t.pid,
                 api_addr: t.api_addr,
                 last_cpu: None,
+                last_network: None,
             })
             .collect();
         let meminfo = fs::read_to_string("/proc/meminfo").unwrap_or_default();
@@ -142,6 +152,13 @@ impl NativeNode {
             sample.open_fds = sample
                 .open_fds
                 .or_else(|| metric("process_open_fds").map(|v| v as u64));
+            if let (Some(rx), Some(tx)) = (
+                metric("erlmcp_network_receive_bytes_total"),
+                metric("erlmcp_network_transmit_bytes_total"),
+            ) {
+                (sample.rx_bytes_per_second, sample.tx_bytes_per_second) =
+                    network_rates(self.last_network.replace((rx, tx, now)), (rx, tx, now));
+            }
         }
         if let Some(cpu) = cpu_seconds {
             if let Some((last, at)) = self.last_cpu {
@@ -158,6 +175,25 @@ impl NativeNode {
             sources.join("+")
         };
         sample
+    }
+}
+
+/// Bytes per second between two readings of the (received, sent) counters; none for the first
+/// reading, and none across a counter reset (a restarted node).
+fn network_rates(
+    last: Option<(f64, f64, Instant)>,
+    (rx, tx, now): (f64, f64, Instant),
+) -> (Option<f64>, Option<f64>) {
+    match last {
+        Some((last_rx, last_tx, at)) if rx >= last_rx && tx >= last_tx => {
+            let wall = now.duration_since(at).as_secs_f64();
+            if wall > 0.0 {
+                (Some((rx - last_rx) / wall), Some((tx - last_tx) / wall))
+            } else {
+                (None, None)
+            }
+        }
+        _ => (None, None),
     }
 }
 
@@ -241,6 +277,22 @@ pub fn metric_value(text: &str, name: &str, label: Option<&str>) -> Option<f64> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn network_rates_come_from_two_readings_and_skip_resets() {
+        let start = Instant::now();
+        let later = start + Duration::from_secs(2);
+        assert_eq!(network_rates(None, (10.0, 20.0, start)), (None, None));
+        assert_eq!(
+            network_rates(Some((10.0, 20.0, start)), (1010.0, 4020.0, later)),
+            (Some(500.0), Some(2000.0))
+        );
+        // A restarted node's counters start again from zero: no negative rate.
+        assert_eq!(
+            network_rates(Some((1010.0, 4020.0, start)), (5.0, 5.0, later)),
+            (None, None)
+        );
+    }
 
     const METRICS: &str = "# HELP x\n# TYPE erlmcp_connections_active gauge\n\
         erlmcp_connections_active{transport=\"http\"} 3\n\
