@@ -118,11 +118,7 @@ async fn connection(
     http.timer(TokioTimer::new())
         .header_read_timeout(head_timeout)
         .keep_alive(keep_alive);
-    let stream = crate::counted_io::CountedStream::new(
-        stream,
-        counters.0,
-        counters.1,
-    );
+    let stream = crate::counted_io::CountedStream::new(stream, counters.0, counters.1);
     let served = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(routes));
     tokio::pin!(served);
     tokio::select! {

@@ -124,7 +124,12 @@ async fn write_all(
     };
     // Boxed: the timer lives on the heap only while a socket is full, so it does not enlarge
     // every idle session's task.
-    match Box::pin(tokio::time::timeout(limit, write_slowly(stream, rest, sent))).await {
+    match Box::pin(tokio::time::timeout(
+        limit,
+        write_slowly(stream, rest, sent),
+    ))
+    .await
+    {
         Ok(Ok(())) => Ok(()),
         Ok(Err(_)) => Err(WriteFailed::Closed),
         Err(_) => Err(WriteFailed::TimedOut),

@@ -1189,7 +1189,11 @@ fn prometheus_spec(
                     .join("files")
                     .join(format!("{}-prometheus", cluster.name))
                     .join(file);
-                (host.display().to_string(), format!("/etc/prometheus/{file}"), contents)
+                (
+                    host.display().to_string(),
+                    format!("/etc/prometheus/{file}"),
+                    contents,
+                )
             })
             .collect(),
         user: PROMETHEUS_USER.into(),
@@ -1412,7 +1416,13 @@ mod tests {
         let cluster = local_cluster();
         let node = create_body(&node_spec(&cluster, &cluster.nodes[0], "img:1"), "h", None);
         let prometheus = create_body(
-            &prometheus_spec(&cluster, "erlmcp-prometheus-local:abc", "vol", "cfg".into()),
+            &prometheus_spec(
+                &cluster,
+                "erlmcp-prometheus-local:abc",
+                "vol",
+                "cfg".into(),
+                "rules".into(),
+            ),
             "h",
             None,
         );
@@ -1447,7 +1457,13 @@ mod tests {
         assert!(prometheus_binds[1].ends_with("prometheus.yml:/etc/prometheus/prometheus.yml:ro"));
         let test = prometheus.healthcheck.unwrap().test.unwrap();
         assert_eq!(test[1..3], ["/bin/erlmcp-node", "healthcheck"]);
-        let registry = prometheus_spec(&cluster, "prom/prometheus:v2", "vol", "cfg".into());
+        let registry = prometheus_spec(
+            &cluster,
+            "prom/prometheus:v2",
+            "vol",
+            "cfg".into(),
+            "rules".into(),
+        );
         assert_eq!(registry.healthcheck.unwrap()[1], "wget");
     }
 
