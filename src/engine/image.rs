@@ -430,7 +430,10 @@ mod tests {
             names.push(name);
         }
         assert!(dockerfile.starts_with("# Built by erlmcp-gen"));
-        assert!(dockerfile.contains("FROM rust:1-bookworm AS build"));
+        assert!(
+            dockerfile
+                .contains("ARG BUILDER_IMAGE=\"rust:1-bookworm\"\nFROM ${BUILDER_IMAGE} AS build")
+        );
         assert!(dockerfile.contains("+crt-static"));
         assert!(dockerfile.contains("-p erlmcp-gen --bin erlmcp-gen"));
         assert!(dockerfile.contains("ENTRYPOINT [\"/bin/erlmcp-gen\", \"stress-worker\"]"));
