@@ -186,7 +186,14 @@ fn docker_runtime_lifecycle() {
         .filter(|s| s["action"] != "unchanged")
         .map(|s| s["name"].as_str().unwrap())
         .collect();
-    assert_eq!(changed, [format!("{NAME}-node2").as_str()]);
+    // Prometheus follows: its alert rules carry each node's memory threshold.
+    assert_eq!(
+        changed,
+        [
+            format!("{NAME}-node2").as_str(),
+            format!("{NAME}-prometheus").as_str()
+        ]
+    );
     let applied = cluster.run("apply", &[]);
     assert!(applied.status.success(), "{}", text(&applied));
     assert_eq!(container_id(&format!("{NAME}-node1")), node1);

@@ -34,7 +34,7 @@ fn check_files(out: &Path) {
     );
     assert_eq!(
         header(&out.join("resource-usage.csv")),
-        "second,node,cpu_percent,memory_bytes,memory_limit_bytes,open_fds,sessions,source"
+        "second,node,cpu_percent,memory_bytes,memory_limit_bytes,open_fds,sessions,rx_bytes_per_second,tx_bytes_per_second,source"
     );
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(
