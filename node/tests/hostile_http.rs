@@ -229,3 +229,72 @@ async fn http_bodies_being_read_count_against_the_input_budget() {
     drop(slow);
     assert!(eventually(|| node.node.input_budget.held() == 0).await);
 }
+
+/// A connection to the API port that reads as little as the kernel allows: its receive buffer
+/// is as small as it can be, so the server's writes back up within a few hundred KiB.
+async fn connect_not_reading(addr: SocketAddr) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.connect(addr).await.unwrap()
+}
+
+#[tokio::test]
+async fn an_sse_stream_nobody_reads_is_closed_by_the_write_timeout_and_its_request_cancelled() {
+    let node = TestNode::start(|c| c.write_timeout = Duration::from_millis(300)).await;
+    // A 200 KB progress token makes every progress event 200 KB: the socket fills in about a
+    // second of 10 events a second, where small events would take minutes.
+    let mut sleep = call(1, "sleep_ms", json!({ "ms": 60_000 }));
+    sleep["params"]["_meta"] = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "progressToken": "p".repeat(200_000),
+    });
+    let body = sleep.to_string();
+    let mut stream = connect_not_reading(node.api).await;
+    let request = post_head(node.api, "text/event-stream", body.len()) + &body;
+    stream.write_all(request.as_bytes()).await.unwrap();
+    assert!(eventually(|| node.node.metrics.in_flight.get() == 1).await);
+    assert!(
+        eventually(|| node.node.metrics.in_flight.get() == 0).await,
+        "the request of a client that stopped reading its stream kept running"
+    );
+    // Reading now finds what the kernel buffered, then the close (or a reset).
+    assert!(
+        read_until_closed(&mut stream).await.is_some(),
+        "the connection stayed open"
+    );
+    let metrics = node.metrics().await;
+    assert!(
+        metrics.contains("erlmcp_connections_closed_total{reason=\"write_timeout\"} 1"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn json_responses_nobody_reads_are_closed_by_the_write_timeout() {
+    let node = TestNode::start(|c| c.write_timeout = Duration::from_millis(300)).await;
+    let mut stream = connect_not_reading(node.api).await;
+    let mut echo = call(1, "echo", json!({ "text": "y".repeat(60 * 1024) }));
+    echo["params"]["_meta"] = json!({"io.modelcontextprotocol/protocolVersion":"2026-07-28"});
+    let body = echo.to_string();
+    let request = post_head(node.api, "application/json", body.len()) + &body;
+    // Pipelined on one keep-alive connection, never read: the responses back up, then the
+    // server's write waits. At most 1,000 requests of 60 KiB, bounded by the test's wait.
+    let flood = tokio::time::timeout(WAIT, async {
+        for _ in 0..1_000 {
+            if stream.write_all(request.as_bytes()).await.is_err() {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert!(
+        matches!(flood, Ok(true)),
+        "the server kept a client that never reads: {flood:?}"
+    );
+    let metrics = node.metrics().await;
+    assert!(
+        metrics.contains("erlmcp_connections_closed_total{reason=\"write_timeout\"} 1"),
+        "{metrics}"
+    );
+}
