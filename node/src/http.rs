@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::dispatch::{self, Reply};
 use crate::jsonrpc::{ErrorObject, Incoming, Message, Response as RpcResponse, code};
-use crate::long_task::{Cancels, LongTask};
+use crate::long_task::{self, Cancels, LongTask};
 use crate::session::{STATELESS_VERSION, Session, is_stateless, version_index};
 use crate::state::{HttpSession, Node};
 
@@ -286,12 +286,7 @@ async fn run_long(node: Node, task: LongTask, session_id: Option<String>, sse: b
         http.cancels.retain(|_, cancel| !cancel.is_closed()); // finished ones
         if http.cancels.len() >= node.config.max_in_flight_per_session {
             node.metrics.in_flight_refused.inc();
-            let message = format!(
-                "too many requests in flight on this session (at most {}); wait for one to finish",
-                node.config.max_in_flight_per_session
-            );
-            let refusal =
-                RpcResponse::error(Some(task.id), ErrorObject::new(code::AT_CAPACITY, message));
+            let refusal = long_task::refusal(task.id, node.config.max_in_flight_per_session);
             return json_response(StatusCode::OK, refusal.to_vec(), None);
         }
         http.cancels

@@ -116,6 +116,14 @@ impl LongTask {
     }
 }
 
+/// The answer to a long request a session has no room for: it already runs `max_in_flight`.
+pub fn refusal(id: Id<'static>, max_in_flight: usize) -> Response<'static> {
+    let message = format!(
+        "too many requests in flight on this session (at most {max_in_flight}); wait for one to finish"
+    );
+    Response::error(Some(id), ErrorObject::new(code::AT_CAPACITY, message))
+}
+
 /// Resolves once `abandon` turns true; never when its sender is gone without turning it.
 async fn abandoned(abandon: &mut watch::Receiver<bool>) {
     let gone = abandon.wait_for(|stop| *stop).await.is_err();
