@@ -298,3 +298,42 @@ async fn json_responses_nobody_reads_are_closed_by_the_write_timeout() {
         "{metrics}"
     );
 }
+
+#[tokio::test]
+async fn a_get_stream_ends_after_the_idle_timeout() {
+    let node = TestNode::start(|c| c.idle_timeout = Duration::from_millis(1_500)).await;
+    let init = json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{
+        "protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"0"}}});
+    let accept = ("Accept", "application/json, text/event-stream");
+    let opened = http(node.api, "POST", "/mcp", &[accept], &init.to_string()).await;
+    let id = opened
+        .header("mcp-session-id")
+        .expect("a session")
+        .to_string();
+    // Its keep-alives are a few bytes every 15 s: a client that never reads them would never
+    // fill a socket, so only the stream's own end frees the connection.
+    let mut stream = TcpStream::connect(node.api).await.unwrap();
+    let head = format!(
+        "GET /mcp HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\nMcp-Session-Id: {id}\r\n\r\n",
+        node.api
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    // The stream's end is the last chunk; the connection then waits for its next request, which
+    // the read timeout bounds.
+    let mut raw = Vec::new();
+    let ended = tokio::time::timeout(WAIT, async {
+        let mut chunk = [0u8; 1024];
+        while !raw.ends_with(b"\r\n0\r\n\r\n") {
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => raw.extend_from_slice(&chunk[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(
+        ended.is_ok() && raw.starts_with(b"HTTP/1.1 200"),
+        "the GET stream held its connection past the idle timeout: {}",
+        String::from_utf8_lossy(&raw)
+    );
+}
