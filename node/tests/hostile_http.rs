@@ -1,5 +1,6 @@
 //! The API port against hostile clients: half-sent requests, idle keep-alive connections, every
-//! connection taken, and requests whose clients left. All traffic is to 127.0.0.1 and bounded.
+//! connection taken, requests whose clients left, and clients that do not read their responses.
+//! All traffic is to 127.0.0.1 and bounded.
 
 mod harness;
 
