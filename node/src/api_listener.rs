@@ -8,7 +8,8 @@
 //! connections cannot hold the probe lane for long. Past both, a connection is closed at once
 //! (its descriptor is back before the next accept). Every connection must send a request head within the read
 //! timeout (hyper starts that timer whenever it waits for a head, so it also ends idle keep-alive
-//! connections) and its body within the read timeout after the head.
+//! connections) and its body within the read timeout after the head. A client that takes none of
+//! a response for the write timeout is disconnected ([`crate::write_deadline`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,13 +23,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
-use prometheus::IntCounter;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
 use crate::jsonrpc::code;
 use crate::metrics::CloseReason;
 use crate::state::Node;
+use crate::write_deadline::{WriteDeadline, is_write_timeout};
 
 /// Serves the API port until `stop` turns true, then asks open connections to finish their
 /// current request and waits for them (the caller bounds the wait).
@@ -78,10 +79,7 @@ pub async fn serve(listener: TcpListener, node: Node, mut stop: watch::Receiver<
             lane.head_timeout,
             slot,
             stop.clone(),
-            (
-                node.metrics.network_receive_bytes.clone(),
-                node.metrics.network_transmit_bytes.clone(),
-            ),
+            node.clone(),
         ));
     }
     drop(listener);
@@ -111,18 +109,31 @@ async fn connection(
     head_timeout: Duration,
     _slot: OwnedSemaphorePermit,
     mut stop: watch::Receiver<bool>,
-    counters: (IntCounter, IntCounter),
+    node: Node,
 ) {
     let _ = stream.set_nodelay(true);
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(head_timeout)
         .keep_alive(keep_alive);
-    let stream = crate::counted_io::CountedStream::new(stream, counters.0, counters.1);
+    // A client that takes none of a response for the write timeout is disconnected; ending the
+    // connection drops the response, which cancels its request.
+    let stream = WriteDeadline::new(stream, node.config.write_timeout);
+    let stream = crate::counted_io::CountedStream::new(
+        stream,
+        node.metrics.network_receive_bytes.clone(),
+        node.metrics.network_transmit_bytes.clone(),
+    );
     let served = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(routes));
     tokio::pin!(served);
     tokio::select! {
-        _ = served.as_mut() => {}
+        served = served.as_mut() => {
+            if let Err(error) = served
+                && is_write_timeout(&error)
+            {
+                node.metrics.closed(CloseReason::WriteTimeout);
+            }
+        }
         _ = stopped(&mut stop) => {
             served.as_mut().graceful_shutdown();
             let _ = served.await;

@@ -38,7 +38,8 @@ pub struct NodeConfig {
     pub advertise_host: String,
     /// Extra `Host`/`Origin` names the API port answers (see [`crate::rebinding`]).
     pub allowed_hosts: Vec<String>,
-    /// A session that completes no message this long is closed.
+    /// A session that completes no message this long is closed; a `GET /mcp` stream ends after
+    /// this long.
     pub idle_timeout: Duration,
     /// Longest accepted JSON-RPC line; longer ones get an error and a close.
     pub max_line_bytes: usize,
@@ -53,7 +54,7 @@ pub struct NodeConfig {
     /// closed after this long too.
     pub read_timeout: Duration,
     /// A client that does not take a reply (or notification) within this long is disconnected
-    /// and its requests cancelled.
+    /// and its requests cancelled (TCP sessions and the API port's responses alike).
     pub write_timeout: Duration,
     /// Long requests (`sleep_ms`) one session may have running; more get an error.
     pub max_in_flight_per_session: usize,

@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::dispatch::{self, Reply};
 use crate::jsonrpc::{ErrorObject, Incoming, Message, Response as RpcResponse, code};
-use crate::long_task::{Cancels, LongTask};
+use crate::long_task::{self, Cancels, LongTask};
 use crate::session::{STATELESS_VERSION, Session, is_stateless, version_index};
 use crate::state::{HttpSession, Node};
 
@@ -286,12 +286,7 @@ async fn run_long(node: Node, task: LongTask, session_id: Option<String>, sse: b
         http.cancels.retain(|_, cancel| !cancel.is_closed()); // finished ones
         if http.cancels.len() >= node.config.max_in_flight_per_session {
             node.metrics.in_flight_refused.inc();
-            let message = format!(
-                "too many requests in flight on this session (at most {}); wait for one to finish",
-                node.config.max_in_flight_per_session
-            );
-            let refusal =
-                RpcResponse::error(Some(task.id), ErrorObject::new(code::AT_CAPACITY, message));
+            let refusal = long_task::refusal(task.id, node.config.max_in_flight_per_session);
             return json_response(StatusCode::OK, refusal.to_vec(), None);
         }
         http.cancels
@@ -322,7 +317,8 @@ async fn run_long(node: Node, task: LongTask, session_id: Option<String>, sse: b
 }
 
 /// `GET /mcp`: the session's server-to-client stream. This server starts no requests of its
-/// own, so the stream carries keep-alives until the session ends or the node drains.
+/// own, so the stream carries keep-alives until the session ends, the node drains or the idle
+/// timeout passes.
 async fn mcp_get(State(node): State<Node>, mut headers: HeaderMap) -> Response {
     if let Err(refused) = check_origin_and_host(&node, &headers) {
         return *refused;
@@ -360,12 +356,22 @@ async fn mcp_get(State(node): State<Node>, mut headers: HeaderMap) -> Response {
 }
 
 fn session_stream(node: Node, id: String) -> impl Stream<Item = Result<Event, Infallible>> {
+    // The stream carries no messages, and its keep-alives are too small ever to fill a socket,
+    // so a client that stopped reading it looks like one that listens: neither the write
+    // timeout nor anything else would end it. It ends after the idle timeout (the spec lets a
+    // server close it at any time; a client that wants it opens it again), so it holds an HTTP
+    // connection for at most that long.
+    let ends = tokio::time::Instant::now() + node.config.idle_timeout;
     // Checks once a second whether the session still exists; ends when it does not.
-    stream::unfold((node, id), |(node, id)| async move {
+    stream::unfold((node, id), move |(node, id)| async move {
         loop {
-            tokio::time::sleep(Duration::from_secs(1)).await;
+            tokio::time::sleep_until(
+                ends.min(tokio::time::Instant::now() + Duration::from_secs(1)),
+            )
+            .await;
             // An open stream is a live client: it keeps its session from expiring.
             let alive = !node.is_draining()
+                && tokio::time::Instant::now() < ends
                 && node
                     .http_sessions
                     .lock()

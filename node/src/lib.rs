@@ -26,6 +26,7 @@
 //! - [`tcp`]: the MCP-over-TCP listener: admission, accept loop, lean per-connection loop.
 //! - [`api_listener`]: the API port's connections: connection cap and probe reserve, header
 //!   and body read timeouts, shutdown.
+//! - [`write_deadline`]: the API port's write timeout (a socket wrapper; hyper has none).
 //! - [`http`]: the API port: Streamable HTTP at `/mcp`, `/health`, `/ready`, `/metrics`.
 //! - [`stdio`]: one MCP session over stdin/stdout.
 //! - [`server`]: runs the listeners together until shutdown, then drains.
@@ -58,3 +59,4 @@ pub mod session;
 pub mod state;
 pub mod stdio;
 pub mod tcp;
+pub mod write_deadline;

@@ -17,6 +17,19 @@ use crate::state::Node;
 /// The longest `sleep_ms` a client may ask for.
 pub const MAX_SLEEP_MS: u64 = 60_000;
 
+/// The longest progress token (its JSON text) a request gets progress for. Every progress
+/// notification repeats the token and the outbound queue counts messages, so this keeps a queue
+/// of `outbound_queue` notifications small whatever a client sends (a token may otherwise be as
+/// long as a whole message). A longer one gets no progress, which the spec allows (a receiver
+/// may choose not to send any); MCP clients use short ids.
+pub const MAX_PROGRESS_TOKEN_BYTES: usize = 1024;
+
+/// `token` if progress may be reported for it (see [`MAX_PROGRESS_TOKEN_BYTES`]).
+pub fn progress_token_within_limit(token: ProgressToken) -> Option<ProgressToken> {
+    let length = serde_json::to_string(&token).map_or(usize::MAX, |json| json.len());
+    (length <= MAX_PROGRESS_TOKEN_BYTES).then_some(token)
+}
+
 /// How often a sleeping request reports progress.
 const PROGRESS_EVERY: Duration = Duration::from_millis(100);
 
@@ -116,6 +129,14 @@ impl LongTask {
     }
 }
 
+/// The answer to a long request a session has no room for: it already runs `max_in_flight`.
+pub fn refusal(id: Id<'static>, max_in_flight: usize) -> Response<'static> {
+    let message = format!(
+        "too many requests in flight on this session (at most {max_in_flight}); wait for one to finish"
+    );
+    Response::error(Some(id), ErrorObject::new(code::AT_CAPACITY, message))
+}
+
 /// Resolves once `abandon` turns true; never when its sender is gone without turning it.
 async fn abandoned(abandon: &mut watch::Receiver<bool>) {
     let gone = abandon.wait_for(|stop| *stop).await.is_err();
@@ -158,6 +179,16 @@ mod tests {
         assert_eq!(progress, 3, "{messages:?}");
         assert!(messages.last().unwrap().contains("\"id\":7"));
         assert!(messages.last().unwrap().contains("slept 350 ms"));
+    }
+
+    #[test]
+    fn long_progress_tokens_get_no_progress() {
+        let token = |json: String| serde_json::from_str::<ProgressToken>(&json).unwrap();
+        let longest = format!("\"{}\"", "t".repeat(MAX_PROGRESS_TOKEN_BYTES - 2));
+        assert!(progress_token_within_limit(token(longest.clone())).is_some());
+        let longer = format!("\"{}\"", "t".repeat(MAX_PROGRESS_TOKEN_BYTES - 1));
+        assert!(progress_token_within_limit(token(longer)).is_none());
+        assert!(progress_token_within_limit(token("42".into())).is_some());
     }
 
     #[tokio::test(start_paused = true)]

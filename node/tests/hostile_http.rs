@@ -1,5 +1,6 @@
 //! The API port against hostile clients: half-sent requests, idle keep-alive connections, every
-//! connection taken, and requests whose clients left. All traffic is to 127.0.0.1 and bounded.
+//! connection taken, requests whose clients left, and clients that do not read their responses.
+//! All traffic is to 127.0.0.1 and bounded.
 
 mod harness;
 
@@ -228,4 +229,122 @@ async fn http_bodies_being_read_count_against_the_input_budget() {
     );
     drop(slow);
     assert!(eventually(|| node.node.input_budget.held() == 0).await);
+}
+
+/// A connection to the API port that reads as little as the kernel allows: its receive buffer
+/// is as small as it can be, so the server's writes back up within a few hundred KiB.
+async fn connect_not_reading(addr: SocketAddr) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.connect(addr).await.unwrap()
+}
+
+#[tokio::test]
+async fn an_sse_stream_nobody_reads_is_closed_by_the_write_timeout_and_its_request_cancelled() {
+    use erlmcp_node::write_deadline::{WriteDeadline, is_write_timeout};
+    use hyper_util::rt::TokioIo;
+    use hyper_util::service::TowerToHyperService;
+
+    // The API port's connection (router, write deadline, hyper) on an in-memory pipe of 4 KiB:
+    // a loopback socket's buffers take megabytes, which progress events of a few hundred bytes,
+    // ten a second, would need minutes to fill.
+    let mut config = erlmcp_node::config::NodeConfig::for_tests();
+    config.write_timeout = Duration::from_millis(300);
+    let node = erlmcp_node::state::NodeState::new(config);
+    let (mut client, server) = tokio::io::duplex(4096);
+    let routes = erlmcp_node::http::router(node.clone());
+    let connection = tokio::spawn(hyper::server::conn::http1::Builder::new().serve_connection(
+        TokioIo::new(WriteDeadline::new(server, node.config.write_timeout)),
+        TowerToHyperService::new(routes),
+    ));
+    let mut sleep = call(1, "sleep_ms", json!({ "ms": 60_000 }));
+    sleep["params"]["_meta"] = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "progressToken": "p".repeat(64),
+    });
+    let body = sleep.to_string();
+    let addr: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+    let request = post_head(addr, "text/event-stream", body.len()) + &body;
+    client.write_all(request.as_bytes()).await.unwrap();
+    assert!(eventually(|| node.metrics.in_flight.get() == 1).await);
+    // Never read: the pipe fills, the write waits, the deadline ends the connection.
+    let ended = tokio::time::timeout(WAIT, connection)
+        .await
+        .expect("the connection of a client that stopped reading was kept")
+        .unwrap();
+    let error = ended.expect_err("ended by an error");
+    assert!(is_write_timeout(&error), "{error:?}");
+    assert!(
+        eventually(|| node.metrics.in_flight.get() == 0).await,
+        "the request of a client that stopped reading its stream kept running"
+    );
+}
+
+#[tokio::test]
+async fn json_responses_nobody_reads_are_closed_by_the_write_timeout() {
+    let node = TestNode::start(|c| c.write_timeout = Duration::from_millis(300)).await;
+    let mut stream = connect_not_reading(node.api).await;
+    let mut echo = call(1, "echo", json!({ "text": "y".repeat(60 * 1024) }));
+    echo["params"]["_meta"] = json!({"io.modelcontextprotocol/protocolVersion":"2026-07-28"});
+    let body = echo.to_string();
+    let request = post_head(node.api, "application/json", body.len()) + &body;
+    // Pipelined on one keep-alive connection, never read: the responses back up, then the
+    // server's write waits. At most 1,000 requests of 60 KiB, bounded by the test's wait.
+    let flood = tokio::time::timeout(WAIT, async {
+        for _ in 0..1_000 {
+            if stream.write_all(request.as_bytes()).await.is_err() {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert!(
+        matches!(flood, Ok(true)),
+        "the server kept a client that never reads: {flood:?}"
+    );
+    let metrics = node.metrics().await;
+    assert!(
+        metrics.contains("erlmcp_connections_closed_total{reason=\"write_timeout\"} 1"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn a_get_stream_ends_after_the_idle_timeout() {
+    let node = TestNode::start(|c| c.idle_timeout = Duration::from_millis(1_500)).await;
+    let init = json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{
+        "protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"0"}}});
+    let accept = ("Accept", "application/json, text/event-stream");
+    let opened = http(node.api, "POST", "/mcp", &[accept], &init.to_string()).await;
+    let id = opened
+        .header("mcp-session-id")
+        .expect("a session")
+        .to_string();
+    // Its keep-alives are a few bytes every 15 s: a client that never reads them would never
+    // fill a socket, so only the stream's own end frees the connection.
+    let mut stream = TcpStream::connect(node.api).await.unwrap();
+    let head = format!(
+        "GET /mcp HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\nMcp-Session-Id: {id}\r\n\r\n",
+        node.api
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    // The stream's end is the last chunk; the connection then waits for its next request, which
+    // the read timeout bounds.
+    let mut raw = Vec::new();
+    let ended = tokio::time::timeout(WAIT, async {
+        let mut chunk = [0u8; 1024];
+        while !raw.ends_with(b"\r\n0\r\n\r\n") {
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => raw.extend_from_slice(&chunk[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(
+        ended.is_ok() && raw.starts_with(b"HTTP/1.1 200"),
+        "the GET stream held its connection past the idle timeout: {}",
+        String::from_utf8_lossy(&raw)
+    );
 }

@@ -235,3 +235,24 @@ async fn a_long_request_does_not_count_as_idleness() {
         .await;
     assert_eq!(echo["result"]["content"][0]["text"], "still here");
 }
+
+#[tokio::test]
+async fn a_long_progress_token_gets_no_progress() {
+    let node = TestNode::start(|_| {}).await;
+    let mut client = Client::initialized(node.tcp).await;
+    // Every progress notification repeats the token, and the outbound queue counts messages:
+    // a message-sized token would make each queued notification message-sized.
+    for (id, token, progress) in [(5, "t".repeat(64), true), (6, "t".repeat(4_096), false)] {
+        let mut sleep = call(id, "sleep_ms", json!({"ms": 350}));
+        sleep["params"]["_meta"] = json!({ "progressToken": token });
+        client.send(&sleep).await;
+        let first = client.recv().await.expect("a message");
+        let got_progress = first["method"] == "notifications/progress";
+        assert_eq!(got_progress, progress, "{id}: {first}");
+        let mut last = first;
+        while last["id"] != id {
+            last = client.recv().await.expect("the response");
+        }
+        assert!(last.get("result").is_some(), "{last}");
+    }
+}

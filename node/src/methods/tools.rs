@@ -13,7 +13,7 @@ use serde_json::value::RawValue;
 
 use super::{MethodReply, MethodResult, Request, to_result};
 use crate::jsonrpc::{ErrorObject, JsonText};
-use crate::long_task::{LongTask, MAX_SLEEP_MS};
+use crate::long_task::{LongTask, MAX_SLEEP_MS, progress_token_within_limit};
 
 fn schema(value: serde_json::Value) -> Arc<JsonObject> {
     Arc::new(value.as_object().expect("schemas are objects").clone())
@@ -159,7 +159,8 @@ fn run_tool(request: &Request, params: &ToolCall) -> Result<MethodResult, Invali
             let progress_token = params
                 .meta
                 .and_then(|m| serde_json::from_str::<ProgressMeta>(m.get()).ok())
-                .and_then(|m| m.progress_token);
+                .and_then(|m| m.progress_token)
+                .and_then(progress_token_within_limit);
             Ok(MethodReply::Long(LongTask {
                 id: request.id.clone().into_owned(),
                 ms: args.ms,
