@@ -27,6 +27,7 @@
 //! - [`api_listener`]: the API port's connections: connection cap and probe reserve, header
 //!   and body read timeouts, shutdown.
 //! - [`write_deadline`]: the API port's write timeout (a socket wrapper; hyper has none).
+//! - [`counted_io`]: a socket wrapper that counts bytes in and out for the network metrics.
 //! - [`http`]: the API port: Streamable HTTP at `/mcp`, `/health`, `/ready`, `/metrics`.
 //! - [`stdio`]: one MCP session over stdin/stdout.
 //! - [`server`]: runs the listeners together until shutdown, then drains.
