@@ -11,16 +11,22 @@ use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_erlmcp-node");
 
-#[test]
-fn stdio_serves_one_session_and_exits_when_stdin_closes() {
-    let mut child = Command::new(BIN)
+/// `erlmcp-node stdio` with `flags`, its stdin and stdout piped, logging errors only.
+fn stdio(flags: &[&str]) -> std::process::Child {
+    Command::new(BIN)
         .arg("stdio")
+        .args(flags)
         .env("ERLMCP_LOG", "error")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
-        .expect("spawn erlmcp-node stdio");
+        .expect("spawn erlmcp-node stdio")
+}
+
+#[test]
+fn stdio_serves_one_session_and_exits_when_stdin_closes() {
+    let mut child = stdio(&[]);
     let mut stdin = child.stdin.take().unwrap();
     let lines = [
         initialize(1, "2025-11-25").to_string(),
@@ -54,14 +60,7 @@ fn stdio_serves_one_session_and_exits_when_stdin_closes() {
 
 #[test]
 fn stdio_answers_a_2025_03_26_batch_with_one_array_line() {
-    let mut child = Command::new(BIN)
-        .args(["stdio", "--max-batch", "3"])
-        .env("ERLMCP_LOG", "error")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn erlmcp-node stdio");
+    let mut child = stdio(&["--max-batch", "3"]);
     let mut stdin = child.stdin.take().unwrap();
     let ping = |id: u64| json!({"jsonrpc":"2.0","id":id,"method":"ping"});
     let lines = [
@@ -92,14 +91,7 @@ fn stdio_answers_a_2025_03_26_batch_with_one_array_line() {
 
 #[test]
 fn stdio_cancels_a_request_whose_cancel_arrives_in_the_same_read() {
-    let mut child = Command::new(BIN)
-        .arg("stdio")
-        .env("ERLMCP_LOG", "error")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn erlmcp-node stdio");
+    let mut child = stdio(&[]);
     let mut stdin = child.stdin.take().unwrap();
     let lines = [
         initialize(1, "2025-11-25"),
@@ -127,13 +119,7 @@ fn stdio_cancels_a_request_whose_cancel_arrives_in_the_same_read() {
 
 #[test]
 fn stdio_answers_an_oversized_line_with_an_error_and_exits() {
-    let mut child = Command::new(BIN)
-        .args(["stdio", "--max-line-bytes", "64"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn erlmcp-node stdio");
+    let mut child = stdio(&["--max-line-bytes", "64"]);
     let mut stdin = child.stdin.take().unwrap();
     stdin.write_all(&[b'x'; 200]).unwrap(); // no newline: it must not wait for one
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
