@@ -103,7 +103,11 @@ pub fn static_node_binary(progress: &Progress) -> anyhow::Result<PathBuf> {
         &["--target", &target],
         Some("-C target-feature=+crt-static"),
     )?;
-    Ok(root.join("target").join(target).join("release/erlmcp-node"))
+    // Cargo builds where CARGO_TARGET_DIR says, when it is set (relative to the workspace).
+    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(|dir| root.join(dir))
+        .unwrap_or_else(|| root.join("target"));
+    Ok(target_dir.join(target).join("release/erlmcp-node"))
 }
 
 /// `cargo build --release -p erlmcp-node` in the workspace (a no-op when fresh), reported as a
