@@ -7,7 +7,7 @@ mod harness;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use harness::{TestNode, WAIT, call, http};
+use harness::{TestNode, WAIT, call, flood_until_write_timeout, http};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -290,24 +290,7 @@ async fn json_responses_nobody_reads_are_closed_by_the_write_timeout() {
     let request = post_head(node.api, "application/json", body.len()) + &body;
     // Pipelined on one keep-alive connection, never read: the responses back up, then the
     // server's write waits. At most 1,000 requests of 60 KiB, bounded by the test's wait.
-    let flood = tokio::time::timeout(WAIT, async {
-        for _ in 0..1_000 {
-            if stream.write_all(request.as_bytes()).await.is_err() {
-                return true;
-            }
-        }
-        false
-    })
-    .await;
-    assert!(
-        matches!(flood, Ok(true)),
-        "the server kept a client that never reads: {flood:?}"
-    );
-    let metrics = node.metrics().await;
-    assert!(
-        metrics.contains("erlmcp_connections_closed_total{reason=\"write_timeout\"} 1"),
-        "{metrics}"
-    );
+    flood_until_write_timeout(&node, &mut stream, request.as_bytes()).await;
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@ mod harness;
 
 use std::time::Duration;
 
-use harness::{Client, TestNode, WAIT, call};
+use harness::{Client, TestNode, WAIT, call, flood_until_write_timeout};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -142,24 +142,7 @@ async fn a_client_that_does_not_read_is_disconnected_by_the_write_timeout() {
         "{}\n",
         call(2, "echo", json!({"text": "y".repeat(60 * 1024)}))
     );
-    let flood = tokio::time::timeout(WAIT, async {
-        for _ in 0..1_000 {
-            if stream.write_all(request.as_bytes()).await.is_err() {
-                return true;
-            }
-        }
-        false
-    })
-    .await;
-    assert!(
-        matches!(flood, Ok(true)),
-        "the server kept a client that never reads: {flood:?}"
-    );
-    let metrics = node.metrics().await;
-    assert!(
-        metrics.contains("erlmcp_connections_closed_total{reason=\"write_timeout\"} 1"),
-        "{metrics}"
-    );
+    flood_until_write_timeout(&node, &mut stream, request.as_bytes()).await;
     assert!(eventually(|| node.node.sessions_open() == 0).await);
     assert!(
         eventually(|| node.node.metrics.in_flight.get() == 0).await,

@@ -64,6 +64,30 @@ impl TestNode {
     }
 }
 
+/// Writes `request` to a client that never reads, at most 1,000 times and for at most
+/// [`WAIT`], and asserts the server hung up (a write failed) and counted the close as a write
+/// timeout.
+pub async fn flood_until_write_timeout(node: &TestNode, stream: &mut TcpStream, request: &[u8]) {
+    let flood = tokio::time::timeout(WAIT, async {
+        for _ in 0..1_000 {
+            if stream.write_all(request).await.is_err() {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert!(
+        matches!(flood, Ok(true)),
+        "the server kept a client that never reads: {flood:?}"
+    );
+    let metrics = node.metrics().await;
+    assert!(
+        metrics.contains("erlmcp_connections_closed_total{reason=\"write_timeout\"} 1"),
+        "{metrics}"
+    );
+}
+
 /// One MCP-over-TCP connection.
 pub struct Client {
     reader: BufReader<tokio::net::tcp::OwnedReadHalf>,
