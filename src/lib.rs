@@ -2,6 +2,8 @@
 //!
 //! # Layout
 //! - [`config`]: the cluster file: raw shape, resolved model, units, the wording of its problems.
+//! - [`deploy_spec`]: each node's deployment (env contract, ports, limits, labels, secret) and
+//!   Prometheus's, computed once; the compose template and every runtime read it.
 //! - [`diagnostic`]: findings that point at `file:line:column` with a caret and a hint
 //!   (rendered by annotate-snippets).
 //! - [`validate`]: semantic checks of a resolved cluster.
@@ -21,6 +23,7 @@
 //! - [`terminal`]: the one place output gets (or loses) color: `--color`, `NO_COLOR`, pipes.
 
 pub mod config;
+pub mod deploy_spec;
 pub mod diagnostic;
 pub mod engine;
 pub mod host;

@@ -7,6 +7,8 @@ use std::fmt;
 
 use serde::Serialize;
 
+use crate::config::model::Role;
+
 /// What kind of thing a resource is; also the order `apply` works in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -23,6 +25,33 @@ pub enum ResourceKind {
     Worker,
     /// Prometheus.
     Prometheus,
+}
+
+impl ResourceKind {
+    /// The kind of a node with `role`.
+    pub fn of_role(role: Role) -> Self {
+        match role {
+            Role::Coordinator => ResourceKind::Coordinator,
+            Role::Worker => ResourceKind::Worker,
+        }
+    }
+
+    /// The kind of a cluster container or process from its role label: a node's role, or none
+    /// (Prometheus).
+    pub fn of_role_label(label: Option<&str>) -> Self {
+        label
+            .and_then(Role::from_name)
+            .map_or(ResourceKind::Prometheus, ResourceKind::of_role)
+    }
+
+    /// The role label a resource of this kind carries (`prometheus` for Prometheus).
+    pub fn role_label(self) -> &'static str {
+        match self {
+            ResourceKind::Coordinator => Role::Coordinator.as_str(),
+            ResourceKind::Worker => Role::Worker.as_str(),
+            _ => crate::deploy_spec::PROMETHEUS_NAME,
+        }
+    }
 }
 
 impl fmt::Display for ResourceKind {

@@ -12,6 +12,7 @@ use serde::Serialize;
 use crate::config::model::{
     CONTAINER_API_PORT, CONTAINER_LISTENER_PORT, CONTAINER_PROMETHEUS_PORT, Cluster, Role,
 };
+use crate::deploy_spec::{self, EnvVar, Healthcheck, NodeDeployment, Port, PrometheusDeployment};
 
 pub mod escape;
 
@@ -78,7 +79,7 @@ struct RenderContext {
     nodes: Vec<NodeContext>,
     prometheus: PrometheusContext,
     logging: LoggingContext,
-    container_sysctls: BTreeMap<String, String>,
+    cluster_secret: &'static str,
     host_sysctls: BTreeMap<String, String>,
     /// The shell script Colima runs as root at every VM boot, each setting already one quoted
     /// word; the template quotes it again for YAML and for the setup script.
@@ -126,6 +127,63 @@ struct NodeContext {
     has_reservation: bool,
     cpu_reservation: String,
     memory_reservation: String,
+    /// The rest comes from the node's deployment spec, as every runtime gets it.
+    user: &'static str,
+    command: Vec<String>,
+    env: Vec<EnvVar>,
+    secret: String,
+    ports: Vec<PortContext>,
+    healthcheck: HealthcheckContext,
+    labels: BTreeMap<String, String>,
+    sysctls: BTreeMap<String, String>,
+}
+
+/// A published port as compose writes it.
+#[derive(Debug, Serialize)]
+struct PortContext {
+    address: String,
+    host: u16,
+    container: u16,
+}
+
+impl From<&Port> for PortContext {
+    fn from(port: &Port) -> Self {
+        PortContext {
+            address: port.host_address.to_string(),
+            host: port.host,
+            container: port.container,
+        }
+    }
+}
+
+/// A health check with compose's duration syntax.
+#[derive(Debug, Serialize)]
+struct HealthcheckContext {
+    test: Vec<String>,
+    interval: String,
+    timeout: String,
+    retries: u32,
+    start_period: String,
+}
+
+impl From<&Healthcheck> for HealthcheckContext {
+    fn from(check: &Healthcheck) -> Self {
+        let seconds = |d: std::time::Duration| format!("{}s", d.as_secs());
+        HealthcheckContext {
+            test: check.test.clone(),
+            interval: seconds(check.interval),
+            timeout: seconds(check.timeout),
+            retries: check.retries,
+            start_period: seconds(check.start_period),
+        }
+    }
+}
+
+/// A read-only file or volume mount: (source, target).
+#[derive(Debug, Serialize)]
+struct MountContext {
+    source: String,
+    target: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -138,6 +196,14 @@ struct PrometheusContext {
     retention: String,
     cpu_limit: String,
     memory_limit: String,
+    name: String,
+    user: &'static str,
+    command: Vec<String>,
+    ports: Vec<PortContext>,
+    healthcheck: HealthcheckContext,
+    labels: BTreeMap<String, String>,
+    config_files: Vec<MountContext>,
+    data: MountContext,
 }
 
 #[derive(Debug, Serialize)]
@@ -170,35 +236,88 @@ enum ScrapeTargets {
     HostPorts,
 }
 
+fn node_context(
+    cluster: &Cluster,
+    node: &crate::config::model::Node,
+    spec: &NodeDeployment,
+    targets: ScrapeTargets,
+) -> NodeContext {
+    NodeContext {
+        name: node.name.clone(),
+        container_name: spec.name.clone(),
+        role: node.role,
+        is_coordinator: node.role == Role::Coordinator,
+        api_port: node.api_port,
+        listener_port: node.listener_port,
+        scrape_target: match targets {
+            ScrapeTargets::ClusterNetwork => format!("{}:{CONTAINER_API_PORT}", node.name),
+            ScrapeTargets::HostPorts => cluster.reachable(node.api_port).to_string(),
+        },
+        connections: node.connections,
+        idle_timeout: node.idle_timeout.to_string(),
+        nofile: spec.nofile,
+        cpu_limit: cpus(spec.limits.cpus),
+        memory_limit: spec.limits.memory.docker_shorthand(),
+        has_reservation: spec.reservations.is_some(),
+        cpu_reservation: cpus(spec.reservations.map_or(0.0, |r| r.cpus)),
+        memory_reservation: spec
+            .reservations
+            .map_or(crate::config::units::ByteSize(0), |r| r.memory)
+            .docker_shorthand(),
+        user: spec.user,
+        command: spec.command.clone(),
+        env: spec.env.clone(),
+        secret: spec.secret.source.clone(),
+        ports: spec.ports.iter().map(PortContext::from).collect(),
+        healthcheck: HealthcheckContext::from(&spec.healthcheck),
+        labels: spec.labels.clone(),
+        sysctls: spec.sysctls.clone(),
+    }
+}
+
+fn prometheus_context(cluster: &Cluster, spec: &PrometheusDeployment) -> PrometheusContext {
+    let p = &cluster.prometheus;
+    PrometheusContext {
+        enabled: p.enabled,
+        image: spec.image.clone(),
+        port: p.port,
+        scrape_interval: p.scrape_interval.to_string(),
+        node_scrape_interval: p.node_scrape_interval.to_string(),
+        retention: p.retention.to_string(),
+        cpu_limit: cpus(spec.limits.cpus),
+        memory_limit: spec.limits.memory.docker_shorthand(),
+        name: spec.name.clone(),
+        user: spec.user,
+        command: spec.command.clone(),
+        ports: vec![PortContext::from(&spec.port)],
+        healthcheck: HealthcheckContext::from(&spec.healthcheck),
+        labels: spec.labels.clone(),
+        // Compose mounts the rendered files beside it.
+        config_files: spec
+            .config_files
+            .iter()
+            .map(|f| MountContext {
+                source: format!("./{}", f.source),
+                target: f.target.clone(),
+            })
+            .collect(),
+        data: MountContext {
+            source: spec.data.name.clone(),
+            target: spec.data.target.clone(),
+        },
+    }
+}
+
 fn context(cluster: &Cluster, targets: ScrapeTargets) -> RenderContext {
     let coordinator = cluster
         .coordinator()
         .map_or_else(String::new, |n| n.name.clone());
+    let deployment = deploy_spec::deployment(cluster);
     let nodes = cluster
         .nodes
         .iter()
-        .map(|node| NodeContext {
-            name: node.name.clone(),
-            container_name: format!("{}-{}", cluster.name, node.name),
-            role: node.role,
-            is_coordinator: node.role == Role::Coordinator,
-            api_port: node.api_port,
-            listener_port: node.listener_port,
-            scrape_target: match targets {
-                ScrapeTargets::ClusterNetwork => format!("{}:{CONTAINER_API_PORT}", node.name),
-                ScrapeTargets::HostPorts => {
-                    crate::engine::reachable(cluster, node.api_port).to_string()
-                }
-            },
-            connections: node.connections,
-            idle_timeout: node.idle_timeout.to_string(),
-            nofile: node.nofile,
-            cpu_limit: cpus(node.cpu_limit),
-            memory_limit: node.memory_limit.docker_shorthand(),
-            has_reservation: node.cpu_reservation > 0.0 || node.memory_reservation.0 > 0,
-            cpu_reservation: cpus(node.cpu_reservation),
-            memory_reservation: node.memory_reservation.docker_shorthand(),
-        })
+        .zip(&deployment.nodes)
+        .map(|(node, spec)| node_context(cluster, node, spec, targets))
         .collect();
     let p = &cluster.prometheus;
     // Without a [vm] table the script sizes a VM that fits every container's limits.
@@ -240,22 +359,16 @@ fn context(cluster: &Cluster, targets: ScrapeTargets) -> RenderContext {
         container_prometheus_port: CONTAINER_PROMETHEUS_PORT,
         max_nofile: cluster.nodes.iter().map(|n| n.nofile).max().unwrap_or(0),
         nodes,
-        prometheus: PrometheusContext {
-            enabled: p.enabled,
-            image: p.image.clone(),
-            port: p.port,
-            scrape_interval: p.scrape_interval.to_string(),
-            node_scrape_interval: p.node_scrape_interval.to_string(),
-            retention: p.retention.to_string(),
-            cpu_limit: cpus(p.cpu_limit),
-            memory_limit: p.memory_limit.docker_shorthand(),
-        },
+        prometheus: prometheus_context(
+            cluster,
+            &deploy_spec::prometheus_deployment(cluster, &p.image, None),
+        ),
         logging: LoggingContext {
             driver: cluster.logging.driver.clone(),
             max_size: cluster.logging.max_size.docker_shorthand(),
             max_files: cluster.logging.max_files,
         },
-        container_sysctls: cluster.tuning.container.clone(),
+        cluster_secret: deploy_spec::CLUSTER_SECRET_NAME,
         host_sysctls: cluster.tuning.host.clone(),
         provision_script: cluster
             .tuning

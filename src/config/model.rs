@@ -2,7 +2,7 @@
 //! rendering and planning. No `Option` where a default exists.
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use serde::Serialize;
 
@@ -122,6 +122,29 @@ pub enum Role {
     Coordinator,
     /// Serves sessions.
     Worker,
+}
+
+impl Role {
+    /// The role's one spelling: in the environment (`ERLMCP_ROLE`), labels and state files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Coordinator => "coordinator",
+            Role::Worker => "worker",
+        }
+    }
+
+    /// The role a label or state file names; None for anything else (Prometheus has none).
+    pub fn from_name(name: &str) -> Option<Role> {
+        [Role::Coordinator, Role::Worker]
+            .into_iter()
+            .find(|role| role.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// One node, resolved.
@@ -264,5 +287,32 @@ impl Cluster {
     /// The image reference `repository:version`.
     pub fn image_ref(&self) -> String {
         format!("{}:{}", self.image.repository, self.version)
+    }
+
+    /// Where this machine reaches a port published on the cluster's publish address (an
+    /// unspecified address is reached on loopback).
+    pub fn reachable(&self, port: u16) -> SocketAddr {
+        let ip = match self.runtime.publish_address {
+            IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            other => other,
+        };
+        SocketAddr::new(ip, port)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_role_reads_back_from_its_one_spelling() {
+        for role in [Role::Coordinator, Role::Worker] {
+            assert_eq!(Role::from_name(role.as_str()), Some(role));
+            assert_eq!(
+                serde_json::to_value(role).unwrap(),
+                serde_json::json!(role.as_str())
+            );
+        }
+        assert_eq!(Role::from_name("prometheus"), None);
     }
 }

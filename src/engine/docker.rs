@@ -23,11 +23,9 @@ use serde::Serialize;
 use super::image::{self, BuildContext};
 use super::secret;
 use super::status::{self, ClusterStatus, NodeStatus};
-use super::{LABEL_CLUSTER, LABEL_CONFIG_HASH, LABEL_NODE, LABEL_ROLE, reachable};
-use crate::config::model::{
-    CONTAINER_API_PORT, CONTAINER_LISTENER_PORT, CONTAINER_PROMETHEUS_PORT, Cluster, ImageBuild,
-    Role,
-};
+use super::{LABEL_CLUSTER, LABEL_CONFIG_HASH, LABEL_ROLE, reachable};
+use crate::config::model::{Cluster, ImageBuild};
+use crate::deploy_spec::{self, Addressing};
 use crate::plan::{Change, Desired, Observed, Plan, ResourceKind, Step};
 use crate::progress::Progress;
 use crate::render;
@@ -429,11 +427,7 @@ impl DockerEngine {
             });
         }
         for (name, labels, healthy) in self.cluster_containers(cluster).await? {
-            let kind = match labels.get(LABEL_ROLE).map(String::as_str) {
-                Some("coordinator") => ResourceKind::Coordinator,
-                Some("worker") => ResourceKind::Worker,
-                _ => ResourceKind::Prometheus,
-            };
+            let kind = ResourceKind::of_role_label(labels.get(LABEL_ROLE).map(String::as_str));
             observed.push(Observed {
                 kind,
                 name,
@@ -1052,95 +1046,47 @@ fn seconds_since_rfc3339(text: &str) -> Option<u64> {
     u64::try_from(now - started).ok()
 }
 
+/// The container for one node: its deployment spec, in the engine's terms.
 fn node_spec(cluster: &Cluster, node: &crate::config::model::Node, image: &str) -> ContainerSpec {
-    let coordinator = cluster.coordinator().map_or("", |n| n.name.as_str());
-    let env = BTreeMap::from([
-        ("ERLMCP_CLUSTER".to_string(), cluster.name.clone()),
-        ("ERLMCP_NODE_NAME".into(), node.name.clone()),
-        (
-            "ERLMCP_ROLE".into(),
-            if node.role == Role::Coordinator {
-                "coordinator"
-            } else {
-                "worker"
-            }
-            .into(),
-        ),
-        ("ERLMCP_BIND".into(), "0.0.0.0".into()),
-        ("ERLMCP_API_PORT".into(), CONTAINER_API_PORT.to_string()),
-        (
-            "ERLMCP_LISTENER_PORT".into(),
-            CONTAINER_LISTENER_PORT.to_string(),
-        ),
-        (
-            "ERLMCP_MAX_CONNECTIONS".into(),
-            node.connections.to_string(),
-        ),
-        ("ERLMCP_IDLE_TIMEOUT".into(), node.idle_timeout.to_string()),
-        ("ERLMCP_ADVERTISE_HOST".into(), node.name.clone()),
-        (
-            "ERLMCP_SEEDS".into(),
-            format!("{coordinator}:{CONTAINER_API_PORT}"),
-        ),
-        // The path, never the value: `docker inspect` shows the environment.
-        (
-            "ERLMCP_CLUSTER_SECRET_FILE".into(),
-            secret::CONTAINER_SECRET_PATH.into(),
-        ),
-    ]);
-    let role = if node.role == Role::Coordinator {
-        "coordinator"
-    } else {
-        "worker"
-    };
-    let address = cluster.runtime.publish_address.to_string();
+    let spec = deploy_spec::node_deployment(cluster, node, &Addressing::ClusterNetwork);
     ContainerSpec {
-        name: format!("{}-{}", cluster.name, node.name),
-        kind: if node.role == Role::Coordinator {
-            ResourceKind::Coordinator
-        } else {
-            ResourceKind::Worker
-        },
-        node: node.name.clone(),
+        kind: ResourceKind::of_role(spec.role),
+        node: spec.node.clone(),
         image: image.to_string(),
-        cmd: vec!["serve".into()],
-        env,
-        labels: BTreeMap::from([
-            (LABEL_CLUSTER.to_string(), cluster.name.clone()),
-            (LABEL_NODE.to_string(), node.name.clone()),
-            (LABEL_ROLE.to_string(), role.to_string()),
-        ]),
-        ports: vec![
-            (CONTAINER_API_PORT, address.clone(), node.api_port),
-            (CONTAINER_LISTENER_PORT, address, node.listener_port),
-        ],
-        nano_cpus: (node.cpu_limit * 1e9) as i64,
-        cpu_shares: if node.cpu_reservation > 0.0 {
-            ((node.cpu_reservation * 1024.0) as i64).max(2)
-        } else {
-            0
+        cmd: spec.command.clone(),
+        env: spec.env_map(),
+        labels: spec.labels.clone(),
+        ports: spec
+            .ports
+            .iter()
+            .map(|p| (p.container, p.host_address.to_string(), p.host))
+            .collect(),
+        nano_cpus: (spec.limits.cpus * 1e9) as i64,
+        // Docker has no hard CPU reservation outside swarm: a weight stands in for it.
+        cpu_shares: match spec.reservations {
+            Some(r) if r.cpus > 0.0 => ((r.cpus * 1024.0) as i64).max(2),
+            _ => 0,
         },
-        memory: node.memory_limit.0 as i64,
-        memory_reservation: node.memory_reservation.0 as i64,
-        nofile: Some(node.nofile),
-        sysctls: cluster.tuning.container.clone(),
+        memory: spec.limits.memory.0 as i64,
+        memory_reservation: spec.reservations.map_or(0, |r| r.memory.0 as i64),
+        nofile: Some(spec.nofile),
+        sysctls: spec.sysctls.clone(),
         log: log_config(cluster),
-        network: (cluster.network.clone(), node.name.clone()),
-        healthcheck: Some(vec![
-            "CMD".into(),
-            "/usr/local/bin/erlmcp-node".into(),
-            "healthcheck".into(),
-        ]),
+        network: (cluster.network.clone(), spec.node.clone()),
+        healthcheck: Some(spec.healthcheck.test.clone()),
         volumes: Vec::new(),
         read_only_files: vec![(
             secret::stored_path(&cluster.name).display().to_string(),
-            secret::CONTAINER_SECRET_PATH.into(),
+            spec.secret.target.clone(),
         )],
         files: Vec::new(),
-        user: NODE_USER.into(),
+        user: spec.user.into(),
+        name: spec.name,
     }
 }
 
+/// The Prometheus container: its deployment spec with `image`, its configuration files written
+/// under the state directory (the root filesystem is read-only, so nothing can be copied in).
 fn prometheus_spec(
     cluster: &Cluster,
     image: &str,
@@ -1148,87 +1094,60 @@ fn prometheus_spec(
     config: String,
     alerts: String,
 ) -> ContainerSpec {
-    let p = &cluster.prometheus;
+    // The local image (Debian's binary `FROM scratch`) has no shell and no wget, so it carries
+    // the static `erlmcp-node` to probe with; the registry image has busybox's wget.
+    let probe = image
+        .starts_with(image::LOCAL_PROMETHEUS_REPOSITORY)
+        .then_some(image::PROMETHEUS_HEALTHCHECK_BINARY);
+    let spec = deploy_spec::prometheus_deployment(cluster, image, probe);
+    let contents = |file: &str| match file {
+        "prometheus.yml" => config.clone(),
+        _ => alerts.clone(),
+    };
     ContainerSpec {
-        name: format!("{}-prometheus", cluster.name),
         kind: ResourceKind::Prometheus,
-        node: "prometheus".into(),
-        image: image.to_string(),
-        cmd: vec![
-            "--config.file=/etc/prometheus/prometheus.yml".into(),
-            "--storage.tsdb.path=/prometheus".into(),
-            format!("--storage.tsdb.retention.time={}", p.retention),
-            format!("--web.listen-address=:{CONTAINER_PROMETHEUS_PORT}"),
-        ],
+        node: deploy_spec::PROMETHEUS_NAME.into(),
+        image: spec.image.clone(),
+        cmd: spec.command.clone(),
         env: BTreeMap::new(),
-        labels: BTreeMap::from([
-            (LABEL_CLUSTER.to_string(), cluster.name.clone()),
-            (LABEL_NODE.to_string(), "prometheus".to_string()),
-        ]),
+        labels: spec.labels.clone(),
         ports: vec![(
-            CONTAINER_PROMETHEUS_PORT,
-            cluster.runtime.publish_address.to_string(),
-            p.port,
+            spec.port.container,
+            spec.port.host_address.to_string(),
+            spec.port.host,
         )],
-        nano_cpus: (p.cpu_limit * 1e9) as i64,
+        nano_cpus: (spec.limits.cpus * 1e9) as i64,
         cpu_shares: 0,
-        memory: p.memory_limit.0 as i64,
+        memory: spec.limits.memory.0 as i64,
         memory_reservation: 0,
         nofile: None,
         sysctls: BTreeMap::new(),
         log: log_config(cluster),
-        network: (cluster.network.clone(), "prometheus".into()),
-        healthcheck: Some(prometheus_healthcheck(image)),
-        volumes: vec![(volume.to_string(), "/prometheus".into())],
+        network: (cluster.network.clone(), deploy_spec::PROMETHEUS_NAME.into()),
+        healthcheck: Some(spec.healthcheck.test.clone()),
+        volumes: vec![(volume.to_string(), spec.data.target.clone())],
         read_only_files: Vec::new(),
-        // prometheus.yml's rule_files names alerts.yml relative to itself.
-        files: [("prometheus.yml", config), ("alerts.yml", alerts)]
-            .into_iter()
-            .map(|(file, contents)| {
+        files: spec
+            .config_files
+            .iter()
+            .map(|file| {
                 let host = super::native::state_dir(&cluster.name)
                     .join("files")
-                    .join(format!("{}-prometheus", cluster.name))
-                    .join(file);
+                    .join(&spec.name)
+                    .join(&file.source);
                 (
                     host.display().to_string(),
-                    format!("/etc/prometheus/{file}"),
-                    contents,
+                    file.target.clone(),
+                    contents(&file.source),
                 )
             })
             .collect(),
-        user: PROMETHEUS_USER.into(),
+        user: spec.user.into(),
+        name: spec.name,
     }
 }
 
-/// The user nodes run as (the images' `USER`).
-pub const NODE_USER: &str = "10001:10001";
-/// The user Prometheus runs as: `nobody`, who owns its data directory in both images.
-pub const PROMETHEUS_USER: &str = "65534:65534";
-
-/// Prometheus's health check. The local image (Debian's binary `FROM scratch`) has no shell
-/// and no wget, so it carries the static `erlmcp-node` and asks it; the registry image has
-/// busybox's wget.
-fn prometheus_healthcheck(image: &str) -> Vec<String> {
-    let ready = format!("http://127.0.0.1:{CONTAINER_PROMETHEUS_PORT}/-/ready");
-    if image.starts_with(image::LOCAL_PROMETHEUS_REPOSITORY) {
-        vec![
-            "CMD".into(),
-            image::PROMETHEUS_HEALTHCHECK_BINARY.into(),
-            "healthcheck".into(),
-            "--url".into(),
-            ready,
-        ]
-    } else {
-        vec![
-            "CMD".into(),
-            "wget".into(),
-            "-q".into(),
-            "-O".into(),
-            "/dev/null".into(),
-            ready,
-        ]
-    }
-}
+pub use deploy_spec::{NODE_USER, PROMETHEUS_USER};
 
 /// Writes a file `apply` mounts read-only into a container (0644: the container's user reads it).
 fn write_mounted_file(path: &Path, contents: &str) -> anyhow::Result<()> {
@@ -1365,6 +1284,7 @@ fn create_body(spec: &ContainerSpec, hash: &str, nofile: Option<u64>) -> Contain
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::deploy_spec::LABEL_NODE;
 
     fn local_cluster() -> Cluster {
         let text =

@@ -14,29 +14,18 @@ pub mod status;
 pub mod stress_containers;
 pub mod targets;
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 
 use crate::config::model::Cluster;
 
-/// Label naming the cluster a resource belongs to.
-pub const LABEL_CLUSTER: &str = "erlmcp.cluster";
-/// Label naming the node (or `prometheus`).
-pub const LABEL_NODE: &str = "erlmcp.node";
-/// Label naming the node's role.
-pub const LABEL_ROLE: &str = "erlmcp.role";
-/// Label holding the hash of the configuration the resource was created from.
-pub const LABEL_CONFIG_HASH: &str = "erlmcp.config-hash";
+pub use crate::deploy_spec::{LABEL_CLUSTER, LABEL_CONFIG_HASH, LABEL_NODE, LABEL_ROLE};
 /// Label on the containers `stress` runs (load workers, baseline echo servers): the cluster
 /// they load. Not `erlmcp.cluster`, so `plan` never counts them as the cluster's own.
 pub const LABEL_STRESS_OF: &str = "erlmcp.stress-of";
 
 /// Where this machine reaches a port published on the cluster's publish address.
 pub fn reachable(cluster: &Cluster, port: u16) -> SocketAddr {
-    let ip = match cluster.runtime.publish_address {
-        IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-        other => other,
-    };
-    SocketAddr::new(ip, port)
+    cluster.reachable(port)
 }
 
 use std::time::Duration;

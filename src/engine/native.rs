@@ -16,7 +16,8 @@ use serde::{Deserialize, Serialize};
 use super::image;
 use super::reachable;
 use super::status::{self, ClusterStatus, NodeStatus};
-use crate::config::model::{Cluster, Node, Role};
+use crate::config::model::{Cluster, Node};
+use crate::deploy_spec::{self, Addressing};
 use crate::plan::{Change, Desired, Observed, Plan, ResourceKind, Step};
 use crate::progress::Progress;
 
@@ -259,7 +260,7 @@ impl NativeEngine {
             let healthy =
                 alive(process.pid, &process.program) && self.answers(cluster, process).await;
             observed.push(Observed {
-                kind: kind_of_role(&process.role),
+                kind: ResourceKind::of_role_label(Some(&process.role)),
                 name: process.name.clone(),
                 config_hash: Some(process.config_hash.clone()),
                 healthy,
@@ -269,7 +270,7 @@ impl NativeEngine {
     }
 
     async fn answers(&self, cluster: &Cluster, process: &Running) -> bool {
-        let path = if process.role == "prometheus" {
+        let path = if process.role == deploy_spec::PROMETHEUS_NAME {
             "/-/ready"
         } else {
             "/health"
@@ -366,11 +367,7 @@ impl NativeEngine {
             .process_group(0)
             .spawn()
             .with_context(|| format!("starting {}", spec.program.display()))?;
-        let role = match spec.kind {
-            ResourceKind::Coordinator => "coordinator",
-            ResourceKind::Worker => "worker",
-            _ => "prometheus",
-        };
+        let role = spec.kind.role_label();
         state.processes.retain(|p| p.name != spec.name);
         state.processes.push(Running {
             name: spec.name.clone(),
@@ -459,7 +456,11 @@ impl NativeEngine {
                 rss_bytes: figures.1,
             });
         }
-        let prometheus = if state.processes.iter().any(|p| p.role == "prometheus") {
+        let prometheus = if state
+            .processes
+            .iter()
+            .any(|p| p.role == deploy_spec::PROMETHEUS_NAME)
+        {
             status::prometheus_targets(reachable(cluster, cluster.prometheus.port)).await
         } else {
             Err("not running (no host prometheus, or disabled)".into())
@@ -506,14 +507,6 @@ impl NativeEngine {
     }
 }
 
-fn kind_of_role(role: &str) -> ResourceKind {
-    match role {
-        "coordinator" => ResourceKind::Coordinator,
-        "worker" => ResourceKind::Worker,
-        _ => ResourceKind::Prometheus,
-    }
-}
-
 /// SIGTERM (the node drains), then SIGKILL if it is still there after 10 s.
 fn terminate(pid: i32, program: &Path) {
     use nix::sys::signal::{Signal, kill};
@@ -548,62 +541,22 @@ fn log_tail(path: &Path) -> String {
     lines[lines.len().saturating_sub(20)..].join("\n")
 }
 
+/// The process for one node: its deployment spec on this host's ports.
 fn node_spec(cluster: &Cluster, node: &Node, program: &Path, program_hash: &str) -> ProcessSpec {
-    let coordinator = cluster.coordinator().map_or(0, |n| n.api_port);
-    let bind = cluster.runtime.publish_address.to_string();
-    let env = BTreeMap::from([
-        ("ERLMCP_CLUSTER".to_string(), cluster.name.clone()),
-        ("ERLMCP_NODE_NAME".into(), node.name.clone()),
-        (
-            "ERLMCP_ROLE".into(),
-            if node.role == Role::Coordinator {
-                "coordinator"
-            } else {
-                "worker"
-            }
-            .into(),
-        ),
-        ("ERLMCP_BIND".into(), bind),
-        ("ERLMCP_API_PORT".into(), node.api_port.to_string()),
-        (
-            "ERLMCP_LISTENER_PORT".into(),
-            node.listener_port.to_string(),
-        ),
-        (
-            "ERLMCP_MAX_CONNECTIONS".into(),
-            node.connections.to_string(),
-        ),
-        ("ERLMCP_IDLE_TIMEOUT".into(), node.idle_timeout.to_string()),
-        (
-            "ERLMCP_ADVERTISE_HOST".into(),
-            reachable(cluster, node.api_port).ip().to_string(),
-        ),
-        (
-            "ERLMCP_SEEDS".into(),
-            reachable(cluster, coordinator).to_string(),
-        ),
-        // A path: the secret's value is never in a process's environment.
-        (
-            "ERLMCP_CLUSTER_SECRET_FILE".into(),
-            super::secret::stored_path(&cluster.name)
-                .display()
-                .to_string(),
-        ),
-    ]);
+    let addressing = Addressing::HostPorts {
+        secret_file: super::secret::stored_path(&cluster.name),
+    };
+    let spec = deploy_spec::node_deployment(cluster, node, &addressing);
     ProcessSpec {
-        name: format!("{}-{}", cluster.name, node.name),
-        kind: if node.role == Role::Coordinator {
-            ResourceKind::Coordinator
-        } else {
-            ResourceKind::Worker
-        },
-        node: node.name.clone(),
+        kind: ResourceKind::of_role(spec.role),
+        node: spec.node.clone(),
         program: program.to_path_buf(),
         program_hash: program_hash.to_string(),
-        args: vec!["serve".into()],
-        env,
+        args: spec.command.clone(),
+        env: spec.env_map(),
         health_port: node.api_port,
         files: Vec::new(),
+        name: spec.name,
     }
 }
 

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use crate::config::model::Cluster;
 
 /// Where a container reads the cluster secret (compose, Swarm and Kubernetes alike).
-pub const CONTAINER_SECRET_PATH: &str = "/run/secrets/erlmcp_cluster_secret";
+pub use crate::deploy_spec::CONTAINER_SECRET_PATH;
 
 /// The node refuses secrets shorter than this many bytes (whitespace trimmed).
 pub const MIN_SECRET_BYTES: usize = 32;

@@ -5,6 +5,7 @@
 //! |--------------|------------------------------------------|------------------------------------------------------|
 //! | `yaml`       | YAML keys; `prometheus.yml`, `colima.yaml` | plain when provably a string, else double-quoted   |
 //! | `compose`    | values in `docker-compose.yml`           | `yaml`, then compose's `$` interpolation as `$$`     |
+//! | `compose_quoted` | exec-form words in `docker-compose.yml` | `compose`, always double-quoted                  |
 //! | `sh`         | the provisioning script (POSIX `sh`)     | one single-quoted word, `'` as `'\''`                |
 //! | `bash`       | `colima-setup.sh`                        | `sh`, or `$'…'` with `\xHH` for control characters  |
 //! | `docker_arg` | Dockerfile `ARG` defaults                | double-quoted; `\`, `"`, `$` escaped; no line break  |
@@ -19,6 +20,7 @@ use minijinja::Environment;
 pub fn register(env: &mut Environment<'_>) {
     env.add_filter("yaml", |value: String| yaml(&value));
     env.add_filter("compose", |value: String| compose(&value));
+    env.add_filter("compose_quoted", |value: String| compose_quoted(&value));
     env.add_filter("sh", |value: String| sh(&value));
     env.add_filter("bash", |value: String| bash(&value));
     env.add_filter("docker_arg", |value: String| docker_arg(&value));
@@ -48,6 +50,12 @@ pub fn yaml(text: &str) -> String {
     if is_plain_yaml_string(text) {
         return text.to_string();
     }
+    yaml_quoted(text)
+}
+
+/// A double-quoted YAML scalar that reads back as exactly `text`, whatever it holds (for the
+/// words of an exec-form command, which read best quoted alike).
+pub fn yaml_quoted(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 2);
     out.push('"');
     for c in text.chars() {
@@ -78,6 +86,11 @@ pub fn yaml(text: &str) -> String {
 /// interpolates `$VAR`/`${VAR}` in every value, quoted or not, and reads `$$` as one `$`.
 pub fn compose(text: &str) -> String {
     yaml(text).replace('$', "$$")
+}
+
+/// [`yaml_quoted`] for `docker-compose.yml`: every `$` doubled, as in [`compose`].
+pub fn compose_quoted(text: &str) -> String {
+    yaml_quoted(text).replace('$', "$$")
 }
 
 /// One shell word that the shell reads back as exactly `text`, with no expansion of any kind:
@@ -201,6 +214,12 @@ mod tests {
             let arg = docker_arg(&text);
             proptest::prop_assert!(!arg.contains(['\n', '\r']));
         }
+    }
+
+    #[test]
+    fn compose_quoted_quotes_even_plain_words() {
+        assert_eq!(compose_quoted("CMD"), "\"CMD\"");
+        assert_eq!(compose_quoted("a$b\"c"), "\"a$$b\\\"c\"");
     }
 
     #[test]
