@@ -7,8 +7,12 @@
 
 pub mod docker;
 pub mod docker_stats;
+pub mod driver;
+#[cfg(test)]
+mod fake;
 pub mod image;
 pub mod native;
+pub mod schedule;
 pub mod secret;
 pub mod status;
 pub mod stress_containers;
@@ -34,6 +38,7 @@ use crate::config::model::RuntimeKind;
 use crate::plan::{self as planner, Plan};
 use crate::progress::Progress;
 use docker::{DockerDesired, DockerEngine};
+use driver::Driver;
 use native::{NativeEngine, ProcessSpec};
 use status::ClusterStatus;
 
@@ -81,8 +86,8 @@ impl Runtime {
     /// `docker` or `native`.
     pub fn name(&self) -> &'static str {
         match self {
-            Runtime::Docker(_) => "docker",
-            Runtime::Native(_) => "native",
+            Runtime::Docker(engine) => engine.name(),
+            Runtime::Native(engine) => engine.name(),
         }
     }
 
@@ -94,7 +99,7 @@ impl Runtime {
                 Prepared::Docker(engine, Box::new(want))
             }
             Runtime::Native(engine) => {
-                let specs = engine.prepare(cluster, progress)?;
+                let specs = engine.prepare(cluster, progress).await?;
                 Prepared::Native(engine, specs)
             }
         })
@@ -117,7 +122,7 @@ impl Runtime {
     ) -> anyhow::Result<()> {
         match self {
             Runtime::Docker(engine) => engine.down(cluster, volumes, progress).await?,
-            Runtime::Native(engine) => engine.down(volumes, progress)?,
+            Runtime::Native(engine) => engine.down(cluster, volumes, progress).await?,
         }
         let stored = secret::stored_path(&cluster.name);
         if volumes {
@@ -138,14 +143,8 @@ impl Prepared {
     /// Desired against observed.
     pub async fn plan(&self, cluster: &Cluster) -> anyhow::Result<Plan> {
         Ok(match self {
-            Prepared::Docker(engine, want) => {
-                let observed = engine.observe(cluster, want).await?;
-                planner::plan(&cluster.name, "docker", &engine.desired(want), &observed)
-            }
-            Prepared::Native(engine, specs) => {
-                let observed = engine.observe(cluster).await?;
-                planner::plan(&cluster.name, "native", &engine.desired(specs), &observed)
-            }
+            Prepared::Docker(engine, want) => plan_of(engine, cluster, want).await?,
+            Prepared::Native(engine, specs) => plan_of(engine, cluster, specs).await?,
         })
     }
 
@@ -161,15 +160,26 @@ impl Prepared {
         secret::ensure(cluster)?;
         match self {
             Prepared::Docker(engine, want) => {
-                engine
-                    .apply(cluster, want, plan, progress, health_timeout)
-                    .await
+                schedule::apply(engine, cluster, want, plan, progress, health_timeout).await
             }
             Prepared::Native(engine, specs) => {
-                engine
-                    .apply(cluster, specs, plan, progress, health_timeout)
-                    .await
+                schedule::apply(engine, cluster, specs, plan, progress, health_timeout).await
             }
         }
     }
+}
+
+/// Desired against observed, for any driver.
+pub async fn plan_of<D: Driver>(
+    driver: &D,
+    cluster: &Cluster,
+    want: &D::Want,
+) -> anyhow::Result<Plan> {
+    let observed = driver.observe(cluster, want).await?;
+    Ok(planner::plan(
+        &cluster.name,
+        driver.name(),
+        &driver.desired(want),
+        &observed,
+    ))
 }

@@ -13,13 +13,14 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context as _, anyhow, bail};
 use serde::{Deserialize, Serialize};
 
+use super::driver::{Driver, Unhealthy};
 use super::image;
 use super::reachable;
 use super::status::{self, ClusterStatus, NodeStatus};
 use crate::config::model::{Cluster, Node};
 use crate::deploy_spec::{self, Addressing};
-use crate::plan::{Change, Desired, Observed, Plan, ResourceKind, Step};
-use crate::progress::Progress;
+use crate::plan::{Change, Desired, Observed, ResourceKind, Step};
+use crate::progress::{Progress, Task};
 
 /// One process as the cluster wants it. Ordered maps keep the hash stable.
 #[derive(Debug, Clone, Serialize)]
@@ -77,6 +78,10 @@ pub struct State {
 /// The native runtime for one cluster.
 pub struct NativeEngine {
     dir: PathBuf,
+    /// Held while the state file is read, changed and written.
+    state_lock: std::sync::Mutex<()>,
+    /// The processes this command started, to see one exit before it answered.
+    children: std::sync::Mutex<std::collections::HashMap<String, std::process::Child>>,
 }
 
 /// Where the native runtime keeps state, logs and Prometheus data for a cluster.
@@ -145,8 +150,14 @@ fn alive(pid: i32, program: &Path) -> bool {
 impl NativeEngine {
     /// The runtime for `cluster`, keeping its state under [`state_dir`].
     pub fn new(cluster: &Cluster) -> Self {
+        NativeEngine::in_dir(state_dir(&cluster.name))
+    }
+
+    fn in_dir(dir: PathBuf) -> Self {
         NativeEngine {
-            dir: state_dir(&cluster.name),
+            dir,
+            state_lock: Default::default(),
+            children: Default::default(),
         }
     }
 
@@ -183,7 +194,7 @@ impl NativeEngine {
     }
 
     /// Every process the cluster wants.
-    pub fn prepare(
+    fn prepare_specs(
         &self,
         cluster: &Cluster,
         progress: &Progress,
@@ -239,7 +250,7 @@ impl NativeEngine {
     }
 
     /// The desired resources as the planner sees them.
-    pub fn desired(&self, specs: &[ProcessSpec]) -> Vec<Desired> {
+    fn planned(specs: &[ProcessSpec]) -> Vec<Desired> {
         specs
             .iter()
             .map(|spec| Desired {
@@ -253,7 +264,7 @@ impl NativeEngine {
     }
 
     /// The processes the state file names, with whether each is alive and answering.
-    pub async fn observe(&self, cluster: &Cluster) -> anyhow::Result<Vec<Observed>> {
+    async fn observe_processes(&self, cluster: &Cluster) -> anyhow::Result<Vec<Observed>> {
         let state = self.load_state()?;
         let mut observed = Vec::new();
         for process in &state.processes {
@@ -284,18 +295,10 @@ impl NativeEngine {
         .is_ok_and(|r| r.status == 200)
     }
 
-    /// Carries out `plan`, saving the state after every process so an interrupted apply is
-    /// repaired by the next `apply` or `down`.
-    pub async fn apply(
-        &self,
-        cluster: &Cluster,
-        specs: &[ProcessSpec],
-        plan: &Plan,
-        progress: &Progress,
-        health_timeout: Option<Duration>,
-    ) -> anyhow::Result<()> {
+    /// Before the first start of an apply: the logs directory, and every node gets the whole
+    /// hard open-file limit, not the shell's soft one.
+    fn ready_to_start(&self) -> anyhow::Result<()> {
         std::fs::create_dir_all(self.dir.join("logs"))?;
-        // Every node gets the whole hard open-file limit, not the shell's soft one.
         if let Ok((_, hard)) =
             nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
         {
@@ -305,59 +308,52 @@ impl NativeEngine {
                 hard,
             );
         }
-        let mut state = self.load_state()?;
-        state.cluster = cluster.name.clone();
-        for step in plan.steps.iter().filter(|s| s.change == Change::Remove) {
-            let task = progress.task(format!("{} {}", step.kind, step.name));
-            self.stop(&mut state, &step.name)?;
-            task.done("stopped (no longer in the cluster file)");
-        }
-        // Nodes are health-gated one after another: coordinator first, then each worker.
-        for step in &plan.steps {
-            if step.change == Change::Unchanged || step.change == Change::Remove {
-                continue;
-            }
-            let spec = specs
-                .iter()
-                .find(|s| s.name == step.name)
-                .expect("the plan names only wanted processes");
-            if let Err(error) = self
-                .replace(cluster, &mut state, spec, step, progress, health_timeout)
-                .await
-            {
-                // Leave no dead process in the state: the next apply starts it afresh.
-                self.stop(&mut state, &spec.name)?;
-                return Err(error);
-            }
-        }
         Ok(())
     }
 
-    async fn replace(
+    /// Changes the state file under the lock, saving it at once, so an interrupted apply is
+    /// repaired by the next `apply` or `down` and starts running together never lose a record.
+    fn update_state<T>(
         &self,
         cluster: &Cluster,
-        state: &mut State,
+        change: impl FnOnce(&mut State) -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
+        let _guard = self.state_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let mut state = self.load_state()?;
+        state.cluster = cluster.name.clone();
+        let result = change(&mut state)?;
+        self.save_state(&state)?;
+        Ok(result)
+    }
+
+    fn log_path(&self, spec: &ProcessSpec) -> PathBuf {
+        self.dir.join("logs").join(format!("{}.log", spec.node))
+    }
+
+    /// Stops the old process of a recreate, writes the spec's files, starts the new process
+    /// and records it.
+    fn start_process(
+        &self,
+        cluster: &Cluster,
         spec: &ProcessSpec,
         step: &Step,
-        progress: &Progress,
-        health_timeout: Option<Duration>,
+        task: &Task,
     ) -> anyhow::Result<()> {
-        let task = progress.task(format!("{} {}", spec.kind, spec.name));
+        self.ready_to_start()?;
         if matches!(step.change, Change::Recreate { .. }) {
             task.step("stopping the old process");
-            self.stop(state, &spec.name)?;
+            self.stop(&spec.name)?;
         }
         for (path, contents) in &spec.files {
             std::fs::write(path, contents)
                 .with_context(|| format!("writing {}", path.display()))?;
         }
-        let log_path = self.dir.join("logs").join(format!("{}.log", spec.node));
         let log = OpenOptions::new()
             .create(true)
             .append(true)
-            .open(&log_path)?;
+            .open(self.log_path(spec))?;
         task.step("starting");
-        let mut child = Command::new(&spec.program)
+        let child = Command::new(&spec.program)
             .args(&spec.args)
             .envs(&spec.env)
             .stdin(Stdio::null())
@@ -367,29 +363,68 @@ impl NativeEngine {
             .process_group(0)
             .spawn()
             .with_context(|| format!("starting {}", spec.program.display()))?;
-        let role = spec.kind.role_label();
-        state.processes.retain(|p| p.name != spec.name);
-        state.processes.push(Running {
+        let running = Running {
             name: spec.name.clone(),
             node: spec.node.clone(),
-            role: role.into(),
+            role: spec.kind.role_label().into(),
             pid: child.id() as i32,
             program: spec.program.clone(),
             config_hash: step.config_hash.clone().unwrap_or_default(),
             started_at: now(),
             health_port: spec.health_port,
-        });
-        self.save_state(state)?;
-        let Some(timeout) = health_timeout else {
-            task.done("started");
-            return Ok(());
         };
-        task.step("waiting for health");
+        self.children
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(spec.name.clone(), child);
+        let recorded = self.update_state(cluster, |state| {
+            state.processes.retain(|p| p.name != spec.name);
+            state.processes.push(running);
+            Ok(())
+        });
+        if let Err(error) = recorded {
+            // Nothing unrecorded may keep running: `down` would never find it.
+            if let Some(mut child) = self.forget_child(&spec.name) {
+                let _ = child.kill();
+            }
+            return Err(error);
+        }
+        Ok(())
+    }
+
+    fn forget_child(&self, name: &str) -> Option<std::process::Child> {
+        self.children
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(name)
+    }
+
+    /// Waits for the process `start_process` started to answer its health port.
+    async fn wait_answering(
+        &self,
+        cluster: &Cluster,
+        spec: &ProcessSpec,
+        timeout: Duration,
+    ) -> anyhow::Result<()> {
         let deadline = Instant::now() + timeout;
-        let running = state.processes.last().cloned().expect("just pushed");
+        let log_path = self.log_path(spec);
+        let running = self
+            .load_state()?
+            .processes
+            .into_iter()
+            .find(|p| p.name == spec.name)
+            .ok_or_else(|| anyhow!("{} is not in the state file", spec.name))?;
         loop {
-            if let Some(status) = child.try_wait()? {
-                task.failed("exited");
+            let exited = match self
+                .children
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get_mut(&spec.name)
+            {
+                Some(child) => child.try_wait()?,
+                None => None,
+            };
+            if let Some(status) = exited {
                 let tail = log_tail(&log_path);
                 bail!(
                     "{} exited ({status}) before it answered; the end of {}:\n{tail}",
@@ -398,11 +433,9 @@ impl NativeEngine {
                 );
             }
             if self.answers(cluster, &running).await {
-                task.done("healthy");
                 return Ok(());
             }
             if Instant::now() >= deadline {
-                task.failed("not healthy");
                 bail!(
                     "{} did not answer on port {} within {}s; see {}",
                     spec.name,
@@ -416,17 +449,20 @@ impl NativeEngine {
     }
 
     /// Stops one process (SIGTERM, then SIGKILL after 10 s) and forgets it.
-    fn stop(&self, state: &mut State, name: &str) -> anyhow::Result<()> {
+    fn stop(&self, name: &str) -> anyhow::Result<()> {
+        let _ = self.forget_child(name);
+        let _guard = self.state_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let mut state = self.load_state()?;
         if let Some(process) = state.processes.iter().find(|p| p.name == name).cloned() {
             terminate(process.pid, &process.program);
             state.processes.retain(|p| p.name != name);
-            self.save_state(state)?;
+            self.save_state(&state)?;
         }
         Ok(())
     }
 
     /// Per-node state, health, uptime and figures, and Prometheus's target health.
-    pub async fn status(&self, cluster: &Cluster) -> anyhow::Result<ClusterStatus> {
+    async fn cluster_status(&self, cluster: &Cluster) -> anyhow::Result<ClusterStatus> {
         let state = self.load_state()?;
         let mut nodes = Vec::new();
         for node in &cluster.nodes {
@@ -474,12 +510,11 @@ impl NativeEngine {
     }
 
     /// Stops every process the state file names; removes Prometheus's data with `volumes`.
-    pub fn down(&self, volumes: bool, progress: &Progress) -> anyhow::Result<()> {
-        let mut state = self.load_state()?;
-        let names: Vec<String> = state.processes.iter().map(|p| p.name.clone()).collect();
-        for name in names {
-            let task = progress.task(format!("process {name}"));
-            self.stop(&mut state, &name)?;
+    fn stop_all(&self, volumes: bool, progress: &Progress) -> anyhow::Result<()> {
+        let state = self.load_state()?;
+        for process in &state.processes {
+            let task = progress.task(format!("process {}", process.name));
+            self.stop(&process.name)?;
             task.done("stopped");
         }
         let _ = std::fs::remove_file(self.state_path());
@@ -504,6 +539,101 @@ impl NativeEngine {
             .into_iter()
             .find(|p| p.name == name)
             .map(|p| p.pid)
+    }
+}
+
+impl ProcessSpec {
+    fn of<'a>(specs: &'a [ProcessSpec], name: &str) -> &'a ProcessSpec {
+        specs
+            .iter()
+            .find(|s| s.name == name)
+            .expect("the plan names only wanted processes")
+    }
+}
+
+impl Driver for NativeEngine {
+    type Want = Vec<ProcessSpec>;
+
+    fn name(&self) -> &'static str {
+        "native"
+    }
+
+    async fn prepare(
+        &self,
+        cluster: &Cluster,
+        progress: &Progress,
+    ) -> anyhow::Result<Vec<ProcessSpec>> {
+        self.prepare_specs(cluster, progress)
+    }
+
+    fn desired(&self, specs: &Vec<ProcessSpec>) -> Vec<Desired> {
+        NativeEngine::planned(specs)
+    }
+
+    async fn observe(
+        &self,
+        cluster: &Cluster,
+        _: &Vec<ProcessSpec>,
+    ) -> anyhow::Result<Vec<Observed>> {
+        self.observe_processes(cluster).await
+    }
+
+    /// Processes need no image, network or volume.
+    async fn provide(
+        &self,
+        _: &Cluster,
+        _: &Vec<ProcessSpec>,
+        _: &Step,
+        _: &Progress,
+    ) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    async fn remove(&self, step: &Step, progress: &Progress) -> anyhow::Result<()> {
+        let task = progress.task(format!("{} {}", step.kind, step.name));
+        self.stop(&step.name)?;
+        task.done("stopped (no longer in the cluster file)");
+        Ok(())
+    }
+
+    async fn start(
+        &self,
+        cluster: &Cluster,
+        specs: &Vec<ProcessSpec>,
+        step: &Step,
+        _: &Progress,
+        task: &Task,
+    ) -> anyhow::Result<()> {
+        self.start_process(cluster, ProcessSpec::of(specs, &step.name), step, task)
+    }
+
+    async fn wait_healthy(
+        &self,
+        cluster: &Cluster,
+        specs: &Vec<ProcessSpec>,
+        step: &Step,
+        timeout: Duration,
+        _: &Task,
+    ) -> anyhow::Result<()> {
+        self.wait_answering(cluster, ProcessSpec::of(specs, &step.name), timeout)
+            .await
+    }
+
+    /// Leave no dead process in the state: the next apply starts it afresh.
+    fn unhealthy(&self) -> Unhealthy {
+        Unhealthy::Discard
+    }
+
+    async fn discard(&self, step: &Step) -> anyhow::Result<()> {
+        self.stop(&step.name)
+    }
+
+    async fn status(&self, cluster: &Cluster) -> anyhow::Result<ClusterStatus> {
+        self.cluster_status(cluster).await
+    }
+
+    async fn down(&self, _: &Cluster, volumes: bool, progress: &Progress) -> anyhow::Result<()> {
+        self.stop_all(volumes, progress)
     }
 }
 
@@ -576,9 +706,7 @@ mod tests {
     #[test]
     fn state_round_trips_through_its_file() {
         let dir = tempfile::tempdir().unwrap();
-        let engine = NativeEngine {
-            dir: dir.path().join("c"),
-        };
+        let engine = NativeEngine::in_dir(dir.path().join("c"));
         assert!(engine.load_state().unwrap().processes.is_empty());
         let state = State {
             cluster: "c".into(),
