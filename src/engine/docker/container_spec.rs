@@ -306,8 +306,8 @@ pub(super) fn create_body(
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use super::super::desired::short_hash_of;
+    use super::*;
     use crate::deploy_spec::LABEL_NODE;
 
     fn local_cluster() -> Cluster {
