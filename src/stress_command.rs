@@ -10,13 +10,13 @@ use anyhow::bail;
 use crate::config::model::{Cluster, RuntimeKind};
 use crate::engine::Runtime;
 use crate::engine::docker::DockerEngine;
-use crate::engine::docker_stats::DockerSampler;
-use crate::engine::stress_containers::{
+use crate::progress::Progress;
+use crate::stress::containers::{
     ContainerBaselines, ContainerWorkers, network_targets, remove_stress_containers,
 };
-use crate::engine::targets::{Baselines, cluster_targets};
-use crate::progress::Progress;
+use crate::stress::docker_stats::DockerSampler;
 use crate::stress::resources::{NativeSampler, ResourceSampler};
+use crate::stress::targets::{Baselines, cluster_targets};
 use crate::stress::{
     RemoteWorkers, Slo, StressOptions, StressSummary, StressTarget, Transport, WorkerHost as _,
     WorkerLaunch,

@@ -1,12 +1,11 @@
 //! Runtimes that run a cluster: [`docker`] (the Docker engine through bollard) and [`native`]
-//! (local `erlmcp-node` processes). Both turn the cluster into [`crate::plan::Desired`]
-//! resources, read back [`crate::plan::Observed`] ones, and carry out a [`crate::plan::Plan`].
-//! Beside them: what `stress` needs of a running cluster ([`targets`], [`docker_stats`],
-//! [`stress_containers`]), the images both build ([`image`]) and the cluster secret both hand
-//! their nodes ([`secret`]).
+//! (local `erlmcp-node` processes), both behind one [`driver::Driver`] interface. Each turns the
+//! cluster's deployment spec ([`crate::deploy_spec`]) into [`crate::plan::Desired`] resources and
+//! reads back [`crate::plan::Observed`] ones; [`schedule`] carries a [`crate::plan::Plan`] out in
+//! the same order on every runtime. Beside them: the images both build ([`image`]), the cluster
+//! secret both hand their nodes ([`secret`]) and what `status` reports ([`status`]).
 
 pub mod docker;
-pub mod docker_stats;
 pub mod driver;
 #[cfg(test)]
 mod fake;
@@ -15,26 +14,12 @@ pub mod native;
 pub mod schedule;
 pub mod secret;
 pub mod status;
-pub mod stress_containers;
-pub mod targets;
-
-use std::net::SocketAddr;
-
-use crate::config::model::Cluster;
-
-pub use crate::deploy_spec::{LABEL_CLUSTER, LABEL_CONFIG_HASH, LABEL_NODE, LABEL_ROLE};
-/// Label on the containers `stress` runs (load workers, baseline echo servers): the cluster
-/// they load. Not `erlmcp.cluster`, so `plan` never counts them as the cluster's own.
-pub const LABEL_STRESS_OF: &str = "erlmcp.stress-of";
-
-/// Where this machine reaches a port published on the cluster's publish address.
-pub fn reachable(cluster: &Cluster, port: u16) -> SocketAddr {
-    cluster.reachable(port)
-}
 
 use std::time::Duration;
 
-use crate::config::model::RuntimeKind;
+pub use crate::deploy_spec::{LABEL_CLUSTER, LABEL_CONFIG_HASH, LABEL_NODE, LABEL_ROLE};
+
+use crate::config::model::{Cluster, RuntimeKind};
 use crate::plan::{self as planner, Plan};
 use crate::progress::Progress;
 use docker::{DockerDesired, DockerEngine};

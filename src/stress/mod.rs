@@ -13,10 +13,15 @@
 //! - `run`: the parent: plans, starts workers (together, on `go`), aggregates, samples, writes the report.
 //! - `resources`: per-node resource sampling (/proc and the node's `/metrics`).
 //! - `machine`: facts about the machine and CPU time of processes.
+//! - `targets`: a running cluster's nodes as stress targets, and the native baseline echo servers.
+//! - `containers`: stress workers and baseline echo servers as containers on a Docker cluster's network.
+//! - `docker_stats`: per-container resource samples through the engine's stats API.
 //!
 //! Workers outside this machine's process table (containers on a Docker cluster's network) come
-//! from a [`WorkerHost`]; `crate::engine::stress_containers` is the Docker one.
+//! from a [`WorkerHost`]; [`containers`] is the Docker one.
 
+pub mod containers;
+pub mod docker_stats;
 pub mod failure;
 pub mod http_session;
 pub mod machine;
@@ -28,6 +33,7 @@ pub mod run;
 pub mod schedule;
 pub mod session;
 pub mod stats;
+pub mod targets;
 pub mod worker;
 
 pub use run::{StressSummary, run, run_with_sampler};

@@ -13,8 +13,7 @@ impl DockerEngine {
         volumes: bool,
         progress: &Progress,
     ) -> anyhow::Result<()> {
-        let leftovers =
-            crate::engine::stress_containers::remove_stress_containers(self, cluster).await?;
+        let leftovers = crate::stress::containers::remove_stress_containers(self, cluster).await?;
         if leftovers > 0 {
             progress.info(format!("{leftovers} stress container(s) removed"));
         }

@@ -20,12 +20,15 @@ use futures_util::future::BoxFuture;
 use futures_util::{StreamExt as _, TryStreamExt as _};
 use tokio_util::io::StreamReader;
 
-use super::LABEL_STRESS_OF;
-use super::docker::{DockerEngine, NODE_USER, least_privilege, nofile_ulimits};
-use super::image;
 use crate::config::model::{CONTAINER_API_PORT, CONTAINER_LISTENER_PORT, Cluster};
+use crate::engine::docker::{DockerEngine, NODE_USER, least_privilege, nofile_ulimits};
+use crate::engine::image;
 use crate::progress::Progress;
 use crate::stress::{StressTarget, TargetKind, WorkerHost, WorkerPipes};
+
+/// Label on the containers `stress` runs (load workers, baseline echo servers): the cluster
+/// they load. Not `erlmcp.cluster`, so `plan` never counts them as the cluster's own.
+pub const LABEL_STRESS_OF: &str = "erlmcp.stress-of";
 
 /// Label saying what a stress container is: `worker` or `baseline`.
 const LABEL_STRESS_ROLE: &str = "erlmcp.stress-role";
@@ -438,6 +441,6 @@ mod tests {
         let labels = stress_labels("erlmcp", "worker");
         assert_eq!(labels[LABEL_STRESS_OF], "erlmcp");
         assert_eq!(labels[LABEL_STRESS_ROLE], "worker");
-        assert!(!labels.contains_key(super::super::LABEL_CLUSTER));
+        assert!(!labels.contains_key(crate::engine::LABEL_CLUSTER));
     }
 }

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use anyhow::bail;
 
-use super::{Runtime, reachable};
 use crate::config::model::Cluster;
+use crate::engine::Runtime;
 use crate::progress::Progress;
 use crate::stress::{StressTarget, TargetKind};
 
@@ -19,7 +19,7 @@ pub async fn cluster_targets(
     let mut targets = Vec::new();
     let mut answering = 0;
     for node in &cluster.nodes {
-        let api = reachable(cluster, node.api_port);
+        let api = cluster.reachable(node.api_port);
         let pid = match runtime {
             Runtime::Native(engine) => engine
                 .pid_of(&format!("{}-{}", cluster.name, node.name))
@@ -34,7 +34,7 @@ pub async fn cluster_targets(
         }
         targets.push(StressTarget {
             node: node.name.clone(),
-            tcp_addr: reachable(cluster, node.listener_port),
+            tcp_addr: cluster.reachable(node.listener_port),
             api_addr: Some(api),
             pid,
             capacity: node.connections,
@@ -65,7 +65,7 @@ pub struct Baselines {
 impl Baselines {
     /// Starts one baseline per node.
     pub fn start(cluster: &Cluster, progress: &Progress) -> anyhow::Result<Self> {
-        let program = super::native::node_program(progress)?;
+        let program = crate::engine::native::node_program(progress)?;
         let mut baselines = Baselines {
             children: Vec::new(),
             targets: Vec::new(),
