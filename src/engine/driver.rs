@@ -1,11 +1,12 @@
 //! The one interface every runtime implements: work out the desired resources, observe what
 //! runs, carry out one primitive step of a plan (provide, remove, start, wait for health,
-//! discard), report status, take the cluster down. The order of the steps is not the driver's
+//! discard), report status, read logs, take the cluster down. The order of the steps is not the driver's
 //! business: [`super::schedule`] derives it from the plan, the same for every runtime.
 
 use std::time::Duration;
 
 use crate::config::model::Cluster;
+use crate::logs::{LogLine, LogRequest};
 use crate::plan::{Desired, Observed, Step};
 use crate::progress::{Progress, Task};
 
@@ -92,5 +93,16 @@ pub trait Driver {
         cluster: &Cluster,
         volumes: bool,
         progress: &Progress,
+    ) -> anyhow::Result<()>;
+
+    /// Hands `emit` the lines of `sources` (node names, `prometheus`), merged in time order;
+    /// with `follow`, then new lines as they come, until Ctrl-C.
+    async fn logs(
+        &self,
+        cluster: &Cluster,
+        sources: &[String],
+        request: &LogRequest,
+        follow: bool,
+        emit: &mut dyn FnMut(Vec<LogLine>) -> anyhow::Result<()>,
     ) -> anyhow::Result<()>;
 }

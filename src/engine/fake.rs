@@ -11,6 +11,7 @@ use anyhow::bail;
 use super::driver::{Driver, Unhealthy};
 use super::status::ClusterStatus;
 use crate::config::model::Cluster;
+use crate::logs::{LogLine, LogRequest};
 use crate::plan::{Desired, Observed, Step};
 use crate::progress::{Progress, Task};
 
@@ -189,5 +190,20 @@ impl Driver for FakeRuntime {
         self.record("down", "*");
         self.running.lock().unwrap().clear();
         Ok(())
+    }
+
+    async fn logs(
+        &self,
+        _: &Cluster,
+        sources: &[String],
+        request: &LogRequest,
+        follow: bool,
+        emit: &mut dyn FnMut(Vec<LogLine>) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        for source in sources {
+            self.record("logs", source);
+        }
+        let _ = (request, follow);
+        emit(Vec::new())
     }
 }

@@ -98,6 +98,22 @@ impl Runtime {
         }
     }
 
+    /// Hands `emit` the lines of `sources`, merged in time order; with `follow`, new ones as they
+    /// come, until Ctrl-C.
+    pub async fn logs(
+        &self,
+        cluster: &Cluster,
+        sources: &[String],
+        request: &crate::logs::LogRequest,
+        follow: bool,
+        emit: &mut dyn FnMut(Vec<crate::logs::LogLine>) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        match self {
+            Runtime::Docker(engine) => engine.logs(cluster, sources, request, follow, emit).await,
+            Runtime::Native(engine) => engine.logs(cluster, sources, request, follow, emit).await,
+        }
+    }
+
     /// Removes what the cluster runs; with `volumes`, its data and its stored secret too.
     pub async fn down(
         &self,

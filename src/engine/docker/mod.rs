@@ -6,13 +6,15 @@
 //! - [`images`]: the node and Prometheus images and how each is made present.
 //! - `desired`: everything the cluster wants, worked out once; `observe`: what the engine has.
 //! - `steps`: the primitive steps (network, volume, container start and removal).
-//! - `health`: health and readiness waits; `status`, `down`; `rfc3339`: the engine's timestamps.
+//! - `health`: health and readiness waits; `status`, `down`, `logs`; `rfc3339`: the engine's
+//!   timestamps.
 
 mod container_spec;
 mod desired;
 mod down;
 mod health;
 mod images;
+mod logs;
 mod observe;
 mod rfc3339;
 mod status;
@@ -33,6 +35,7 @@ use super::driver::{Driver, Unhealthy};
 use super::status::ClusterStatus;
 use crate::config::model::Cluster;
 use crate::deploy_spec::LABEL_CLUSTER;
+use crate::logs::{LogLine, LogRequest};
 use crate::plan::{Desired, Observed, ResourceKind, Step};
 use crate::progress::{Progress, Task};
 
@@ -235,5 +238,17 @@ impl Driver for DockerEngine {
         progress: &Progress,
     ) -> anyhow::Result<()> {
         self.remove_cluster(cluster, volumes, progress).await
+    }
+
+    async fn logs(
+        &self,
+        cluster: &Cluster,
+        sources: &[String],
+        request: &LogRequest,
+        follow: bool,
+        emit: &mut dyn FnMut(Vec<LogLine>) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        self.stream_logs(cluster, sources, request, follow, emit)
+            .await
     }
 }

@@ -8,7 +8,9 @@
 //! - `spec`: the processes the cluster wants (from the deployment spec) and the node binary.
 //! - `state`: the state file (what this runtime started), changed under a lock.
 //! - `process`: starting, health-waiting, stopping processes. `observe`: what runs, `status`.
+//! - `logs`: the state directory's log files, read and followed.
 
+mod logs;
 mod observe;
 mod process;
 mod spec;
@@ -23,6 +25,7 @@ pub use state::{Running, State};
 use super::driver::{Driver, Unhealthy};
 use super::status::ClusterStatus;
 use crate::config::model::Cluster;
+use crate::logs::{LogLine, LogRequest};
 use crate::plan::{Desired, Observed, Step};
 use crate::progress::{Progress, Task};
 
@@ -160,5 +163,16 @@ impl Driver for NativeEngine {
 
     async fn down(&self, _: &Cluster, volumes: bool, progress: &Progress) -> anyhow::Result<()> {
         self.stop_all(volumes, progress)
+    }
+
+    async fn logs(
+        &self,
+        _: &Cluster,
+        sources: &[String],
+        request: &LogRequest,
+        follow: bool,
+        emit: &mut dyn FnMut(Vec<LogLine>) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        self.read_logs(sources, request, follow, emit).await
     }
 }

@@ -1,0 +1,110 @@
+//! `logs` on Docker: each container's lines through the engine's logs API, timestamps on so
+//! they merge in time order.
+
+use futures_util::StreamExt as _;
+
+use super::DockerEngine;
+use crate::config::model::Cluster;
+use crate::logs::{LogLine, LogRequest, merge, split_docker_timestamp};
+
+/// One container's lines through the engine's logs API (timestamps on, to merge by).
+pub(super) fn container_logs(
+    docker: &bollard::Docker,
+    container: &str,
+    source: &str,
+    request: &LogRequest,
+    follow: bool,
+    since_unix: i32,
+) -> impl futures_util::Stream<Item = LogLine> + use<> {
+    let options = bollard::query_parameters::LogsOptionsBuilder::default()
+        .stdout(true)
+        .stderr(true)
+        .timestamps(true)
+        .follow(follow)
+        .since(since_unix)
+        .tail(&request.max_lines().to_string())
+        .build();
+    let source = source.to_string();
+    let name = container.to_string();
+    docker
+        .logs(container, Some(options))
+        .map(move |item| match item {
+            Ok(output) => String::from_utf8_lossy(&output.into_bytes())
+                .lines()
+                .map(|line| {
+                    let (at, text) = split_docker_timestamp(line);
+                    LogLine {
+                        source: source.clone(),
+                        at,
+                        text: text.to_string(),
+                    }
+                })
+                .collect::<Vec<_>>(),
+            Err(e) => {
+                eprintln!("warning: no logs from {name}: {e}");
+                Vec::new()
+            }
+        })
+        .flat_map(futures_util::stream::iter)
+}
+
+impl DockerEngine {
+    /// Each source's container's lines, history first merged in time order, then with
+    /// `follow` lines as they come until Ctrl-C.
+    pub(super) async fn stream_logs(
+        &self,
+        cluster: &Cluster,
+        sources: &[String],
+        request: &LogRequest,
+        follow: bool,
+        emit: &mut dyn FnMut(Vec<LogLine>) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        let docker = self.docker.clone();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let since = request
+            .since
+            .map_or(0, |d| now.saturating_sub(d).as_secs() as i32);
+        // History first, merged in time order; then, with --follow, lines as they come.
+        let mut history = Vec::new();
+        for source in sources {
+            let container = format!("{}-{source}", cluster.name);
+            history.push(
+                container_logs(&docker, &container, source, request, false, since)
+                    .collect::<Vec<_>>()
+                    .await,
+            );
+        }
+        let last_seen: Vec<Option<jiff::Timestamp>> = history
+            .iter()
+            .map(|lines| lines.last().and_then(|l| l.at))
+            .collect();
+        emit(merge(history))?;
+        if !follow {
+            return Ok(());
+        }
+        let streams = sources.iter().zip(last_seen).map(|(source, last)| {
+            let container = format!("{}-{source}", cluster.name);
+            // Since is in whole seconds: lines of the last second already printed are skipped.
+            let from = last.map_or(now.as_secs() as i32, |at| at.as_second() as i32);
+            container_logs(&docker, &container, source, request, true, from)
+                .filter(move |line| {
+                    let fresh = line.at.is_none_or(|at| last.is_none_or(|last| at > last));
+                    async move { fresh }
+                })
+                .boxed()
+        });
+        let mut merged = futures_util::stream::select_all(streams);
+        loop {
+            tokio::select! {
+                line = merged.next() => match line {
+                    Some(line) => emit(vec![line])?,
+                    None => break,
+                },
+                _ = tokio::signal::ctrl_c() => break,
+            }
+        }
+        Ok(())
+    }
+}
