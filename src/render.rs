@@ -544,6 +544,58 @@ mod tests {
         }
     }
 
+    /// The compose file says what the runtimes do: every node's environment, labels, ports,
+    /// ulimits and healthcheck read back from the YAML equal its deployment spec.
+    #[test]
+    fn the_compose_file_carries_each_nodes_deployment_spec() {
+        let text =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/clusters/local.toml"))
+                .unwrap();
+        let cluster = crate::config::parse("clusters/local.toml", &text)
+            .unwrap()
+            .0;
+        let compose = render(&cluster)
+            .unwrap()
+            .into_iter()
+            .find(|f| f.name == "docker-compose.yml")
+            .unwrap();
+        let yaml: serde_yaml_ng::Value = serde_yaml_ng::from_str(&compose.contents).unwrap();
+        let text_map = |value: &serde_yaml_ng::Value| -> BTreeMap<String, String> {
+            serde_yaml_ng::from_value(value.clone()).unwrap()
+        };
+        let spec = deploy_spec::deployment(&cluster);
+        for node in &spec.nodes {
+            let service = &yaml["services"][node.node.as_str()];
+            assert_eq!(
+                text_map(&service["environment"]),
+                node.env_map(),
+                "{}",
+                node.node
+            );
+            assert_eq!(text_map(&service["labels"]), node.labels);
+            let ports: Vec<String> = serde_yaml_ng::from_value(service["ports"].clone()).unwrap();
+            let wanted: Vec<String> = node
+                .ports
+                .iter()
+                .map(|p| format!("{}:{}:{}", p.host_address, p.host, p.container))
+                .collect();
+            assert_eq!(ports, wanted);
+            assert_eq!(
+                service["ulimits"]["nofile"]["hard"].as_u64(),
+                Some(node.nofile)
+            );
+            let test: Vec<String> =
+                serde_yaml_ng::from_value(service["healthcheck"]["test"].clone()).unwrap();
+            assert_eq!(test, node.healthcheck.test);
+            assert_eq!(service["user"].as_str(), Some(node.user));
+        }
+        let prometheus = spec.prometheus.unwrap();
+        let service = &yaml["services"]["prometheus"];
+        let command: Vec<String> = serde_yaml_ng::from_value(service["command"].clone()).unwrap();
+        assert_eq!(command, prometheus.command);
+        assert_eq!(text_map(&service["labels"]), prometheus.labels);
+    }
+
     #[test]
     fn normalize_keeps_one_trailing_newline() {
         assert_eq!(normalize("a  \r\nb\n\n\n"), "a\nb\n");

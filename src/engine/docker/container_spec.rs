@@ -333,6 +333,20 @@ mod tests {
     }
 
     #[test]
+    fn a_container_gets_its_nodes_deployment_spec() {
+        let cluster = local_cluster();
+        for node in &cluster.nodes {
+            let spec = deploy_spec::node_deployment(&cluster, node, &Addressing::ClusterNetwork);
+            let container = node_spec(&cluster, node, "img:1");
+            assert_eq!(container.env, spec.env_map());
+            assert_eq!(container.labels, spec.labels);
+            assert_eq!(container.healthcheck.as_ref(), Some(&spec.healthcheck.test));
+            assert_eq!(container.nofile, Some(spec.nofile));
+            assert_eq!(container.read_only_files[0].1, spec.secret.target);
+        }
+    }
+
+    #[test]
     fn create_body_carries_limits_ports_labels_and_health() {
         let cluster = local_cluster();
         let spec = node_spec(&cluster, &cluster.nodes[1], "img:1");

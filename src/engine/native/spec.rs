@@ -170,3 +170,28 @@ pub(super) fn node_spec(
         name: spec.name,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_process_gets_its_nodes_deployment_spec_on_host_ports() {
+        let text =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/clusters/local.toml"))
+                .unwrap();
+        let cluster = crate::config::parse("clusters/local.toml", &text)
+            .unwrap()
+            .0;
+        let node = &cluster.nodes[1];
+        let process = node_spec(&cluster, node, Path::new("/bin/erlmcp-node"), "h");
+        let addressing = Addressing::HostPorts {
+            secret_file: crate::engine::secret::stored_path(&cluster.name),
+        };
+        let spec = deploy_spec::node_deployment(&cluster, node, &addressing);
+        assert_eq!(process.env, spec.env_map());
+        assert_eq!(process.kind, ResourceKind::Worker);
+        assert_eq!(process.args, ["serve"]);
+        assert_eq!(process.health_port, node.api_port);
+    }
+}
