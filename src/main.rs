@@ -819,21 +819,21 @@ async fn docker_logs(
                 .await,
         );
     }
-    let last_seen: Vec<Option<jiff::Timestamp>> = history
+    let seams: Vec<logs::FollowSeam> = history
         .iter()
-        .map(|lines| lines.last().and_then(|l| l.at))
+        .map(|lines| logs::FollowSeam::after(lines))
         .collect();
     sink.emit(logs::merge(history))?;
     if !follow {
         return Ok(());
     }
-    let streams = sources.iter().zip(last_seen).map(|(source, last)| {
+    let now = jiff::Timestamp::now();
+    let streams = sources.iter().zip(seams).map(|(source, mut seam)| {
         let container = format!("{}-{source}", cluster.name);
-        // Since is in whole seconds: lines of the last second already printed are skipped.
-        let from = last.map_or(now.as_secs() as i32, |at| at.as_second() as i32);
+        let from = seam.since_second(now) as i32;
         container_logs(&docker, &container, source, request, true, from)
             .filter(move |line| {
-                let fresh = line.at.is_none_or(|at| last.is_none_or(|last| at > last));
+                let fresh = seam.admits(line);
                 async move { fresh }
             })
             .boxed()
