@@ -341,6 +341,15 @@ pub fn line_chart(chart: &LineChart) -> String {
             legend.entry(&mut out, &format!("{} (above this range)", t.label), &style);
         }
     }
+    if legend.hidden > 0 {
+        // Drawn all the same; each line's own <title> names it on hover.
+        let _ = write!(
+            out,
+            "<text x=\"{:.1}\" y=\"20\" text-anchor=\"end\" fill=\"#444\">+{} more series (names on hover)</text>",
+            WIDTH - RIGHT,
+            legend.hidden
+        );
+    }
     out.push_str("</svg>");
     out
 }
@@ -724,6 +733,27 @@ mod tests {
             assert!(svg.contains(&format!(">{label}</text>")), "{label}");
         }
         assert!(!svg.contains(">99.99%</text>"));
+    }
+
+    #[test]
+    fn series_past_two_legend_rows_are_drawn_and_counted() {
+        let mut chart = LineChart::new("T", "s", "n");
+        chart.series = (0..20)
+            .map(|i| {
+                Series::measured(
+                    format!("node-with-a-long-name-{i}"),
+                    vec![(0.0, 1.0), (1.0, 2.0)],
+                )
+            })
+            .collect();
+        let svg = line_chart(&chart);
+        assert_eq!(svg.matches("<polyline").count(), 20);
+        let shown = svg.matches("<g class=\"legend\">").count();
+        assert!(shown < 20);
+        assert!(
+            svg.contains(&format!("+{} more series", 20 - shown)),
+            "{svg}"
+        );
     }
 
     #[test]
