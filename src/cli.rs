@@ -285,7 +285,14 @@ pub enum Command {
         /// The shell.
         #[arg(value_enum)]
         shell: ShellArg,
+        /// Output format (json: the script in a document's `script` field).
+        #[command(flatten)]
+        format: FormatArg,
     },
     /// Print the man page (roff): `erlmcp-gen man > erlmcp-gen.1`.
-    Man,
+    Man {
+        /// Output format (json: the page in a document's `roff` field).
+        #[command(flatten)]
+        format: FormatArg,
+    },
 }

@@ -283,6 +283,47 @@ impl FileFollower {
     }
 }
 
+/// Where a Docker `--follow` stream picks up after the history it printed. The engine's `since`
+/// is in whole seconds, so it sends the last printed second again: lines before the last printed
+/// one are dropped, and of those stamped the same as it, as many as were printed, so a later line
+/// with the same stamp is still shown.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FollowSeam {
+    last: Option<Timestamp>,
+    printed_at_last: usize,
+}
+
+impl FollowSeam {
+    /// The seam after one source's printed history (in order).
+    pub fn after(printed: &[LogLine]) -> Self {
+        let last = printed.iter().rev().find_map(|line| line.at);
+        FollowSeam {
+            last,
+            printed_at_last: printed
+                .iter()
+                .filter(|line| line.at.is_some() && line.at == last)
+                .count(),
+        }
+    }
+
+    /// The whole second to ask the engine for lines since (`now` when nothing was printed).
+    pub fn since_second(&self, now: Timestamp) -> i64 {
+        self.last.unwrap_or(now).as_second()
+    }
+
+    /// Whether a line of the follow stream is new (each resent one is refused once).
+    pub fn admits(&mut self, line: &LogLine) -> bool {
+        match (self.last, line.at) {
+            (Some(last), Some(at)) if at < last => false,
+            (Some(last), Some(at)) if at == last && self.printed_at_last > 0 => {
+                self.printed_at_last -= 1;
+                false
+            }
+            _ => true,
+        }
+    }
+}
+
 /// Splits Docker's `2026-11-30T13:08:11.626772123Z text` into its time and text.
 pub fn split_docker_timestamp(line: &str) -> (Option<Timestamp>, &str) {
     match line.split_once(' ') {
@@ -361,6 +402,43 @@ mod tests {
         let kept = select(lines, &since, now);
         assert_eq!(kept.len(), 1);
         assert!(kept[0].text.contains("later"));
+    }
+
+    #[test]
+    fn a_follow_stream_drops_what_was_printed_and_keeps_same_stamped_new_lines() {
+        let line = |at: &str, text: &str| LogLine {
+            source: "node1".into(),
+            at: Some(at.parse().unwrap()),
+            text: text.into(),
+        };
+        let printed = [
+            line("2026-11-30T10:00:01.5Z", "a"),
+            line("2026-11-30T10:00:02.5Z", "b"),
+        ];
+        let mut seam = FollowSeam::after(&printed);
+        assert_eq!(
+            seam.since_second(Timestamp::UNIX_EPOCH),
+            "2026-11-30T10:00:02Z"
+                .parse::<Timestamp>()
+                .unwrap()
+                .as_second()
+        );
+        // The engine resends the last second: b again, then a new line with b's stamp, then c.
+        let resent = [
+            line("2026-11-30T10:00:02.1Z", "earlier in that second"),
+            line("2026-11-30T10:00:02.5Z", "b"),
+            line("2026-11-30T10:00:02.5Z", "same stamp, new"),
+            line("2026-11-30T10:00:03Z", "c"),
+        ];
+        let shown: Vec<&str> = resent
+            .iter()
+            .filter(|l| seam.admits(l))
+            .map(|l| l.text.as_str())
+            .collect();
+        assert_eq!(shown, ["same stamp, new", "c"]);
+        // Nothing printed: everything from now on is new.
+        let mut fresh = FollowSeam::after(&[]);
+        assert!(fresh.admits(&printed[0]));
     }
 
     #[test]

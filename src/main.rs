@@ -127,24 +127,8 @@ fn main() -> ExitCode {
             force,
             format.get(),
         ),
-        Command::Completions { shell } => {
-            let shell = match shell {
-                ShellArg::Bash => clap_complete::Shell::Bash,
-                ShellArg::Zsh => clap_complete::Shell::Zsh,
-                ShellArg::Fish => clap_complete::Shell::Fish,
-            };
-            clap_complete::generate(
-                shell,
-                &mut Cli::command(),
-                "erlmcp-gen",
-                &mut std::io::stdout(),
-            );
-            Ok(Outcome::Success)
-        }
-        Command::Man => clap_mangen::Man::new(Cli::command())
-            .render(&mut std::io::stdout())
-            .map(|()| Outcome::Success)
-            .context("writing the man page"),
+        Command::Completions { shell, format } => cmd_completions(shell, format.get()),
+        Command::Man { format } => cmd_man(format.get()),
     };
     let outcome = match result {
         Ok(outcome) => outcome,
@@ -158,6 +142,52 @@ fn main() -> ExitCode {
         }
     };
     ExitCode::from(outcome.code())
+}
+
+/// `completions`: the script as text, or inside one JSON document.
+fn cmd_completions(shell: ShellArg, format: Format) -> anyhow::Result<Outcome> {
+    let (generator, name) = match shell {
+        ShellArg::Bash => (clap_complete::Shell::Bash, "bash"),
+        ShellArg::Zsh => (clap_complete::Shell::Zsh, "zsh"),
+        ShellArg::Fish => (clap_complete::Shell::Fish, "fish"),
+    };
+    let mut script = Vec::new();
+    clap_complete::generate(generator, &mut Cli::command(), "erlmcp-gen", &mut script);
+    match format {
+        Format::Json => print_json(
+            "completions",
+            &output::CompletionsOutput {
+                shell: name,
+                script: String::from_utf8(script).context("completion script is not UTF-8")?,
+            },
+        )?,
+        Format::Text => std::io::stdout()
+            .lock()
+            .write_all(&script)
+            .context("writing the completion script")?,
+    }
+    Ok(Outcome::Success)
+}
+
+/// `man`: the page as roff, or inside one JSON document.
+fn cmd_man(format: Format) -> anyhow::Result<Outcome> {
+    let mut roff = Vec::new();
+    let page = clap_mangen::Man::new(Cli::command());
+    page.render(&mut roff).context("rendering the man page")?;
+    match format {
+        Format::Json => print_json(
+            "man",
+            &output::ManOutput {
+                section: 1,
+                roff: String::from_utf8(roff).context("man page is not UTF-8")?,
+            },
+        )?,
+        Format::Text => std::io::stdout()
+            .lock()
+            .write_all(&roff)
+            .context("writing the man page")?,
+    }
+    Ok(Outcome::Success)
 }
 
 /// Prints one JSON document on stdout: the only thing there with `--format json`.

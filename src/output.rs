@@ -568,6 +568,24 @@ pub struct DownOutput {
     pub volumes_removed: bool,
 }
 
+/// `completions SHELL`: the script a shell sources, as the text it prints would be.
+#[derive(Debug, Serialize)]
+pub struct CompletionsOutput {
+    /// `bash`, `zsh` or `fish`.
+    pub shell: &'static str,
+    /// The completion script.
+    pub script: String,
+}
+
+/// `man`: the man page's roff source, as the text it prints would be.
+#[derive(Debug, Serialize)]
+pub struct ManOutput {
+    /// Section of the manual the page belongs in.
+    pub section: u8,
+    /// The page (roff).
+    pub roff: String,
+}
+
 /// `stress` on one runtime.
 #[derive(Debug, Serialize)]
 pub struct StressOutput<'a, S: Serialize> {

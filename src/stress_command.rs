@@ -14,6 +14,7 @@ use crate::progress::Progress;
 use crate::stress::containers::{
     ContainerBaselines, ContainerWorkers, network_targets, remove_stress_containers,
 };
+use crate::report::summary::ClusterFileFacts;
 use crate::stress::docker_stats::DockerSampler;
 use crate::stress::resources::{NativeSampler, ResourceSampler};
 use crate::stress::targets::{Baselines, cluster_targets};
@@ -104,7 +105,22 @@ fn options(cluster: &Cluster, request: &StressRequest, runtime: &str, out: &Path
     options.command_line = request.command_line.clone();
     options.progress = request.progress;
     options.launch = WorkerLaunch::current_exe().unwrap_or(WorkerLaunch::InProcess);
+    options.cluster_file = std::fs::read(&cluster.source)
+        .ok()
+        .map(|bytes| ClusterFileFacts {
+            path: cluster.source.clone(),
+            sha256: hex_sha256(&bytes),
+            slo_p99: cluster.slo.p99.to_string(),
+        });
     options
+}
+
+fn hex_sha256(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Runs the profile against the cluster on `runtime`, writing every file into `out`.

@@ -347,6 +347,32 @@ fn completions_and_the_man_page_are_generated() {
 }
 
 #[test]
+fn completions_and_the_man_page_in_json_carry_the_text_they_print() {
+    let state = tempfile::tempdir().unwrap();
+    for shell in ["bash", "zsh", "fish"] {
+        let text = run(state.path(), &["completions", shell]);
+        let json = run(state.path(), &["completions", shell, "--format", "json"]);
+        assert!(json.status.success(), "{shell}");
+        let doc = document(&json, "completions");
+        assert_eq!(doc["shell"], shell);
+        assert_eq!(
+            doc["script"].as_str().unwrap().as_bytes(),
+            text.stdout,
+            "{shell}"
+        );
+    }
+    let text = run(state.path(), &["man"]);
+    let json = run(state.path(), &["man", "--format", "json"]);
+    assert!(json.status.success());
+    let doc = document(&json, "man");
+    assert_eq!(doc["section"], 1);
+    assert_eq!(doc["roff"].as_str().unwrap().as_bytes(), text.stdout);
+    let bad = run(state.path(), &["man", "--format", "yaml"]);
+    assert_eq!(bad.status.code(), code(Outcome::Usage));
+    assert!(bad.stdout.is_empty());
+}
+
+#[test]
 fn durations_read_the_same_on_the_command_line_as_in_the_file() {
     let state = tempfile::tempdir().unwrap();
     for (duration, ok) in [

@@ -4,7 +4,7 @@
 //! - `compare`: overhead per metric between two runs (`--compare native,docker`).
 //! - `csv`: `connections.csv`, `latency.csv`, `resource-usage.csv`.
 //! - `summary`: the [`summary::StressSummary`] model, `summary.json` and `summary.txt`.
-//! - `svg`: hand-written line and bar charts as inline SVG.
+//! - `svg`: hand-written line charts as inline SVG: phase bands, thresholds, a nines axis.
 //! - `html`: the self-contained `report.html`.
 
 pub mod compare;
@@ -35,6 +35,7 @@ pub fn write_all(
     summary: &StressSummary,
     timeline: &Timeline,
     samples: &[(u64, NodeSample)],
+    baseline: Option<&Timeline>,
 ) -> anyhow::Result<()> {
     write(dir, "connections.csv", &csv::connections_csv(timeline))?;
     write(dir, "latency.csv", &csv::latency_csv(timeline))?;
@@ -43,7 +44,7 @@ pub fn write_all(
     write(
         dir,
         "report.html",
-        &html::report_html(summary, timeline, samples),
+        &html::report_html(summary, timeline, samples, baseline),
     )
 }
 

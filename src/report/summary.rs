@@ -222,6 +222,17 @@ impl NodeResourceSummary {
     }
 }
 
+/// Which cluster file a run loaded, so a report names exactly what it measured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClusterFileFacts {
+    /// The path as the user gave it.
+    pub path: String,
+    /// SHA-256 of the file's bytes, hex.
+    pub sha256: String,
+    /// The `[slo] p99` bound as the file writes it (`50ms`), for the report to state in its unit.
+    pub slo_p99: String,
+}
+
 /// The summary of one run, written as `summary.json` and `summary.txt`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StressSummary {
@@ -268,6 +279,12 @@ pub struct StressSummary {
     pub machine: MachineFacts,
     /// Comparison with the baseline echo server, when one was run.
     pub baseline: Option<BaselineComparison>,
+    /// The erlmcp-gen version that ran it.
+    #[serde(default)]
+    pub tool_version: String,
+    /// The cluster file it loaded (absent for runs driven from the library with no file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_file: Option<ClusterFileFacts>,
 }
 
 impl StressSummary {
@@ -382,6 +399,8 @@ impl StressSummary {
             resources: NodeResourceSummary::from_samples(inputs.samples),
             machine: inputs.machine.clone(),
             baseline: None,
+            tool_version: env!("CARGO_PKG_VERSION").to_string(),
+            cluster_file: options.cluster_file.clone(),
         }
     }
 

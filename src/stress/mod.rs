@@ -184,6 +184,8 @@ pub struct StressOptions {
     pub progress: bool,
     /// How shards run.
     pub launch: WorkerLaunch,
+    /// The cluster file the targets came from, named in the report's header.
+    pub cluster_file: Option<crate::report::summary::ClusterFileFacts>,
 }
 
 impl StressOptions {
@@ -209,6 +211,7 @@ impl StressOptions {
             out_dir,
             progress: false,
             launch: WorkerLaunch::InProcess,
+            cluster_file: None,
         }
     }
 }

@@ -97,16 +97,17 @@ pub async fn run_async(
         if phase.summary.interrupted {
             return Ok(phase.summary);
         }
-        Some(phase.summary)
+        Some(phase)
     };
     let mut phase = run_phase(0, cluster, options, sampler).await?;
     if let Some(baseline) = baseline_run {
-        phase.summary.attach_baseline(&baseline);
+        phase.summary.attach_baseline(&baseline.summary);
         report::write_all(
             &options.out_dir,
             &phase.summary,
             &phase.timeline,
             &phase.samples,
+            Some(&baseline.timeline),
         )?;
     }
     Ok(phase.summary)
@@ -302,7 +303,7 @@ async fn run_phase(
         interrupted: interrupted_at.is_some(),
         started_unix,
     });
-    report::write_all(&options.out_dir, &summary, &timeline, &samples)?;
+    report::write_all(&options.out_dir, &summary, &timeline, &samples, None)?;
     Ok(PhaseOutput {
         summary,
         timeline,

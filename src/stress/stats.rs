@@ -66,6 +66,24 @@ impl LatencyHistogram {
         (self.count() > 0).then(|| self.0.mean() / 1000.0)
     }
 
+    /// `(quantile, latency in ms)` along the percentile spectrum, as HdrHistogram's percentile
+    /// output: 5 steps per halving of the distance to 100 %, so the tail is sampled densely; the
+    /// last point is the largest latency at quantile 1.
+    pub fn percentile_spectrum_ms(&self) -> Vec<(f64, f64)> {
+        if self.count() == 0 {
+            return Vec::new();
+        }
+        self.0
+            .iter_quantiles(5)
+            .map(|v| {
+                (
+                    v.quantile_iterated_to(),
+                    v.value_iterated_to() as f64 / 1000.0,
+                )
+            })
+            .collect()
+    }
+
     /// `(upper bound in ms, count)` per logarithmic bucket (doubling from 0.1 ms), for the distribution chart.
     pub fn log_buckets_ms(&self) -> Vec<(f64, u64)> {
         if self.count() == 0 {

@@ -5,7 +5,7 @@ use futures_util::StreamExt as _;
 
 use super::DockerEngine;
 use crate::config::model::Cluster;
-use crate::logs::{LogLine, LogRequest, merge, split_docker_timestamp};
+use crate::logs::{FollowSeam, LogLine, LogRequest, merge, split_docker_timestamp};
 
 /// One container's lines through the engine's logs API (timestamps on, to merge by).
 pub(super) fn container_logs(
@@ -76,21 +76,21 @@ impl DockerEngine {
                     .await,
             );
         }
-        let last_seen: Vec<Option<jiff::Timestamp>> = history
+        let seams: Vec<FollowSeam> = history
             .iter()
-            .map(|lines| lines.last().and_then(|l| l.at))
+            .map(|lines| FollowSeam::after(lines))
             .collect();
         emit(merge(history))?;
         if !follow {
             return Ok(());
         }
-        let streams = sources.iter().zip(last_seen).map(|(source, last)| {
+        let now = jiff::Timestamp::now();
+        let streams = sources.iter().zip(seams).map(|(source, mut seam)| {
             let container = format!("{}-{source}", cluster.name);
-            // Since is in whole seconds: lines of the last second already printed are skipped.
-            let from = last.map_or(now.as_secs() as i32, |at| at.as_second() as i32);
+            let from = seam.since_second(now) as i32;
             container_logs(&docker, &container, source, request, true, from)
                 .filter(move |line| {
-                    let fresh = line.at.is_none_or(|at| last.is_none_or(|last| at > last));
+                    let fresh = seam.admits(line);
                     async move { fresh }
                 })
                 .boxed()
