@@ -96,12 +96,15 @@ pub fn static_node_binary(progress: &Progress) -> anyhow::Result<PathBuf> {
         );
     };
     let target = format!("{}-unknown-linux-gnu", std::env::consts::ARCH);
-    cargo_build_node(
+    // The whole workspace, exactly as scripts/lib.sh builds it: the same command reuses the same
+    // artifacts (a `-p erlmcp-node` build unifies features differently and recompiles the
+    // dependencies), so the quickstart and the tests share one static build.
+    cargo_build(
         progress,
         &root,
         "erlmcp-node (static build)",
-        &["--target", &target],
-        Some("-C target-feature=+crt-static"),
+        &["--workspace", "--target", &target],
+        Some(STATIC_RUSTFLAGS),
     )?;
     // Cargo builds where CARGO_TARGET_DIR says, when it is set (relative to the workspace).
     let target_dir = std::env::var_os("CARGO_TARGET_DIR")
@@ -119,19 +122,34 @@ pub fn cargo_build_node(
     extra_args: &[&str],
     rustflags: Option<&str>,
 ) -> anyhow::Result<()> {
+    let args: Vec<&str> = ["-p", "erlmcp-node"]
+        .into_iter()
+        .chain(extra_args.iter().copied())
+        .collect();
+    cargo_build(progress, root, label, &args, rustflags)
+}
+
+/// RUSTFLAGS of the static build (scripts/lib.sh uses the same).
+pub const STATIC_RUSTFLAGS: &str = "-C target-feature=+crt-static";
+
+/// `cargo build --release ARGS` in the workspace, reported as a progress task.
+fn cargo_build(
+    progress: &Progress,
+    root: &Path,
+    label: &str,
+    args: &[&str],
+    rustflags: Option<&str>,
+) -> anyhow::Result<()> {
     let task = progress.task(label);
     let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     command
         .current_dir(root)
-        .args(["build", "--release", "--quiet", "-p", "erlmcp-node"])
-        .args(extra_args);
+        .args(["build", "--release", "--quiet"])
+        .args(args);
     if let Some(flags) = rustflags {
         command.env("RUSTFLAGS", flags);
     }
-    task.step(format!(
-        "cargo build --release -p erlmcp-node {}",
-        extra_args.join(" ")
-    ));
+    task.step(format!("cargo build --release {}", args.join(" ")));
     let output = command
         .output()
         .context("running cargo to build erlmcp-node")?;
