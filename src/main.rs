@@ -274,7 +274,10 @@ fn cmd_validate(path: &Path, with_host: bool, format: Format) -> anyhow::Result<
 
 fn cmd_render(path: &Path, out: &Path, check: bool, format: Format) -> anyhow::Result<Outcome> {
     let cluster = load_valid(path)?;
-    let files = render::render(&cluster)?;
+    // The compose file's `build:` must resolve from where it is written.
+    let build =
+        render::ComposeBuild::for_dir(out, erlmcp_gen::engine::image::workspace_root().as_deref());
+    let files = render::render_for(&cluster, &build)?;
     let document = |statuses: Vec<output::RenderedFileOutput>, up_to_date| output::RenderOutput {
         file: cluster.source.clone(),
         out_dir: out.display().to_string(),

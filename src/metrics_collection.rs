@@ -11,8 +11,8 @@ use futures_util::StreamExt as _;
 
 use crate::config::model::Cluster;
 use crate::engine::Runtime;
-use crate::engine::image;
 use crate::engine::native::state_dir;
+use crate::engine::{arch, image};
 
 /// The note's file name in the cluster's state directory; it holds why Prometheus is missing.
 const NOTE: &str = "prometheus-missing";
@@ -35,7 +35,9 @@ pub async fn missing_prometheus(runtime: &Runtime, cluster: &Cluster) -> Option<
             if docker.inspect_image(wanted).await.is_ok() {
                 return None;
             }
-            if host.as_deref().is_some_and(image::runs_in_linux_container) {
+            // The host's install is built into an image only for an engine of this CPU.
+            let same_cpu = arch::engine_arch(&docker).await == arch::Arch::host();
+            if same_cpu && host.as_deref().is_some_and(image::runs_in_linux_container) {
                 return None;
             }
             let options = CreateImageOptionsBuilder::default()

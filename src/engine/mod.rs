@@ -2,9 +2,10 @@
 //! (local `erlmcp-node` processes). Both turn the cluster into [`crate::plan::Desired`]
 //! resources, read back [`crate::plan::Observed`] ones, and carry out a [`crate::plan::Plan`].
 //! Beside them: what `stress` needs of a running cluster ([`targets`], [`docker_stats`],
-//! [`stress_containers`]), the images both build ([`image`]) and the cluster secret both hand
+//! [`stress_containers`]), the images both build ([`image`]) for the engine's CPU ([`arch`]) and the cluster secret both hand
 //! their nodes ([`secret`]).
 
+pub mod arch;
 pub mod docker;
 pub mod docker_stats;
 pub mod image;
