@@ -342,7 +342,9 @@ impl DockerEngine {
         }
         // The host's install serves only an engine of this machine's CPU.
         let same_cpu = arch::engine_arch(&self.docker).await == arch::Arch::host();
-        if let Some(binary) = image::host_prometheus().filter(|_| same_cpu) {
+        if let Some(binary) = image::host_prometheus()
+            .filter(|binary| same_cpu && image::runs_in_linux_container(binary))
+        {
             let static_node = image::static_node_binary(progress)?;
             let context = image::local_prometheus_context(&binary, &static_node)?;
             progress.info(format!(
