@@ -6,7 +6,8 @@
 //!
 //! The clean-clone test deploys on the Docker engine (or native processes) on local.toml's fixed
 //! ports: run it under the shared lock, `flock /tmp/erlmcp-docker.lock cargo test --test
-//! quickstart`. Its cost is one release build of the two workspace crates in the clone (the
+//! quickstart` (or `QUICKSTART_LOCK=/tmp/erlmcp-docker.lock cargo test --test quickstart`, which
+//! takes the lock only for the deployment, not the build; never both). Its cost is one release build of the two workspace crates in the clone (the
 //! dependencies come from this workspace's `target/`, which it shares, so they are compiled only
 //! when no quickstart or static test build ran there before) plus one apply and one down.
 
@@ -78,14 +79,19 @@ fn the_quickstart_completes_in_a_clean_clone_without_prometheus_and_says_so() {
     // of a clone where the quickstart already ran).
     let target = std::env::var_os("QUICKSTART_TARGET_DIR")
         .map_or_else(|| PathBuf::from(WORKSPACE).join("target"), PathBuf::from);
-    let run = quickstart(&clone, &path, &state, &["--no-test"])
-        .env("CARGO_TARGET_DIR", &target)
-        .output()
-        .unwrap();
-    let down = quickstart(&clone, &path, &state, &["--clean"])
-        .env("CARGO_TARGET_DIR", &target)
-        .output()
-        .unwrap();
+    // QUICKSTART_LOCK=/tmp/erlmcp-docker.lock (instead of wrapping the test in flock) lets the
+    // build run outside the lock and only the deployment wait for it.
+    let lock = std::env::var_os("QUICKSTART_LOCK");
+    let run_quickstart = |args: &[&str]| {
+        let mut command = quickstart(&clone, &path, &state, args);
+        command.env("CARGO_TARGET_DIR", &target);
+        if let Some(lock) = &lock {
+            command.env("ERLMCP_QUICKSTART_LOCK", lock);
+        }
+        command.output().unwrap()
+    };
+    let run = run_quickstart(&["--no-test"]);
+    let down = run_quickstart(&["--clean"]);
     let all = text(&run);
     assert!(run.status.success(), "{all}");
     assert!(
