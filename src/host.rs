@@ -1,5 +1,8 @@
-//! The facts of this machine that bound a plan (`validate --host`): Docker engine, open-file
-//! limits, ephemeral ports, listen backlog, CPUs and memory, each judged against the cluster.
+//! The facts of the machine that runs the containers, which bound a plan (`validate --host`):
+//! Docker engine, open-file limits, ephemeral ports, listen backlog, CPUs and memory, each judged
+//! against the cluster. For a local engine (or the native runtime) that is this machine, read
+//! from `/proc`; for a Colima VM or another remote engine it is the engine's own machine, read
+//! from its info API, not the `/proc` of the machine `validate` runs on.
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
@@ -33,6 +36,21 @@ pub struct HostFacts {
     pub cpus: usize,
     /// Total memory.
     pub memory: Option<ByteSize>,
+    /// Whose facts these are.
+    pub machine: Machine,
+}
+
+/// The machine the facts describe.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Machine {
+    /// This machine (`/proc`): a local engine, or the native runtime.
+    ThisMachine,
+    /// The engine's own machine (a Colima VM, a remote engine), from its info API.
+    Engine {
+        /// Its kernel (`KernelVersion`).
+        kernel: Option<String>,
+    },
 }
 
 /// How a fact compares with what the cluster needs.
@@ -124,6 +142,36 @@ pub fn docker_socket(cluster: &Cluster) -> PathBuf {
 
 /// Asks the engine's `/version` over its Unix socket (no Docker CLI, no extra dependency).
 fn docker_version(socket: &PathBuf) -> Result<String, String> {
+    let json = docker_get(socket, "/version")?;
+    let version = json["Version"].as_str().unwrap_or("unknown");
+    let api = json["ApiVersion"].as_str().unwrap_or("unknown");
+    Ok(format!("{version} (API {api})"))
+}
+
+/// The engine's own machine from its `/info`: CPUs (`NCPU`), memory (`MemTotal`), kernel.
+pub fn engine_machine(
+    socket: &PathBuf,
+) -> Result<(usize, Option<ByteSize>, Option<String>), String> {
+    let info = docker_get(socket, "/info")?;
+    Ok(machine_from_info(&info))
+}
+
+fn machine_from_info(info: &serde_json::Value) -> (usize, Option<ByteSize>, Option<String>) {
+    (
+        info["NCPU"].as_u64().map_or(1, |n| n.max(1) as usize),
+        info["MemTotal"].as_u64().map(ByteSize),
+        info["KernelVersion"].as_str().map(str::to_string),
+    )
+}
+
+/// True when `socket` is this machine's own engine, whose machine `/proc` describes.
+fn is_local_engine(socket: &std::path::Path) -> bool {
+    socket == std::path::Path::new("/var/run/docker.sock")
+        || socket == std::path::Path::new("/run/docker.sock")
+}
+
+/// GETs `path` from the engine's API over its Unix socket, as JSON.
+fn docker_get(socket: &PathBuf, path: &str) -> Result<serde_json::Value, String> {
     let mut stream = UnixStream::connect(socket)
         .map_err(|e| format!("cannot connect to {}: {e}", socket.display()))?;
     let timeout = Some(Duration::from_secs(3));
@@ -134,23 +182,46 @@ fn docker_version(socket: &PathBuf) -> Result<String, String> {
         .set_write_timeout(timeout)
         .map_err(|e| e.to_string())?;
     stream
-        .write_all(b"GET /version HTTP/1.0\r\nHost: docker\r\n\r\n")
+        .write_all(format!("GET {path} HTTP/1.0\r\nHost: docker\r\n\r\n").as_bytes())
         .map_err(|e| e.to_string())?;
     let mut response = String::new();
     stream
         .read_to_string(&mut response)
         .map_err(|e| e.to_string())?;
     let body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-    let json: serde_json::Value =
-        serde_json::from_str(body).map_err(|e| format!("unexpected answer: {e}"))?;
-    let version = json["Version"].as_str().unwrap_or("unknown");
-    let api = json["ApiVersion"].as_str().unwrap_or("unknown");
-    Ok(format!("{version} (API {api})"))
+    serde_json::from_str(body).map_err(|e| format!("unexpected answer: {e}"))
 }
 
-/// Reads every fact.
+/// Reads every fact of the machine that runs the cluster: this one for the native runtime or a
+/// local engine, else the engine's own (a Colima VM, a remote engine) when it answers.
 pub fn read_facts(cluster: &Cluster) -> HostFacts {
-    read_facts_at(docker_socket(cluster))
+    let socket = docker_socket(cluster);
+    let facts = read_facts_at(socket.clone());
+    if cluster.runtime.kind == RuntimeKind::Native || is_local_engine(&socket) {
+        return facts;
+    }
+    match engine_machine(&socket) {
+        Ok(machine) => engine_facts(facts, machine),
+        Err(_) => facts,
+    }
+}
+
+/// The facts of a remote engine's machine: its CPUs, memory and kernel replace this machine's,
+/// and what only a process inside it could read (open-file limits, ports, backlog) is unknown.
+pub fn engine_facts(
+    local: HostFacts,
+    (cpus, memory, kernel): (usize, Option<ByteSize>, Option<String>),
+) -> HostFacts {
+    HostFacts {
+        cpus,
+        memory,
+        machine: Machine::Engine { kernel },
+        nofile: None,
+        dockerd_nofile_hard: None,
+        ephemeral_ports: None,
+        somaxconn: None,
+        ..local
+    }
 }
 
 /// Reads the facts, asking the Docker engine at `socket`.
@@ -172,6 +243,7 @@ pub fn read_facts_at(socket: PathBuf) -> HostFacts {
         somaxconn: read_trimmed("/proc/sys/net/core/somaxconn").and_then(|s| s.parse().ok()),
         cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
         memory,
+        machine: Machine::ThisMachine,
     }
 }
 
@@ -213,6 +285,20 @@ pub fn judge(cluster: &Cluster, facts: &HostFacts) -> Vec<HostCheck> {
         },
     });
 
+    checks.push(HostCheck {
+        name: "judged machine",
+        have: match &facts.machine {
+            Machine::ThisMachine => "this machine (/proc)".into(),
+            Machine::Engine { kernel } => format!(
+                "the engine's own machine at {} (its info API; kernel {})",
+                facts.docker_socket,
+                kernel.as_deref().unwrap_or("unknown")
+            ),
+        },
+        need: "the machine that runs the containers".into(),
+        verdict: Verdict::Ok,
+        fix: String::new(),
+    });
     checks.push(judge_nofile(cluster, facts));
 
     let biggest_node = cluster
@@ -252,8 +338,9 @@ pub fn judge(cluster: &Cluster, facts: &HostFacts) -> Vec<HostCheck> {
         });
     }
 
-    // A Colima cluster runs inside its VM, which `validate` already compares with the limits.
-    if cluster.runtime.kind != RuntimeKind::Colima {
+    // A Colima cluster runs inside its VM, which `validate` already compares with the limits
+    // when the VM is not up; once its engine answers, the VM's own CPUs and memory are judged.
+    if cluster.runtime.kind != RuntimeKind::Colima || facts.machine != Machine::ThisMachine {
         let reserved: f64 = cluster.nodes.iter().map(|n| n.cpu_reservation).sum();
         let limits: f64 = cluster.nodes.iter().map(|n| n.cpu_limit).sum();
         let cpus = facts.cpus as f64;
@@ -314,7 +401,14 @@ fn judge_nofile(cluster: &Cluster, facts: &HostFacts) -> HostCheck {
             have: "unknown".into(),
             need: "one descriptor per connection".into(),
             verdict: Verdict::Warn,
-            fix: "could not read /proc/self/limits".into(),
+            fix: match facts.machine {
+                Machine::ThisMachine => "could not read /proc/self/limits".into(),
+                Machine::Engine { .. } => {
+                    "not read inside the engine's machine (no probe container yet); \
+                    containers get the cluster file's `nofile`, which the engine may clamp"
+                        .into()
+                }
+            },
         };
     };
     let mut have = format!("soft {soft}, hard {hard}");
@@ -400,6 +494,7 @@ mod tests {
             somaxconn: Some(4096),
             cpus: 2,
             memory: Some(ByteSize(24 << 30)),
+            machine: Machine::ThisMachine,
         };
         let check = judge_nofile(&cluster, &facts);
         assert_eq!(check.verdict, Verdict::Fail);
@@ -409,5 +504,30 @@ mod tests {
             check.fix
         );
         assert!(check.fix.contains("need 6 nodes"), "{}", check.fix);
+    }
+
+    #[test]
+    fn a_colima_engine_is_judged_by_its_own_cpus_and_memory_not_this_machines() {
+        let text =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/clusters/colima.toml"))
+                .unwrap();
+        let (cluster, _) = crate::config::parse("clusters/colima.toml", &text).unwrap();
+        let info =
+            serde_json::json!({"NCPU": 8, "MemTotal": 8u64 << 30, "KernelVersion": "6.8.0-colima"});
+        let local = read_facts_at(PathBuf::from("/nonexistent.sock"));
+        let facts = engine_facts(local, machine_from_info(&info));
+        assert_eq!((facts.cpus, facts.memory), (8, Some(ByteSize(8 << 30))));
+        assert_eq!(facts.nofile, None, "this machine's limits are not the VM's");
+        let checks = judge(&cluster, &facts);
+        let check = |name: &str| checks.iter().find(|c| c.name == name).unwrap().clone();
+        assert!(check("judged machine").have.contains("kernel 6.8.0-colima"));
+        // 4 nodes reserve 10 cores and 12 GiB: more than this VM's 8 cores and 8 GiB.
+        assert_eq!(check("cpus").verdict, Verdict::Fail);
+        assert_eq!(check("memory").verdict, Verdict::Fail);
+        assert!(
+            check("open files per process")
+                .fix
+                .contains("no probe container")
+        );
     }
 }

@@ -209,6 +209,7 @@ mod tests {
             somaxconn: Some(4096),
             cpus,
             memory: None,
+            machine: crate::host::Machine::ThisMachine,
         }
     }
 

@@ -10,6 +10,7 @@
 //! - [`host`]: the facts of this machine that bound a plan (`validate --host`).
 //! - [`init`]: a commented cluster file sized for this machine (`init`).
 //! - [`logs`]: `logs`: every node's lines, prefixed with its name, merged in time order.
+//! - [`metrics_collection`]: whether anything provides Prometheus; a cluster without it says so.
 //! - [`output`]: the output contract: JSON documents, stdout/stderr, the exit code table.
 //! - [`plan`]: the pure planner: desired vs observed resources → create/recreate/remove.
 //! - [`engine`]: the runtimes that carry a plan out: Docker (bollard) and native processes.
@@ -29,6 +30,7 @@ pub mod engine;
 pub mod host;
 pub mod init;
 pub mod logs;
+pub mod metrics_collection;
 pub mod output;
 pub mod plan;
 pub mod probe;

@@ -18,7 +18,7 @@ use erlmcp_gen::engine::Runtime;
 use erlmcp_gen::output::{self, Format, InvalidFile, Outcome};
 use erlmcp_gen::progress::Progress;
 use erlmcp_gen::stress_command::{self, StressRequest};
-use erlmcp_gen::{host, init, logs, render, terminal, validate};
+use erlmcp_gen::{host, init, logs, metrics_collection, render, terminal, validate};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -304,7 +304,10 @@ fn cmd_validate(path: &Path, with_host: bool, format: Format) -> anyhow::Result<
 
 fn cmd_render(path: &Path, out: &Path, check: bool, format: Format) -> anyhow::Result<Outcome> {
     let cluster = load_valid(path)?;
-    let files = render::render(&cluster)?;
+    // The compose file's `build:` must resolve from where it is written.
+    let build =
+        render::ComposeBuild::for_dir(out, erlmcp_gen::engine::image::workspace_root().as_deref());
+    let files = render::render_for(&cluster, &build)?;
     let document = |statuses: Vec<output::RenderedFileOutput>, up_to_date| output::RenderOutput {
         file: cluster.source.clone(),
         out_dir: out.display().to_string(),
@@ -407,7 +410,16 @@ async fn cmd_apply(
     args: RuntimeArgs,
     health_timeout: Option<std::time::Duration>,
 ) -> anyhow::Result<Outcome> {
-    let (cluster, runtime, progress) = runtime_for(&args).await?;
+    let (mut cluster, runtime, progress) = runtime_for(&args).await?;
+    if cluster.prometheus.enabled {
+        // Nothing can provide Prometheus: the cluster still comes up, without it, and says so.
+        let missing = metrics_collection::missing_prometheus(&runtime, &cluster).await;
+        if let Some(why) = &missing {
+            progress.warn(metrics_collection::warning(why));
+            cluster.prometheus.enabled = false;
+        }
+        metrics_collection::record(&metrics_collection::note_dir(&cluster), missing.as_deref())?;
+    }
     let prepared = runtime.prepare(&cluster, &progress).await?;
     let plan = prepared.plan(&cluster).await?;
     let format = args.format.get();
@@ -444,7 +456,12 @@ async fn cmd_status(
     let format = args.format.get();
     let deadline = watch.map(|d| std::time::Instant::now() + d);
     loop {
-        let status = runtime.status(&cluster).await?;
+        let mut status = runtime.status(&cluster).await?;
+        if status.prometheus.is_err()
+            && let Some(why) = metrics_collection::recorded(&metrics_collection::note_dir(&cluster))
+        {
+            status.prometheus = Err(metrics_collection::status_reason(&why));
+        }
         match format {
             Format::Json if watch.is_some() => {
                 let line = output::to_json_line("status", &output::StatusOutput::from(&status))?;

@@ -437,6 +437,8 @@ pub struct NodeStatusOutput {
 /// Prometheus's targets, or why it could not be asked.
 #[derive(Debug, Serialize)]
 pub struct PrometheusOutput {
+    /// Whether Prometheus answered, i.e. the nodes' metrics are being collected.
+    pub collecting_metrics: bool,
     /// Per scrape target.
     pub targets: Option<Vec<TargetOutput>>,
     /// Why Prometheus did not answer.
@@ -475,6 +477,7 @@ impl From<&ClusterStatus> for StatusOutput {
                 .collect(),
             prometheus: match &status.prometheus {
                 Ok(targets) => PrometheusOutput {
+                    collecting_metrics: true,
                     targets: Some(
                         targets
                             .iter()
@@ -488,6 +491,7 @@ impl From<&ClusterStatus> for StatusOutput {
                     error: None,
                 },
                 Err(error) => PrometheusOutput {
+                    collecting_metrics: false,
                     targets: None,
                     error: Some(error.clone()),
                 },

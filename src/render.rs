@@ -86,6 +86,58 @@ struct RenderContext {
     provision_script: String,
     colima: ColimaContext,
     alerts: AlertsContext,
+    compose_build: ComposeBuild,
+}
+
+/// Where the compose file's `build:` finds the workspace (the context of the `source` build)
+/// and the rendered source Dockerfile, so the file works in the directory it is written to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ComposeBuild {
+    /// The build context, the workspace: relative to the output directory when that lies inside
+    /// it, else absolute.
+    pub context: String,
+    /// The rendered `Dockerfile`, relative to the context (absolute when outside it).
+    pub dockerfile: String,
+}
+
+impl ComposeBuild {
+    /// Files rendered into `<workspace>/generated/` (the committed render).
+    pub fn in_generated() -> Self {
+        ComposeBuild {
+            context: "..".into(),
+            dockerfile: "generated/Dockerfile".into(),
+        }
+    }
+
+    /// Files written into `out`, with the workspace at `workspace` (`None` when this binary has
+    /// none: the context is then `out` itself, whose Dockerfile still needs the sources beside it).
+    pub fn for_dir(out: &Path, workspace: Option<&Path>) -> Self {
+        let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+        let out = absolute(out);
+        let Some(root) = workspace.map(absolute) else {
+            return ComposeBuild {
+                context: ".".into(),
+                dockerfile: "Dockerfile".into(),
+            };
+        };
+        match out.strip_prefix(&root) {
+            Ok(inside) => {
+                let depth = inside.components().count();
+                ComposeBuild {
+                    context: if depth == 0 {
+                        ".".into()
+                    } else {
+                        vec![".."; depth].join("/")
+                    },
+                    dockerfile: inside.join("Dockerfile").to_string_lossy().into_owned(),
+                }
+            }
+            Err(_) => ComposeBuild {
+                context: root.to_string_lossy().into_owned(),
+                dockerfile: out.join("Dockerfile").to_string_lossy().into_owned(),
+            },
+        }
+    }
 }
 
 /// Share of a node's capacity (sessions, memory) at which an alert fires.
@@ -377,6 +429,7 @@ fn context(cluster: &Cluster, targets: ScrapeTargets) -> RenderContext {
             .map(|(key, value)| format!("sysctl -w {}\n", escape::sh(&format!("{key}={value}"))))
             .collect(),
         colima,
+        compose_build: ComposeBuild::in_generated(),
         alerts: AlertsContext {
             p99: cluster.slo.p99.to_string(),
             p99_seconds: cluster.slo.p99.0.as_secs_f64(),
@@ -427,10 +480,19 @@ fn normalize(text: &str) -> String {
     out
 }
 
-/// Renders every file for `cluster`.
+/// Renders every file for `cluster`, as written into `<workspace>/generated/`.
 pub fn render(cluster: &Cluster) -> Result<Vec<RenderedFile>, RenderError> {
+    render_for(cluster, &ComposeBuild::in_generated())
+}
+
+/// Renders every file for `cluster`, the compose file's `build:` pointing where `build` says.
+pub fn render_for(
+    cluster: &Cluster,
+    build: &ComposeBuild,
+) -> Result<Vec<RenderedFile>, RenderError> {
     let env = environment();
-    let ctx = context(cluster, ScrapeTargets::ClusterNetwork);
+    let mut ctx = context(cluster, ScrapeTargets::ClusterNetwork);
+    ctx.compose_build = build.clone();
     TEMPLATES
         .iter()
         .map(|(name, _)| {

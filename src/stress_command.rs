@@ -11,10 +11,10 @@ use crate::config::model::{Cluster, RuntimeKind};
 use crate::engine::Runtime;
 use crate::engine::docker::DockerEngine;
 use crate::progress::Progress;
+use crate::report::summary::ClusterFileFacts;
 use crate::stress::containers::{
     ContainerBaselines, ContainerWorkers, network_targets, remove_stress_containers,
 };
-use crate::report::summary::ClusterFileFacts;
 use crate::stress::docker_stats::DockerSampler;
 use crate::stress::resources::{NativeSampler, ResourceSampler};
 use crate::stress::targets::{Baselines, cluster_targets};

@@ -56,6 +56,63 @@ fn compose_files_pass_docker_compose_config() {
     }
 }
 
+/// `render -o DIR` anywhere: `docker-compose config` resolves the coordinator's `build:` to the
+/// workspace and a Dockerfile that exists (it used to name `DIR/../generated/Dockerfile`).
+#[test]
+fn a_compose_file_rendered_elsewhere_builds_from_a_dockerfile_that_exists() {
+    if !tool_available("docker-compose") {
+        return;
+    }
+    let workspace = env!("CARGO_MANIFEST_DIR");
+    let outside = tempfile::tempdir().unwrap();
+    let inside = tempfile::Builder::new()
+        .prefix("render-test-")
+        .tempdir_in(format!("{workspace}/target"))
+        .unwrap();
+    for dir in [outside.path().join("x"), inside.path().join("deep/er")] {
+        let output = Command::new(env!("CARGO_BIN_EXE_erlmcp-gen"))
+            .current_dir(workspace)
+            .args(["render", "clusters/local.toml", "-o"])
+            .arg(&dir)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let config = Command::new("docker-compose")
+            .arg("-f")
+            .arg(dir.join("docker-compose.yml"))
+            .arg("config")
+            .output()
+            .unwrap();
+        assert!(
+            config.status.success(),
+            "{}",
+            String::from_utf8_lossy(&config.stderr)
+        );
+        let resolved: serde_yaml_ng::Value = serde_yaml_ng::from_slice(&config.stdout).unwrap();
+        let build = &resolved["services"]["node1"]["build"];
+        let context = Path::new(build["context"].as_str().expect("a build context"));
+        let dockerfile = context.join(build["dockerfile"].as_str().expect("a dockerfile"));
+        assert_eq!(
+            std::fs::canonicalize(context).unwrap(),
+            std::fs::canonicalize(workspace).unwrap(),
+            "{build:?}"
+        );
+        assert!(
+            dockerfile.is_file(),
+            "{} does not exist",
+            dockerfile.display()
+        );
+        assert_eq!(
+            std::fs::canonicalize(&dockerfile).unwrap(),
+            std::fs::canonicalize(dir.join("Dockerfile")).unwrap()
+        );
+    }
+}
+
 #[test]
 fn prometheus_configs_pass_promtool() {
     if !tool_available("promtool") {

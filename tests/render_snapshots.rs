@@ -71,3 +71,43 @@ fn scaling_is_one_line() {
     assert!(compose.contains("\"127.0.0.1:9107:9100\""));
     assert!(prometheus.contains("targets: [\"node8:8080\"]"));
 }
+
+/// README: "4 → 8 nodes is one line" holds for names, ports and targets; on the seed's VM the
+/// eight nodes' reservations need `[vm]` to grow too, and `validate` says exactly that.
+#[test]
+fn eight_seed_nodes_need_the_vm_to_hold_their_reservations() {
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/clusters/colima.toml"))
+            .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let validate = |toml: String| {
+        let path = dir.path().join("scaled.toml");
+        std::fs::write(&path, toml).unwrap();
+        std::process::Command::new(env!("CARGO_BIN_EXE_erlmcp-gen"))
+            .args(["validate", "--color", "never"])
+            .arg(&path)
+            .output()
+            .unwrap()
+    };
+    let eight = text.replace("count = 4 ", "count = 8 ");
+    let output = validate(eight.clone());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("reserve 20 cores of CPU but the VM has 12 cores"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("reserve 24GiB of memory but the VM has 16GiB"),
+        "{stderr}"
+    );
+    let grown = eight
+        .replace("cpus = 12", "cpus = 24")
+        .replace("memory = \"16GiB\"", "memory = \"32GiB\"");
+    let output = validate(grown);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

@@ -9,6 +9,7 @@ use std::process::Command;
 use anyhow::{Context as _, bail};
 use sha2::{Digest, Sha256};
 
+use super::arch::StaticBuild;
 use crate::progress::Progress;
 
 /// A build context ready to send to the engine.
@@ -68,9 +69,26 @@ pub fn workspace_root() -> Option<PathBuf> {
         .then_some(built_from)
 }
 
-/// Finds a statically linked `erlmcp-node`: `ERLMCP_NODE_BINARY`, else one beside this program,
-/// else builds one in the workspace (`cargo build --release` with `+crt-static`, a no-op when fresh).
+/// Finds a statically linked `erlmcp-node` for this machine's CPU: `ERLMCP_NODE_BINARY`, else one
+/// beside this program, else builds one in the workspace (`cargo build --release` with
+/// `+crt-static`, a no-op when fresh).
 pub fn static_node_binary(progress: &Progress) -> anyhow::Result<PathBuf> {
+    let target = format!("{}-unknown-linux-gnu", std::env::consts::ARCH);
+    static_node_binary_for(
+        progress,
+        &StaticBuild {
+            target,
+            linker: None,
+        },
+    )
+}
+
+/// A statically linked `erlmcp-node` for `build`'s target: for this machine's own target as
+/// [`static_node_binary`] finds it; for another CPU always built with the cross linker.
+pub fn static_node_binary_for(progress: &Progress, build: &StaticBuild) -> anyhow::Result<PathBuf> {
+    if build.linker.is_some() {
+        return cross_static_node_binary(progress, build);
+    }
     if let Ok(path) = std::env::var("ERLMCP_NODE_BINARY") {
         let path = PathBuf::from(path);
         let bytes = std::fs::read(&path)
@@ -95,19 +113,48 @@ pub fn static_node_binary(progress: &Progress) -> anyhow::Result<PathBuf> {
             "no statically linked erlmcp-node found: set ERLMCP_NODE_BINARY or run from the erlmcp-gen workspace"
         );
     };
-    let target = format!("{}-unknown-linux-gnu", std::env::consts::ARCH);
-    cargo_build_node(
+    let target = &build.target;
+    // The whole workspace, exactly as scripts/lib.sh builds it: the same command reuses the same
+    // artifacts (a `-p erlmcp-node` build unifies features differently and recompiles the
+    // dependencies), so the quickstart and the tests share one static build.
+    cargo_build(
         progress,
         &root,
         "erlmcp-node (static build)",
-        &["--target", &target],
-        Some("-C target-feature=+crt-static"),
+        &["--workspace", "--target", target],
+        Some(STATIC_RUSTFLAGS),
     )?;
-    // Cargo builds where CARGO_TARGET_DIR says, when it is set (relative to the workspace).
-    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
+    Ok(target_dir(&root).join(target).join("release/erlmcp-node"))
+}
+
+/// Where Cargo builds: CARGO_TARGET_DIR when it is set (relative to the workspace), else `target`.
+fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
         .map(|dir| root.join(dir))
-        .unwrap_or_else(|| root.join("target"));
-    Ok(target_dir.join(target).join("release/erlmcp-node"))
+        .unwrap_or_else(|| root.join("target"))
+}
+
+/// `erlmcp-node` cross-built for another CPU with `build`'s linker (`rustup target add` and
+/// Debian's `gcc-<arch>-linux-gnu` provide them).
+fn cross_static_node_binary(progress: &Progress, build: &StaticBuild) -> anyhow::Result<PathBuf> {
+    let root = workspace_root().ok_or_else(|| {
+        anyhow::anyhow!(
+            "building erlmcp-node for {} needs the erlmcp-gen workspace",
+            build.target
+        )
+    })?;
+    let linker = build.linker.as_deref().unwrap_or("cc");
+    let flags = format!("{STATIC_RUSTFLAGS} -C linker={linker}");
+    cargo_build_node(
+        progress,
+        &root,
+        &format!("erlmcp-node (static build for {})", build.target),
+        &["--target", &build.target],
+        Some(&flags),
+    )?;
+    Ok(target_dir(&root)
+        .join(&build.target)
+        .join("release/erlmcp-node"))
 }
 
 /// `cargo build --release -p erlmcp-node` in the workspace (a no-op when fresh), reported as a
@@ -119,19 +166,34 @@ pub fn cargo_build_node(
     extra_args: &[&str],
     rustflags: Option<&str>,
 ) -> anyhow::Result<()> {
+    let args: Vec<&str> = ["-p", "erlmcp-node"]
+        .into_iter()
+        .chain(extra_args.iter().copied())
+        .collect();
+    cargo_build(progress, root, label, &args, rustflags)
+}
+
+/// RUSTFLAGS of the static build (scripts/lib.sh uses the same).
+pub const STATIC_RUSTFLAGS: &str = "-C target-feature=+crt-static";
+
+/// `cargo build --release ARGS` in the workspace, reported as a progress task.
+fn cargo_build(
+    progress: &Progress,
+    root: &Path,
+    label: &str,
+    args: &[&str],
+    rustflags: Option<&str>,
+) -> anyhow::Result<()> {
     let task = progress.task(label);
     let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     command
         .current_dir(root)
-        .args(["build", "--release", "--quiet", "-p", "erlmcp-node"])
-        .args(extra_args);
+        .args(["build", "--release", "--quiet"])
+        .args(args);
     if let Some(flags) = rustflags {
         command.env("RUSTFLAGS", flags);
     }
-    task.step(format!(
-        "cargo build --release -p erlmcp-node {}",
-        extra_args.join(" ")
-    ));
+    task.step(format!("cargo build --release {}", args.join(" ")));
     let output = command
         .output()
         .context("running cargo to build erlmcp-node")?;

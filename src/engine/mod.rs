@@ -2,9 +2,11 @@
 //! (local `erlmcp-node` processes), both behind one [`driver::Driver`] interface. Each turns the
 //! cluster's deployment spec ([`crate::deploy_spec`]) into [`crate::plan::Desired`] resources and
 //! reads back [`crate::plan::Observed`] ones; [`schedule`] carries a [`crate::plan::Plan`] out in
-//! the same order on every runtime. Beside them: the images both build ([`image`]), the cluster
+//! the same order on every runtime. Beside them: the images both build ([`image`]) for the
+//! engine's CPU ([`arch`]), the cluster
 //! secret both hand their nodes ([`secret`]) and what `status` reports ([`status`]).
 
+pub mod arch;
 pub mod docker;
 pub mod driver;
 #[cfg(test)]

@@ -66,7 +66,7 @@ pub async fn node_figures(api: SocketAddr) -> (Option<f64>, Option<f64>) {
 pub async fn prometheus_targets(addr: SocketAddr) -> Result<Vec<TargetHealth>, String> {
     let response = probe::get(addr, "/api/v1/targets?state=active", Duration::from_secs(3))
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| format!("not reachable ({e})"))?;
     let json: serde_json::Value =
         serde_json::from_str(&response.body).map_err(|e| e.to_string())?;
     let targets = json["data"]["activeTargets"]
@@ -118,7 +118,9 @@ impl ClusterStatus {
                     ));
                 }
             }
-            Err(why) => out.push_str(&format!("prometheus: not reachable ({why})\n")),
+            Err(why) => out.push_str(&format!(
+                "prometheus: {why}: metrics are not being collected\n"
+            )),
         }
         out
     }

@@ -9,6 +9,7 @@ use futures_util::StreamExt as _;
 
 use super::{DockerEngine, engine_error};
 use crate::config::model::{Cluster, ImageBuild};
+use crate::engine::arch;
 use crate::engine::image::{self, BuildContext};
 use crate::progress::Progress;
 
@@ -41,37 +42,46 @@ impl DockerEngine {
         prebuilt_dockerfile: &str,
     ) -> anyhow::Result<ImageNeed> {
         let builder_present = self.image_present(&cluster.image.builder).await;
-        let use_source = match cluster.image.build {
-            ImageBuild::Source => true,
-            ImageBuild::Prebuilt => false,
-            ImageBuild::Auto => {
-                if !builder_present {
+        // The engine's CPU decides (src/engine/arch.rs): never an image the engine cannot start.
+        let engine_arch = arch::engine_arch(&self.docker).await;
+        let decision = arch::decide(
+            cluster.image.build,
+            &engine_arch,
+            builder_present,
+            &arch::HostCapabilities::detect(),
+        )
+        .map_err(|why| anyhow!(why))?;
+        let context = match decision {
+            arch::NodeImagePlan::Source { because } => {
+                if let Some(because) = because {
+                    progress.warn(format!("image: {because}"));
+                }
+                let root = image::workspace_root()
+                    .ok_or_else(|| anyhow!("the `source` build needs the erlmcp-gen workspace"))?;
+                image::source_node_context(
+                    &cluster.image.repository,
+                    &cluster.version,
+                    source_dockerfile,
+                    &root,
+                )?
+            }
+            arch::NodeImagePlan::Prebuilt(build) => {
+                if cluster.image.build == ImageBuild::Auto {
                     progress.info(format!(
                         "image: the builder image {} is not in the engine; building the registry-free `prebuilt` image \
-                         (a host-built static erlmcp-node FROM scratch)",
-                        cluster.image.builder
+                         (a host-built static erlmcp-node for {} FROM scratch)",
+                        cluster.image.builder,
+                        engine_arch.name()
                     ));
                 }
-                builder_present
+                let binary = image::static_node_binary_for(progress, &build)?;
+                image::prebuilt_node_context(
+                    &cluster.image.repository,
+                    &cluster.version,
+                    prebuilt_dockerfile,
+                    &binary,
+                )?
             }
-        };
-        let context = if use_source {
-            let root = image::workspace_root()
-                .ok_or_else(|| anyhow!("the `source` build needs the erlmcp-gen workspace"))?;
-            image::source_node_context(
-                &cluster.image.repository,
-                &cluster.version,
-                source_dockerfile,
-                &root,
-            )?
-        } else {
-            let binary = image::static_node_binary(progress)?;
-            image::prebuilt_node_context(
-                &cluster.image.repository,
-                &cluster.version,
-                prebuilt_dockerfile,
-                &binary,
-            )?
         };
         let source = if self.image_present(&context.tag).await {
             ImageSource::Present
@@ -98,7 +108,11 @@ impl DockerEngine {
                 source: ImageSource::Present,
             });
         }
-        if let Some(binary) = image::host_prometheus() {
+        // The host's install serves only an engine of this machine's CPU.
+        let same_cpu = arch::engine_arch(&self.docker).await == arch::Arch::host();
+        if let Some(binary) = image::host_prometheus()
+            .filter(|binary| same_cpu && image::runs_in_linux_container(binary))
+        {
             let static_node = image::static_node_binary(progress)?;
             let context = image::local_prometheus_context(&binary, &static_node)?;
             progress.info(format!(
