@@ -439,6 +439,22 @@ fn machine() -> String {
 /// its RSS before and after.
 mod http {
     use super::*;
+    use std::sync::atomic::AtomicU32;
+
+    /// The node under measurement, so a failing run stops it too.
+    static NODE_PID: AtomicU32 = AtomicU32::new(0);
+
+    /// Reports a failure, stops the node and exits.
+    fn fail(message: &str) -> ! {
+        eprintln!("{message}");
+        let pid = NODE_PID.load(Ordering::Relaxed);
+        if pid != 0 {
+            let _ = Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status();
+        }
+        std::process::exit(2);
+    }
 
     const STATELESS_ECHO: &str = "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/call\",\"params\":{\"name\":\"echo\",\"arguments\":{\"text\":\"hello from the load generator\"},\"_meta\":{\"io.modelcontextprotocol/protocolVersion\":\"2026-07-28\"}}}";
 
@@ -479,6 +495,7 @@ mod http {
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
         wait_for_listener(addr).await;
         let pid = child.id();
+        NODE_PID.store(pid, Ordering::Relaxed);
         let stateless = options.transport == Transport::Stateless;
 
         // One first, so the runtime and allocator are warm before the baseline RSS.
@@ -537,10 +554,7 @@ mod http {
         socket.bind(source).expect("bind a loopback source address");
         let mut stream = match socket.connect(addr).await {
             Ok(stream) => stream,
-            Err(error) => {
-                eprintln!("connect from {source} to {addr} failed: {error}");
-                std::process::exit(2);
-            }
+            Err(error) => fail(&format!("connect from {source} to {addr} failed: {error}")),
         };
         stream.set_nodelay(true).expect("nodelay");
         if stateless {
@@ -564,7 +578,11 @@ mod http {
                 name.eq_ignore_ascii_case("mcp-session-id")
                     .then(|| value.trim().to_string())
             })
-            .unwrap_or_else(|| panic!("initialize answered without Mcp-Session-Id:\n{head}"));
+            .unwrap_or_else(|| {
+                fail(&format!(
+                    "initialize answered without Mcp-Session-Id:\n{head}"
+                ))
+            });
         let initialized = std::str::from_utf8(INITIALIZED).expect("utf-8").trim_end();
         let headers = [
             ("Mcp-Session-Id", id.as_str()),
@@ -578,8 +596,7 @@ mod http {
     fn expect_status(head: &str, status: &str, what: &str) {
         let line = head.lines().next().unwrap_or_default();
         if line.split_whitespace().nth(1) != Some(status) {
-            eprintln!("{what} answered {line:?}, not {status}");
-            std::process::exit(2);
+            fail(&format!("{what} answered {line:?}, not {status}"));
         }
     }
 
@@ -625,8 +642,7 @@ mod http {
             let left = deadline.saturating_duration_since(Instant::now());
             match tokio::time::timeout(left, stream.read(&mut chunk)).await {
                 Ok(Ok(0)) | Ok(Err(_)) | Err(_) => {
-                    eprintln!("the node closed or stalled a connection mid-answer");
-                    std::process::exit(2);
+                    fail("the node closed or stalled a connection mid-answer")
                 }
                 Ok(Ok(got)) => raw.extend_from_slice(&chunk[..got]),
             }

@@ -328,3 +328,34 @@ impl AsyncWrite for Watched {
         Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::NodeConfig;
+    use crate::state::NodeState;
+    use tokio::net::TcpListener;
+    use tokio::sync::Semaphore;
+
+    #[tokio::test]
+    async fn a_connection_task_holds_no_hyper_connection_inline() {
+        // The task of every open connection is allocated at this size for its whole life,
+        // parked or not; hyper's connection (its buffers and state) is boxed only while it serves.
+        let node = NodeState::new(NodeConfig::for_tests());
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let stream = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let slot = Arc::new(Semaphore::new(1)).try_acquire_owned().unwrap();
+        let (_stop, stopped) = watch::channel(false);
+        let serving = Serving {
+            routes: crate::http::router(node.clone()),
+            keep_alive: true,
+            head_timeout: Duration::from_secs(1),
+        };
+        let task = serve(stream, serving, slot, stopped, node);
+        let size = std::mem::size_of_val(&task);
+        eprintln!("connection task: {size} bytes");
+        assert!(size < 2048, "the connection task is {size} bytes");
+    }
+}
