@@ -4,7 +4,15 @@
 //! ```text
 //! cargo build --release -p erlmcp-node
 //! cargo run --release -p erlmcp-node --example bench_sessions -- --sessions 19000 --seconds 10
+//! cargo run --release -p erlmcp-node --example bench_sessions -- --transport http --sessions 16000
+//! cargo run --release -p erlmcp-node --example bench_sessions -- --transport stateless --sessions 16000
 //! ```
+//!
+//! `--transport http` holds idle, initialized Streamable HTTP sessions instead, one keep-alive
+//! HTTP/1.1 connection each (`initialize`, then `notifications/initialized` with its
+//! `Mcp-Session-Id`), and reports the node's RSS per session; `--transport stateless` holds
+//! keep-alive connections that each carried one request of the stateless 2026-07-28 revision
+//! (no session), the per-connection cost. Both measure memory only, not throughput.
 //!
 //! Each server is a child process on 127.0.0.1; this process holds the client sockets (each
 //! process has its own open-file cap, so 19,000 sessions fit on either side). For each server:
@@ -31,11 +39,24 @@ struct Options {
     sessions: usize,
     seconds: u64,
     bin: PathBuf,
+    transport: Transport,
+}
+
+/// What the sessions speak.
+#[derive(Clone, Copy, PartialEq)]
+enum Transport {
+    /// MCP over TCP, against the baseline echo server, with a closed-loop load.
+    Tcp,
+    /// Initialized Streamable HTTP sessions, one keep-alive connection each, idle.
+    Http,
+    /// Keep-alive connections that each carried one stateless (2026-07-28) request, idle.
+    Stateless,
 }
 
 fn options() -> Options {
     let mut sessions = 19_000;
     let mut seconds = 10;
+    let mut transport = Transport::Tcp;
     // Examples build in target/<profile>/examples/; the binary is one level up.
     let mut bin = std::env::current_exe()
         .ok()
@@ -50,7 +71,17 @@ fn options() -> Options {
             "--sessions" => sessions = value.parse().expect("--sessions N"),
             "--seconds" => seconds = value.parse().expect("--seconds N"),
             "--bin" => bin = value.into(),
-            other => panic!("unknown flag {other} (use --sessions, --seconds, --bin)"),
+            "--transport" => {
+                transport = match value.as_str() {
+                    "tcp" => Transport::Tcp,
+                    "http" => Transport::Http,
+                    "stateless" => Transport::Stateless,
+                    other => panic!("--transport {other}: use tcp, http or stateless"),
+                }
+            }
+            other => {
+                panic!("unknown flag {other} (use --sessions, --seconds, --bin, --transport)")
+            }
         }
     }
     assert!(seconds <= 120, "--seconds is bounded at 120");
@@ -58,6 +89,7 @@ fn options() -> Options {
         sessions,
         seconds,
         bin,
+        transport,
     }
 }
 
@@ -95,6 +127,11 @@ fn main() {
     );
     println!("machine: {}", machine());
     println!("binary: {}", options.bin.display());
+    if options.transport != Transport::Tcp {
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        runtime.block_on(http::measure(&options));
+        return;
+    }
     println!(
         "sessions: {}, load: {} s of closed-loop tools/call echo per server\n",
         options.sessions, options.seconds
@@ -396,4 +433,219 @@ fn machine() -> String {
         mem_kib as f64 / 1024.0 / 1024.0,
         read("/proc/sys/kernel/osrelease").trim()
     )
+}
+
+/// The Streamable HTTP modes: idle sessions (or stateless connections) held against one node,
+/// its RSS before and after.
+mod http {
+    use super::*;
+    use std::sync::atomic::AtomicU32;
+
+    /// The node under measurement, so a failing run stops it too.
+    static NODE_PID: AtomicU32 = AtomicU32::new(0);
+
+    /// Reports a failure, stops the node and exits.
+    fn fail(message: &str) -> ! {
+        eprintln!("{message}");
+        let pid = NODE_PID.load(Ordering::Relaxed);
+        if pid != 0 {
+            let _ = Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status();
+        }
+        std::process::exit(2);
+    }
+
+    const STATELESS_ECHO: &str = "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/call\",\"params\":{\"name\":\"echo\",\"arguments\":{\"text\":\"hello from the load generator\"},\"_meta\":{\"io.modelcontextprotocol/protocolVersion\":\"2026-07-28\"}}}";
+
+    /// A connection held open (the session lives on the node under its id).
+    pub struct Held {
+        _stream: TcpStream,
+    }
+
+    pub async fn measure(options: &Options) {
+        let n = options.sessions;
+        let (kind, unit) = match options.transport {
+            Transport::Http => ("initialized Streamable HTTP sessions", "session"),
+            _ => (
+                "keep-alive connections after one stateless 2026-07-28 request",
+                "connection",
+            ),
+        };
+        println!("sessions: {n} {kind}, idle, one keep-alive HTTP/1.1 connection each\n");
+        let port = free_port();
+        let room = (n + 100).to_string();
+        let mut child = Command::new(&options.bin)
+            .args([
+                "serve",
+                "--bind",
+                "127.0.0.1",
+                "--api-port",
+                &port.to_string(),
+            ])
+            .args(["--listener-port", &free_port().to_string()])
+            .args(["--max-connections", &room, "--max-http-connections", &room])
+            // Idle keep-alive connections and sessions must outlive the measurement.
+            .args(["--idle-timeout", "1h", "--read-timeout", "10m"])
+            .args(["--log-level", "warn", "--node-name", "bench"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn");
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        wait_for_listener(addr).await;
+        let pid = child.id();
+        NODE_PID.store(pid, Ordering::Relaxed);
+        let stateless = options.transport == Transport::Stateless;
+
+        // One first, so the runtime and allocator are warm before the baseline RSS.
+        drop(open(addr, stateless, 0).await);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let before = rss_kib(pid);
+
+        let started = Instant::now();
+        let gate = Arc::new(Semaphore::new(256)); // connects in flight at once
+        let mut opening = Vec::with_capacity(n);
+        for i in 0..n {
+            let gate = gate.clone();
+            opening.push(tokio::spawn(async move {
+                let _permit = gate.acquire_owned().await.expect("gate");
+                open(addr, stateless, i).await
+            }));
+        }
+        let mut held = Vec::with_capacity(n);
+        for task in opening {
+            held.push(task.await.expect("open"));
+        }
+        eprintln!(
+            "erlmcp-node: opened {} in {:.1} s",
+            held.len(),
+            started.elapsed().as_secs_f64()
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await; // let the server settle
+        let after = rss_kib(pid);
+        drop(held);
+        stop_child(&mut child);
+
+        let per = after.saturating_sub(before) as f64 / n as f64;
+        println!("| server | RSS before | RSS with {n} held | RSS per idle {unit} |");
+        println!("|---|---|---|---|");
+        println!(
+            "| erlmcp-node ({}) | {:.1} MiB | {:.1} MiB | {per:.2} KiB |",
+            if stateless {
+                "stateless HTTP"
+            } else {
+                "Streamable HTTP"
+            },
+            before as f64 / 1024.0,
+            after as f64 / 1024.0
+        );
+        println!("\nnode RSS per idle {unit}: {per:.2} KiB (budget 8 KiB)");
+    }
+
+    /// Connects from a spread source address and makes the connection idle and initialized:
+    /// `initialize` and `notifications/initialized` for a session, one echo when stateless.
+    async fn open(addr: SocketAddr, stateless: bool, n: usize) -> Held {
+        let source = SocketAddr::from((
+            Ipv4Addr::new(127, 0, 0, 2 + (n % SOURCES as usize) as u8),
+            0,
+        ));
+        let socket = TcpSocket::new_v4().expect("socket");
+        socket.bind(source).expect("bind a loopback source address");
+        let mut stream = match socket.connect(addr).await {
+            Ok(stream) => stream,
+            Err(error) => fail(&format!("connect from {source} to {addr} failed: {error}")),
+        };
+        stream.set_nodelay(true).expect("nodelay");
+        if stateless {
+            let head = post(
+                &mut stream,
+                addr,
+                STATELESS_ECHO,
+                &[("MCP-Protocol-Version", "2026-07-28")],
+            )
+            .await;
+            expect_status(&head, "200", "a stateless echo");
+            return Held { _stream: stream };
+        }
+        let initialize = std::str::from_utf8(INITIALIZE).expect("utf-8").trim_end();
+        let head = post(&mut stream, addr, initialize, &[]).await;
+        expect_status(&head, "200", "initialize");
+        let id = head
+            .lines()
+            .find_map(|l| {
+                let (name, value) = l.split_once(':')?;
+                name.eq_ignore_ascii_case("mcp-session-id")
+                    .then(|| value.trim().to_string())
+            })
+            .unwrap_or_else(|| {
+                fail(&format!(
+                    "initialize answered without Mcp-Session-Id:\n{head}"
+                ))
+            });
+        let initialized = std::str::from_utf8(INITIALIZED).expect("utf-8").trim_end();
+        let headers = [
+            ("Mcp-Session-Id", id.as_str()),
+            ("MCP-Protocol-Version", "2025-06-18"),
+        ];
+        let head = post(&mut stream, addr, initialized, &headers).await;
+        expect_status(&head, "202", "notifications/initialized");
+        Held { _stream: stream }
+    }
+
+    fn expect_status(head: &str, status: &str, what: &str) {
+        let line = head.lines().next().unwrap_or_default();
+        if line.split_whitespace().nth(1) != Some(status) {
+            fail(&format!("{what} answered {line:?}, not {status}"));
+        }
+    }
+
+    /// One POST /mcp on the keep-alive connection; returns the answer's head (its body is read
+    /// and dropped).
+    async fn post(
+        stream: &mut TcpStream,
+        addr: SocketAddr,
+        body: &str,
+        headers: &[(&str, &str)],
+    ) -> String {
+        let mut request = format!(
+            "POST /mcp HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: {}\r\n",
+            body.len()
+        );
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        request.push_str("\r\n");
+        request.push_str(body);
+        stream
+            .write_all(request.as_bytes())
+            .await
+            .expect("write a request");
+        let mut raw = Vec::with_capacity(1024);
+        let mut chunk = [0u8; 1024];
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&raw[..end]).into_owned();
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| {
+                        let (name, value) = l.split_once(':')?;
+                        name.eq_ignore_ascii_case("content-length")
+                            .then(|| value.trim().parse().ok())?
+                    })
+                    .unwrap_or(0);
+                if raw.len() >= end + 4 + length {
+                    return head;
+                }
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(left, stream.read(&mut chunk)).await {
+                Ok(Ok(0)) | Ok(Err(_)) | Err(_) => {
+                    fail("the node closed or stalled a connection mid-answer")
+                }
+                Ok(Ok(got)) => raw.extend_from_slice(&chunk[..got]),
+            }
+        }
+    }
 }

@@ -7,9 +7,10 @@
 //! that clients have filled; a connection there must send its request head within 2 s, so idle
 //! connections cannot hold the probe lane for long. Past both, a connection is closed at once
 //! (its descriptor is back before the next accept). Every connection must send a request head within the read
-//! timeout (hyper starts that timer whenever it waits for a head, so it also ends idle keep-alive
-//! connections) and its body within the read timeout after the head. A client that takes none of
-//! a response for the write timeout is disconnected ([`crate::write_deadline`]).
+//! timeout (counted from the connection's start or the end of the previous response, so it also
+//! ends idle keep-alive connections) and its body within the read timeout after the head. A
+//! client that takes none of a response for the write timeout is disconnected
+//! ([`crate::write_deadline`]). Each connection is served by [`crate::api_connection`].
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,15 +22,13 @@ use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
 
+use crate::api_connection::{Serving, stopped};
 use crate::jsonrpc::code;
 use crate::metrics::CloseReason;
 use crate::state::Node;
-use crate::write_deadline::{WriteDeadline, is_write_timeout};
 
 /// Serves the API port until `stop` turns true, then asks open connections to finish their
 /// current request and waits for them (the caller bounds the wait).
@@ -38,16 +37,20 @@ pub async fn serve(listener: TcpListener, node: Node, mut stop: watch::Receiver<
     let full = Lane {
         slots: Arc::new(Semaphore::new(lane_size(node.config.max_http_connections))),
         size: lane_size(node.config.max_http_connections),
-        routes: with_body_deadline(crate::http::router(node.clone()), &node),
-        keep_alive: true,
-        head_timeout: node.config.read_timeout,
+        serving: Serving {
+            routes: with_body_deadline(crate::http::router(node.clone()), &node),
+            keep_alive: true,
+            head_timeout: node.config.read_timeout,
+        },
     };
     let probes = Lane {
         slots: Arc::new(Semaphore::new(lane_size(node.config.probe_connections))),
         size: lane_size(node.config.probe_connections),
-        routes: with_body_deadline(probe_router(node.clone()), &node),
-        keep_alive: false,
-        head_timeout: node.config.read_timeout.min(PROBE_HEAD_TIMEOUT),
+        serving: Serving {
+            routes: with_body_deadline(probe_router(node.clone()), &node),
+            keep_alive: false,
+            head_timeout: node.config.read_timeout.min(PROBE_HEAD_TIMEOUT),
+        },
     };
     let mut backoff = Duration::from_millis(5);
     loop {
@@ -72,11 +75,9 @@ pub async fn serve(listener: TcpListener, node: Node, mut stop: watch::Receiver<
             node.metrics.closed(CloseReason::HttpFull);
             continue; // dropping the stream closes it
         };
-        tokio::spawn(connection(
+        tokio::spawn(crate::api_connection::serve(
             stream,
-            lane.routes.clone(),
-            lane.keep_alive,
-            lane.head_timeout,
+            lane.serving.clone(),
             slot,
             stop.clone(),
             node.clone(),
@@ -93,58 +94,12 @@ pub async fn serve(listener: TcpListener, node: Node, mut stop: watch::Receiver<
 struct Lane {
     slots: Arc<Semaphore>,
     size: usize,
-    routes: Router,
-    keep_alive: bool,
-    head_timeout: Duration,
+    serving: Serving,
 }
 
 /// A probe sends its request at once; a connection in the probe lane that does not is making
 /// room for the next probe after this long, however long `read_timeout` is.
 const PROBE_HEAD_TIMEOUT: Duration = Duration::from_secs(2);
-
-async fn connection(
-    stream: TcpStream,
-    routes: Router,
-    keep_alive: bool,
-    head_timeout: Duration,
-    _slot: OwnedSemaphorePermit,
-    mut stop: watch::Receiver<bool>,
-    node: Node,
-) {
-    let _ = stream.set_nodelay(true);
-    let mut http = hyper::server::conn::http1::Builder::new();
-    http.timer(TokioTimer::new())
-        .header_read_timeout(head_timeout)
-        .keep_alive(keep_alive);
-    // A client that takes none of a response for the write timeout is disconnected; ending the
-    // connection drops the response, which cancels its request.
-    let stream = WriteDeadline::new(stream, node.config.write_timeout);
-    let stream = crate::counted_io::CountedStream::new(
-        stream,
-        node.metrics.network_receive_bytes.clone(),
-        node.metrics.network_transmit_bytes.clone(),
-    );
-    let served = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(routes));
-    tokio::pin!(served);
-    tokio::select! {
-        served = served.as_mut() => {
-            if let Err(error) = served
-                && is_write_timeout(&error)
-            {
-                node.metrics.closed(CloseReason::WriteTimeout);
-            }
-        }
-        _ = stopped(&mut stop) => {
-            served.as_mut().graceful_shutdown();
-            let _ = served.await;
-        }
-    }
-}
-
-/// Resolves once `stop` turns true (or its sender is gone).
-async fn stopped(stop: &mut watch::Receiver<bool>) {
-    let _ = stop.wait_for(|stop| *stop).await;
-}
 
 /// The probe lane's routes: what an operator's health check and scraper need, nothing else.
 fn probe_router(node: Node) -> Router {

@@ -32,6 +32,9 @@ pub struct NodeConfig {
     pub listener_port: u16,
     /// Concurrent sessions beyond which new connections are refused.
     pub max_connections: usize,
+    /// Concurrent TCP sessions (each holds a descriptor; a Streamable HTTP session does not),
+    /// within `max_connections`: what the open-file limit leaves ([`crate::fd_limit`]).
+    pub max_tcp_sessions: usize,
     /// Other nodes' `host:api_port` to join through.
     pub seeds: Vec<String>,
     /// The host other nodes reach this node at.
@@ -96,6 +99,7 @@ impl NodeConfig {
             api_port: 0,
             listener_port: 0,
             max_connections: 100,
+            max_tcp_sessions: usize::MAX,
             seeds: Vec::new(),
             advertise_host: "127.0.0.1".into(),
             allowed_hosts: Vec::new(),

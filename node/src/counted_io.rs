@@ -26,6 +26,11 @@ impl<S> CountedStream<S> {
             sent,
         }
     }
+
+    /// The wrapped stream.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for CountedStream<S> {

@@ -1,8 +1,10 @@
-//! The process's open-file limit against what the config needs: every session, HTTP connection
-//! and probe slot is a descriptor, plus a fixed reserve for the node's own files. At start the
-//! node raises its soft `RLIMIT_NOFILE` toward the hard one as far as it needs, and when even that
-//! is too little it lowers `max_connections` (with a warning) rather than fail at accept time,
-//! when `/health` would time out along with everything else.
+//! The process's open-file limit against what the config needs: every TCP session, HTTP
+//! connection and probe slot is a descriptor, plus a fixed reserve for the node's own files (a
+//! Streamable HTTP session is not: it lives in a table, and its connections are the HTTP
+//! connections). At start the node raises its soft `RLIMIT_NOFILE` toward the hard one as far as
+//! it needs, and when even that is too little it caps TCP sessions below `max_connections` (with
+//! a warning) rather than fail at accept time, when `/health` would time out along with
+//! everything else.
 
 use crate::config::NodeConfig;
 
@@ -15,14 +17,14 @@ pub const RESERVED_FDS: u64 = 64;
 pub struct FdPlan {
     /// The soft limit to run with (raised within the hard one when more is needed).
     pub soft_limit: u64,
-    /// `max_connections` that fits it.
+    /// TCP sessions that fit it (at most `max_connections`).
     pub max_connections: usize,
     /// Descriptors the configuration needs at most.
     pub needed: u64,
 }
 
 impl FdPlan {
-    /// True when `max_connections` had to be lowered.
+    /// True when TCP sessions had to be capped below `max_connections`.
     pub fn clamped(&self, config: &NodeConfig) -> bool {
         self.max_connections < config.max_connections
     }
@@ -46,8 +48,8 @@ pub fn plan(config: &NodeConfig, soft: u64, hard: u64) -> FdPlan {
     }
 }
 
-/// Reads the limit, raises the soft one as far as the config needs, and lowers
-/// `config.max_connections` to what fits, warning when it does. Where the limit cannot be read,
+/// Reads the limit, raises the soft one as far as the config needs, and caps
+/// `config.max_tcp_sessions` at what fits, warning when that is below `max_connections`. Where the limit cannot be read,
 /// the config is left as it is.
 pub fn apply(config: &mut NodeConfig) {
     use nix::sys::resource::{Resource, getrlimit, setrlimit};
@@ -67,10 +69,10 @@ pub fn apply(config: &mut NodeConfig) {
             clamped_to = fd_plan.max_connections,
             open_file_limit = fd_plan.soft_limit,
             needed = fd_plan.needed,
-            "max_connections + max_http_connections + probe_connections + {RESERVED_FDS} exceed the open-file limit; lowering max_connections"
+            "max_connections + max_http_connections + probe_connections + {RESERVED_FDS} exceed the open-file limit; capping TCP sessions (Streamable HTTP sessions hold no descriptor)"
         );
-        config.max_connections = fd_plan.max_connections;
     }
+    config.max_tcp_sessions = fd_plan.max_connections;
 }
 
 #[cfg(test)]

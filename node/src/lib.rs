@@ -26,6 +26,8 @@
 //! - [`tcp`]: the MCP-over-TCP listener: admission, accept loop, lean per-connection loop.
 //! - [`api_listener`]: the API port's connections: connection cap and probe reserve, header
 //!   and body read timeouts, shutdown.
+//! - [`api_connection`]: one API connection: hyper serves its requests; between them it is
+//!   parked with nothing but its socket.
 //! - [`write_deadline`]: the API port's write timeout (a socket wrapper; hyper has none).
 //! - [`counted_io`]: a socket wrapper that counts bytes in and out for the network metrics.
 //! - [`http`]: the API port: Streamable HTTP at `/mcp`, `/health`, `/ready`, `/metrics`.
@@ -34,6 +36,7 @@
 //! - [`baseline`]: a bare newline echo server, the yardstick benchmarks compare against.
 //! - [`healthcheck`]: `erlmcp-node healthcheck`, the image's HEALTHCHECK (no curl in `scratch`).
 
+pub mod api_connection;
 pub mod api_listener;
 pub mod baseline;
 pub mod cluster_api;

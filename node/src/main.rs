@@ -244,6 +244,7 @@ impl ServeArgs {
             api_port: self.api_port,
             listener_port: self.listener_port,
             max_connections: self.max_connections,
+            max_tcp_sessions: usize::MAX,
             allowed_hosts: self
                 .allowed_hosts
                 .split(',')

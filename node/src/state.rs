@@ -38,6 +38,7 @@ pub struct NodeState {
     pub started: Instant,
     draining: AtomicBool,
     sessions_open: AtomicUsize,
+    tcp_sessions_open: AtomicUsize,
     /// Streamable HTTP sessions by `Mcp-Session-Id`.
     pub http_sessions: Mutex<HashMap<String, HttpSession>>,
     /// Ports actually bound (after port 0 was resolved): (api, listener).
@@ -76,6 +77,7 @@ impl NodeState {
             started: Instant::now(),
             draining: AtomicBool::new(false),
             sessions_open: AtomicUsize::new(0),
+            tcp_sessions_open: AtomicUsize::new(0),
             http_sessions: Mutex::new(HashMap::new()),
             bound_ports: Mutex::new(ports),
             incarnation,
@@ -109,6 +111,18 @@ impl NodeState {
             })
             .is_ok();
         if !claimed {
+            return None;
+        }
+        // A TCP session holds a descriptor: it also needs one of the open-file limit's slots.
+        if transport == TCP
+            && self
+                .tcp_sessions_open
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| {
+                    (open < self.config.max_tcp_sessions).then_some(open + 1)
+                })
+                .is_err()
+        {
+            self.sessions_open.fetch_sub(1, Ordering::AcqRel);
             return None;
         }
         self.metrics
@@ -179,6 +193,9 @@ impl NodeState {
     }
 }
 
+/// The transport label of MCP-over-TCP sessions, the ones that hold a descriptor.
+pub const TCP: &str = "tcp";
+
 /// A claimed session slot; dropping it frees the slot.
 pub struct SessionSlot {
     node: Node,
@@ -188,6 +205,9 @@ pub struct SessionSlot {
 impl Drop for SessionSlot {
     fn drop(&mut self) {
         self.node.sessions_open.fetch_sub(1, Ordering::AcqRel);
+        if self.transport == TCP {
+            self.node.tcp_sessions_open.fetch_sub(1, Ordering::AcqRel);
+        }
         self.node
             .metrics
             .connections_active
@@ -200,6 +220,35 @@ impl Drop for SessionSlot {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn tcp_sessions_are_capped_by_descriptors_and_http_sessions_only_by_max_connections() {
+        let mut config = NodeConfig::for_tests();
+        config.max_connections = 3;
+        config.max_tcp_sessions = 1;
+        let node = NodeState::new(config);
+        let tcp = node.try_open_session(TCP).expect("a first TCP session");
+        assert!(
+            node.try_open_session(TCP).is_none(),
+            "past the descriptor cap"
+        );
+        assert_eq!(
+            node.sessions_open(),
+            1,
+            "a refused TCP session takes no slot"
+        );
+        let http = [node.try_open_session("http"), node.try_open_session("http")];
+        assert!(http.iter().all(Option::is_some));
+        assert!(
+            node.try_open_session("http").is_none(),
+            "past max_connections"
+        );
+        drop(tcp);
+        assert!(
+            node.try_open_session(TCP).is_some(),
+            "a closed TCP session frees its descriptor"
+        );
+    }
 
     #[tokio::test(start_paused = true)]
     async fn idle_http_sessions_expire_and_free_their_slots() {

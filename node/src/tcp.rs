@@ -54,7 +54,7 @@ pub async fn serve(listener: TcpListener, node: Node, mut shutdown: watch::Recei
         match accepted {
             Ok((stream, _)) => {
                 backoff = Duration::from_millis(5);
-                match node.try_open_session("tcp") {
+                match node.try_open_session(crate::state::TCP) {
                     Some(slot) => {
                         tokio::spawn(connection(stream, node.clone(), slot));
                     }

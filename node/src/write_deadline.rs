@@ -60,6 +60,11 @@ impl<T> WriteDeadline<T> {
         }
     }
 
+    /// The wrapped stream.
+    pub fn get_ref(&self) -> &T {
+        &self.inner
+    }
+
     /// Runs one write-side operation; while it stays pending the stall timer runs, and once
     /// the timer has fired the operation fails.
     fn poll_progress<R>(

@@ -316,8 +316,10 @@ async fn sigterm_past_the_drain_timeout_answers_in_flight_requests_before_exitin
 #[tokio::test]
 async fn max_connections_is_clamped_to_the_open_file_limit() {
     let (mut child, stderr, serving) = serve(&["--max-connections", "25000"], Some(1000));
-    // 1000 descriptors less 256 HTTP connections, 16 probe slots and 64 reserved.
-    assert_eq!(serving["fields"]["max_connections"], 664, "{serving}");
+    // 1000 descriptors less 256 HTTP connections, 16 probe slots and 64 reserved, for TCP
+    // sessions; Streamable HTTP sessions hold no descriptor and keep the whole cap.
+    assert_eq!(serving["fields"]["max_tcp_sessions"], 664, "{serving}");
+    assert_eq!(serving["fields"]["max_connections"], 25000, "{serving}");
     let warned = serving["earlier"]
         .as_array()
         .unwrap()

@@ -120,6 +120,63 @@ async fn an_idle_keep_alive_connection_is_closed() {
     assert!(read_until_closed(&mut stream).await.is_some());
 }
 
+/// Reads until `count` complete `/health` answers (`ok` bodies) arrived, within the wait.
+async fn read_health_answers(stream: &mut TcpStream, count: usize) -> String {
+    let mut raw = Vec::new();
+    let mut chunk = [0u8; 1024];
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let text = String::from_utf8_lossy(&raw).into_owned();
+        if text.matches("HTTP/1.1 200").count() >= count
+            && text.matches("\r\n\r\nok\n").count() >= count
+        {
+            return text;
+        }
+        let n = tokio::time::timeout_at(deadline, stream.read(&mut chunk))
+            .await
+            .unwrap_or_else(|_| panic!("{count} answers not received; got {text:?}"))
+            .unwrap();
+        assert!(n > 0, "closed before {count} answers; got {text:?}");
+        raw.extend_from_slice(&chunk[..n]);
+    }
+}
+
+#[tokio::test]
+async fn a_keep_alive_connection_parked_between_requests_keeps_serving_them() {
+    // Between requests the connection is taken back from hyper; requests that were read ahead
+    // (pipelined, or the start of one) must survive that and be answered in order.
+    let node = TestNode::start(|c| c.read_timeout = Duration::from_secs(5)).await;
+    let mut stream = TcpStream::connect(node.api).await.unwrap();
+    let get = format!("GET /health HTTP/1.1\r\nHost: {}\r\n\r\n", node.api);
+    stream.write_all(get.as_bytes()).await.unwrap();
+    read_health_answers(&mut stream, 1).await;
+    tokio::time::sleep(Duration::from_millis(200)).await; // parked now
+    stream.write_all(get.as_bytes()).await.unwrap();
+    read_health_answers(&mut stream, 1).await;
+    // Two whole requests and half of a third in one write, the rest of the third later.
+    let (half, rest) = get.split_at(20);
+    let pipelined = format!("{get}{get}{half}");
+    stream.write_all(pipelined.as_bytes()).await.unwrap();
+    read_health_answers(&mut stream, 2).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    stream.write_all(rest.as_bytes()).await.unwrap();
+    read_health_answers(&mut stream, 1).await;
+    // And a POST with a body on the same connection after all that.
+    let body = stateless_sleep(9, 1);
+    let request = post_head(node.api, "application/json", body.len()) + &body;
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = vec![0u8; 4096];
+    let n = tokio::time::timeout(WAIT, stream.read(&mut answer))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        answer[..n].starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&answer[..n])
+    );
+}
+
 #[tokio::test]
 async fn with_every_http_connection_taken_probes_still_answer() {
     let node = TestNode::start(|c| {
