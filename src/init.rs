@@ -107,6 +107,26 @@ pub fn size(
     }
 }
 
+impl Sizing {
+    /// Why the file cannot run on this machine as written, or `None` when every node's `nofile`
+    /// fits the bound. It cannot when the limit leaves no room for a connection, or when the ask
+    /// needs more than `MAX_NODES` nodes at the bound: the file keeps the ask (and validates), and
+    /// `validate --host` says what binds.
+    pub fn does_not_fit(&self) -> Option<String> {
+        (self.nofile > self.nofile_bound).then(|| {
+            format!(
+                "{} connections need {} per node over {} nodes (open files {}), above this machine's \
+                 open-file bound of {} per node; `validate --host` will say what to raise",
+                self.stress_connections,
+                self.connections_per_node,
+                self.nodes,
+                self.nofile,
+                self.nofile_bound
+            )
+        })
+    }
+}
+
 /// Whether `count` TCP ports from `first` can be bound on 127.0.0.1 right now.
 pub fn loopback_ports_free(first: u16, count: u16) -> bool {
     (0..count).all(|i| {
@@ -231,9 +251,17 @@ mod tests {
         });
         assert_eq!(cluster.nodes.len() as u32, sizing.nodes);
         assert!(cluster.capacity() >= u64::from(sizing.stress_connections));
-        if sizing.nofile_bound > NOFILE_HEADROOM {
+        // Each node fits the bound, unless no sizing could: no room for a connection, or the
+        // ask needs more than MAX_NODES nodes at the bound (and then it says so).
+        let room = u64::from(MAX_NODES) * sizing.nofile_bound.saturating_sub(NOFILE_HEADROOM);
+        if sizing.nofile_bound > NOFILE_HEADROOM && u64::from(sizing.stress_connections) <= room {
             assert!(sizing.nofile <= sizing.nofile_bound, "{sizing:?}");
         }
+        assert_eq!(
+            sizing.does_not_fit().is_some(),
+            sizing.nofile > sizing.nofile_bound,
+            "{sizing:?}"
+        );
         sizing
     }
 
@@ -243,6 +271,25 @@ mod tests {
         // 3072 connections per node at most: 10000 need 4 nodes.
         assert_eq!((sizing.nodes, sizing.connections_per_node), (4, 2500));
         assert_eq!(sizing.nofile, 4096);
+    }
+
+    #[test]
+    fn an_ask_beyond_the_node_cap_keeps_the_ask_and_says_it_does_not_fit() {
+        // Found by every_sizing_validates: 1,000 nodes at a 2,106-file bound hold 1,082,000,
+        // so 711,582 fit; 2,000,000 do not.
+        let sizing = assert_fits(
+            &request(Some(2_000_000), RuntimeKind::Native),
+            &facts(2106, 2),
+        );
+        assert_eq!(sizing.nodes, MAX_NODES);
+        assert_eq!(sizing.stress_connections, 2_000_000);
+        let why = sizing.does_not_fit().expect("does not fit");
+        assert!(why.contains("open-file bound of 2106"), "{why}");
+        let fits = assert_fits(
+            &request(Some(711_582), RuntimeKind::Native),
+            &facts(2106, 2),
+        );
+        assert_eq!(fits.does_not_fit(), None, "{fits:?}");
     }
 
     #[test]

@@ -648,6 +648,9 @@ fn cmd_init(
         let _ = write!(terminal::stderr(), "{findings}");
         anyhow::bail!("init would write an invalid file; nothing was written");
     }
+    if let Some(why) = sizing.does_not_fit() {
+        eprintln!("warning: init: {why}");
+    }
     let to_stdout = out == Path::new("-");
     if !to_stdout {
         if out.exists() && !force {
