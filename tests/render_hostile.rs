@@ -161,7 +161,9 @@ fn the_dockerfile_builder_is_an_arg_never_a_line() {
         .contents;
     assert!(
         // The template's own `RUN touch src/…` is no injection; the injected line never appears.
-        !dockerfile.lines().any(|l| l.trim_start().starts_with("RUN touch /pwned")),
+        !dockerfile
+            .lines()
+            .any(|l| l.trim_start().starts_with("RUN touch /pwned")),
         "{dockerfile}"
     );
     assert!(dockerfile.contains("ARG BUILDER_IMAGE=\"rust:1\\u000aRUN touch /pwned\""));
