@@ -139,17 +139,21 @@ fn with_colima_installed_and_its_profile_stopped_the_vm_is_started_from_the_clus
         ),
     );
     let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
-    let output = quickstart(
-        Path::new(WORKSPACE),
-        &path,
-        &tmp.path().join("state"),
-        &["--no-test"],
-    )
-    .env("HOME", &home)
-    .env("ERLMCP_GEN", &fake_gen)
-    .output()
-    .unwrap();
-    assert!(output.status.success(), "{}", text(&output));
+    // The quickstart with the fakes first on PATH; it must succeed.
+    let run = || {
+        let output = quickstart(
+            Path::new(WORKSPACE),
+            &path,
+            &tmp.path().join("state"),
+            &["--no-test"],
+        )
+        .env("HOME", &home)
+        .env("ERLMCP_GEN", &fake_gen)
+        .output()
+        .unwrap();
+        assert!(output.status.success(), "{}", text(&output));
+    };
+    run();
     let calls = std::fs::read_to_string(&log).unwrap();
     let lines: Vec<&str> = calls.lines().collect();
     let socket = format!(
@@ -182,17 +186,7 @@ fn with_colima_installed_and_its_profile_stopped_the_vm_is_started_from_the_clus
     assert!(config.contains("cpu: 12"), "{config}");
     // A running profile is left alone.
     std::fs::write(&log, "").unwrap();
-    let again = quickstart(
-        Path::new(WORKSPACE),
-        &path,
-        &tmp.path().join("state"),
-        &["--no-test"],
-    )
-    .env("HOME", &home)
-    .env("ERLMCP_GEN", &fake_gen)
-    .output()
-    .unwrap();
-    assert!(again.status.success(), "{}", text(&again));
+    run();
     let calls = std::fs::read_to_string(&log).unwrap();
     assert!(!calls.contains("colima start"), "{calls}");
     assert!(calls.contains(&socket), "{calls}");
