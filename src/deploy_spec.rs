@@ -406,12 +406,7 @@ mod tests {
     use super::*;
 
     fn local_cluster() -> Cluster {
-        let text =
-            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/clusters/local.toml"))
-                .unwrap();
-        crate::config::parse("clusters/local.toml", &text)
-            .unwrap()
-            .0
+        crate::config::committed_cluster("local.toml")
     }
 
     fn env_of<'a>(node: &'a NodeDeployment, name: &str) -> &'a str {

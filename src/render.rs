@@ -610,12 +610,7 @@ mod tests {
     /// ulimits and healthcheck read back from the YAML equal its deployment spec.
     #[test]
     fn the_compose_file_carries_each_nodes_deployment_spec() {
-        let text =
-            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/clusters/local.toml"))
-                .unwrap();
-        let cluster = crate::config::parse("clusters/local.toml", &text)
-            .unwrap()
-            .0;
+        let cluster = crate::config::committed_cluster("local.toml");
         let compose = render(&cluster)
             .unwrap()
             .into_iter()

@@ -127,6 +127,17 @@ fn first_definition(text: &str, duplicate: Range<usize>) -> Option<Range<usize>>
     found
 }
 
+/// A cluster file committed under `clusters/`, parsed (unit tests read the real files).
+#[cfg(test)]
+pub(crate) fn committed_cluster(file: &str) -> Cluster {
+    let path = format!("clusters/{file}");
+    let text = std::fs::read_to_string(format!("{}/{path}", env!("CARGO_MANIFEST_DIR")))
+        .unwrap_or_else(|e| panic!("{path}: {e}"));
+    parse(&path, &text)
+        .unwrap_or_else(|_| panic!("{path} does not parse"))
+        .0
+}
+
 /// Parses and resolves cluster-file text: the cluster when the file has no problem, else every
 /// problem [`parse_all`] found. `path` only labels the result.
 pub fn parse(path: &str, text: &str) -> Result<(Cluster, SpanIndex), Vec<Diagnostic>> {

@@ -143,12 +143,7 @@ mod tests {
     use ResourceKind::*;
 
     fn cluster() -> Cluster {
-        let text =
-            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/clusters/local.toml"))
-                .unwrap();
-        crate::config::parse("clusters/local.toml", &text)
-            .unwrap()
-            .0
+        crate::config::committed_cluster("local.toml")
     }
 
     fn want(kind: ResourceKind, name: &str, hash: &str) -> Desired {

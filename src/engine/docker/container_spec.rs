@@ -311,12 +311,7 @@ mod tests {
     use crate::deploy_spec::LABEL_NODE;
 
     fn local_cluster() -> Cluster {
-        let text =
-            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/clusters/local.toml"))
-                .unwrap();
-        crate::config::parse("clusters/local.toml", &text)
-            .unwrap()
-            .0
+        crate::config::committed_cluster("local.toml")
     }
 
     #[test]

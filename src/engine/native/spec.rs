@@ -177,12 +177,7 @@ mod tests {
 
     #[test]
     fn a_process_gets_its_nodes_deployment_spec_on_host_ports() {
-        let text =
-            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/clusters/local.toml"))
-                .unwrap();
-        let cluster = crate::config::parse("clusters/local.toml", &text)
-            .unwrap()
-            .0;
+        let cluster = crate::config::committed_cluster("local.toml");
         let node = &cluster.nodes[1];
         let process = node_spec(&cluster, node, Path::new("/bin/erlmcp-node"), "h");
         let addressing = Addressing::HostPorts {
