@@ -32,9 +32,10 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
-use tokio::sync::{OwnedSemaphorePermit, watch};
+use tokio::sync::watch;
 use tokio::time::Instant;
 
+use crate::api_listener::LaneSlot;
 use crate::counted_io::CountedStream;
 use crate::metrics::CloseReason;
 use crate::state::Node;
@@ -59,7 +60,7 @@ type Socket = CountedStream<WriteDeadline<TcpStream>>;
 pub async fn serve(
     stream: TcpStream,
     lane: Serving,
-    _slot: OwnedSemaphorePermit,
+    _slot: LaneSlot,
     mut stop: watch::Receiver<bool>,
     node: Node,
 ) {
@@ -335,7 +336,6 @@ mod tests {
     use crate::config::NodeConfig;
     use crate::state::NodeState;
     use tokio::net::TcpListener;
-    use tokio::sync::Semaphore;
 
     #[tokio::test]
     async fn a_connection_task_holds_no_hyper_connection_inline() {
@@ -346,7 +346,7 @@ mod tests {
         let stream = TcpStream::connect(listener.local_addr().unwrap())
             .await
             .unwrap();
-        let slot = Arc::new(Semaphore::new(1)).try_acquire_owned().unwrap();
+        let slot = LaneSlot::alone();
         let (_stop, stopped) = watch::channel(false);
         let serving = Serving {
             routes: crate::http::router(node.clone()),

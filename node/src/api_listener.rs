@@ -23,12 +23,12 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
 use crate::api_connection::{Serving, stopped};
 use crate::jsonrpc::code;
 use crate::metrics::CloseReason;
-use crate::state::Node;
+use crate::state::{DescriptorSlot, Node};
 
 /// Serves the API port until `stop` turns true, then asks open connections to finish their
 /// current request and waits for them (the caller bounds the wait).
@@ -37,6 +37,7 @@ pub async fn serve(listener: TcpListener, node: Node, mut stop: watch::Receiver<
     let full = Lane {
         slots: Arc::new(Semaphore::new(lane_size(node.config.max_http_connections))),
         size: lane_size(node.config.max_http_connections),
+        shares_descriptors: true,
         serving: Serving {
             routes: with_body_deadline(crate::http::router(node.clone()), &node),
             keep_alive: true,
@@ -46,6 +47,8 @@ pub async fn serve(listener: TcpListener, node: Node, mut stop: watch::Receiver<
     let probes = Lane {
         slots: Arc::new(Semaphore::new(lane_size(node.config.probe_connections))),
         size: lane_size(node.config.probe_connections),
+        // The probe lane's descriptors are set aside by `fd_limit`, outside the shared pool.
+        shares_descriptors: false,
         serving: Serving {
             routes: with_body_deadline(probe_router(node.clone()), &node),
             keep_alive: false,
@@ -70,7 +73,7 @@ pub async fn serve(listener: TcpListener, node: Node, mut stop: watch::Receiver<
         backoff = Duration::from_millis(5);
         let lane = [&full, &probes]
             .into_iter()
-            .find_map(|lane| Some((lane, lane.slots.clone().try_acquire_owned().ok()?)));
+            .find_map(|lane| Some((lane, lane.take(&node)?)));
         let Some((lane, slot)) = lane else {
             node.metrics.closed(CloseReason::HttpFull);
             continue; // dropping the stream closes it
@@ -94,7 +97,42 @@ pub async fn serve(listener: TcpListener, node: Node, mut stop: watch::Receiver<
 struct Lane {
     slots: Arc<Semaphore>,
     size: usize,
+    /// Whether a connection here also takes a descriptor of the pool TCP sessions draw from.
+    shares_descriptors: bool,
     serving: Serving,
+}
+
+impl Lane {
+    /// A slot of this lane (and a descriptor of the shared pool, where the lane draws on it);
+    /// None when either is taken up.
+    fn take(&self, node: &Node) -> Option<LaneSlot> {
+        let permit = self.slots.clone().try_acquire_owned().ok()?;
+        let descriptor = match self.shares_descriptors {
+            true => Some(node.try_hold_descriptor()?),
+            false => None,
+        };
+        Some(LaneSlot {
+            _permit: permit,
+            _descriptor: descriptor,
+        })
+    }
+}
+
+/// What one API connection holds while it is open; dropping it frees both.
+pub struct LaneSlot {
+    _permit: OwnedSemaphorePermit,
+    _descriptor: Option<DescriptorSlot>,
+}
+
+impl LaneSlot {
+    /// A slot of a lane of its own, for tests of one connection.
+    #[cfg(test)]
+    pub fn alone() -> Self {
+        LaneSlot {
+            _permit: Arc::new(Semaphore::new(1)).try_acquire_owned().unwrap(),
+            _descriptor: None,
+        }
+    }
 }
 
 /// A probe sends its request at once; a connection in the probe lane that does not is making

@@ -32,9 +32,10 @@ pub struct NodeConfig {
     pub listener_port: u16,
     /// Concurrent sessions beyond which new connections are refused.
     pub max_connections: usize,
-    /// Concurrent TCP sessions (each holds a descriptor; a Streamable HTTP session does not),
-    /// within `max_connections`: what the open-file limit leaves ([`crate::fd_limit`]).
-    pub max_tcp_sessions: usize,
+    /// Descriptors TCP sessions and the API port's HTTP connections share (a Streamable HTTP
+    /// session holds none of its own): what the open-file limit leaves after the probe lane and
+    /// the node's own files ([`crate::fd_limit`]).
+    pub connection_descriptors: usize,
     /// Other nodes' `host:api_port` to join through.
     pub seeds: Vec<String>,
     /// The host other nodes reach this node at.
@@ -64,7 +65,8 @@ pub struct NodeConfig {
     /// Messages (progress, responses) queued for one session's long requests; progress beyond
     /// it is dropped rather than queued.
     pub outbound_queue: usize,
-    /// HTTP connections open at once on the API port, on top of `max_connections`.
+    /// HTTP connections open at once on the API port (each Streamable HTTP client keeps one),
+    /// within `connection_descriptors`.
     pub max_http_connections: usize,
     /// Further HTTP connections kept for `/health`, `/ready` and `/metrics` when the others are
     /// all taken (operators' probes get through a full node).
@@ -99,7 +101,7 @@ impl NodeConfig {
             api_port: 0,
             listener_port: 0,
             max_connections: 100,
-            max_tcp_sessions: usize::MAX,
+            connection_descriptors: usize::MAX,
             seeds: Vec::new(),
             advertise_host: "127.0.0.1".into(),
             allowed_hosts: Vec::new(),

@@ -1,10 +1,10 @@
-//! The process's open-file limit against what the config needs: every TCP session, HTTP
-//! connection and probe slot is a descriptor, plus a fixed reserve for the node's own files (a
-//! Streamable HTTP session is not: it lives in a table, and its connections are the HTTP
-//! connections). At start the node raises its soft `RLIMIT_NOFILE` toward the hard one as far as
-//! it needs, and when even that is too little it caps TCP sessions below `max_connections` (with
-//! a warning) rather than fail at accept time, when `/health` would time out along with
-//! everything else.
+//! The process's open-file limit against what the config needs. TCP sessions and the API
+//! port's HTTP connections are descriptors drawn from one shared pool (a Streamable HTTP session
+//! is not: it lives in a table, and its connections are the HTTP connections); the probe lane and
+//! a fixed reserve for the node's own files come off the top. At start the node raises its soft
+//! `RLIMIT_NOFILE` toward the hard one as far as it needs and sizes the pool to what is left, so
+//! a full node refuses a connection at accept time with a reason instead of failing `accept`
+//! with `EMFILE`, when `/health` would time out along with everything else.
 
 use crate::config::NodeConfig;
 
@@ -17,40 +17,45 @@ pub const RESERVED_FDS: u64 = 64;
 pub struct FdPlan {
     /// The soft limit to run with (raised within the hard one when more is needed).
     pub soft_limit: u64,
-    /// TCP sessions that fit it (at most `max_connections`).
-    pub max_connections: usize,
+    /// Descriptors TCP sessions and HTTP connections share.
+    pub connection_descriptors: usize,
     /// Descriptors the configuration needs at most.
     pub needed: u64,
 }
 
 impl FdPlan {
-    /// True when TCP sessions had to be capped below `max_connections`.
+    /// True when the pool cannot hold `max_connections` TCP sessions: the node fills before its
+    /// session capacity does.
     pub fn clamped(&self, config: &NodeConfig) -> bool {
-        self.max_connections < config.max_connections
+        self.connection_descriptors < config.max_connections
     }
 }
 
 /// The plan for `config` under limits `soft` and `hard` (pure; [`apply`] reads and sets them).
 pub fn plan(config: &NodeConfig, soft: u64, hard: u64) -> FdPlan {
-    let others = (config.max_http_connections as u64)
-        .saturating_add(config.probe_connections as u64)
-        .saturating_add(RESERVED_FDS);
-    let needed = (config.max_connections as u64).saturating_add(others);
+    let fixed = (config.probe_connections as u64).saturating_add(RESERVED_FDS);
+    // At most every session on TCP plus every HTTP connection slot taken at once.
+    let needed = (config.max_connections as u64)
+        .saturating_add(config.max_http_connections as u64)
+        .saturating_add(fixed);
     let soft_limit = needed.min(hard).max(soft);
-    let room = soft_limit.saturating_sub(others);
-    let max_connections = usize::try_from(room)
+    let connection_descriptors = usize::try_from(soft_limit.saturating_sub(fixed))
         .unwrap_or(usize::MAX)
-        .min(config.max_connections);
+        .min(
+            config
+                .max_connections
+                .saturating_add(config.max_http_connections),
+        );
     FdPlan {
         soft_limit,
-        max_connections,
+        connection_descriptors,
         needed,
     }
 }
 
-/// Reads the limit, raises the soft one as far as the config needs, and caps
-/// `config.max_tcp_sessions` at what fits, warning when that is below `max_connections`. Where the limit cannot be read,
-/// the config is left as it is.
+/// Reads the limit, raises the soft one as far as the config needs, and sizes
+/// `config.connection_descriptors`, warning when it is below `max_connections`. Where the limit
+/// cannot be read, the config is left as it is.
 pub fn apply(config: &mut NodeConfig) {
     use nix::sys::resource::{Resource, getrlimit, setrlimit};
     let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
@@ -66,32 +71,48 @@ pub fn apply(config: &mut NodeConfig) {
     if fd_plan.clamped(config) {
         tracing::warn!(
             max_connections = config.max_connections,
-            clamped_to = fd_plan.max_connections,
+            clamped_to = fd_plan.connection_descriptors,
             open_file_limit = fd_plan.soft_limit,
             needed = fd_plan.needed,
-            "max_connections + max_http_connections + probe_connections + {RESERVED_FDS} exceed the open-file limit; capping TCP sessions (Streamable HTTP sessions hold no descriptor)"
+            "the open-file limit leaves fewer descriptors than max_connections: TCP sessions and HTTP connections together stop there (Streamable HTTP sessions hold no descriptor of their own)"
         );
     }
-    config.max_tcp_sessions = fd_plan.max_connections;
+    config.connection_descriptors = fd_plan.connection_descriptors;
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// A node configured the way the engines start it: as many HTTP connection slots as sessions.
     fn config(max_connections: usize) -> NodeConfig {
         let mut config = NodeConfig::for_tests();
         config.max_connections = max_connections;
-        config.max_http_connections = 256;
+        config.max_http_connections = max_connections;
         config.probe_connections = 16;
         config
     }
 
     #[test]
     fn a_config_that_fits_is_left_alone_and_the_soft_limit_raised_only_as_needed() {
-        let plan = plan(&config(19_000), 1_024, 20_000);
-        assert_eq!(plan.max_connections, 19_000);
-        assert_eq!(plan.soft_limit, 19_000 + 256 + 16 + RESERVED_FDS);
+        let plan = plan(&config(9_000), 1_024, 20_000);
+        assert_eq!(plan.connection_descriptors, 18_000);
+        assert_eq!(plan.soft_limit, 18_000 + 16 + RESERVED_FDS);
+        assert!(!plan.clamped(&config(9_000)));
+    }
+
+    #[test]
+    fn tcp_sessions_and_http_connections_share_one_pool_rather_than_each_reserving_a_share() {
+        // 17,000 sessions a node on a 20,000-file machine (clusters/bench-100k.toml): both
+        // transports together need more than the limit, yet either alone fits in the pool.
+        let config = config(17_000);
+        let plan = plan(&config, 20_000, 20_000);
+        assert_eq!(plan.soft_limit, 20_000);
+        assert_eq!(
+            plan.connection_descriptors,
+            20_000 - 16 - RESERVED_FDS as usize
+        );
+        assert!(!plan.clamped(&config), "17,000 TCP sessions still fit");
     }
 
     #[test]
@@ -100,22 +121,22 @@ mod tests {
         let plan = plan(&config, 20_000, 20_000);
         assert!(plan.clamped(&config));
         assert_eq!(
-            plan.max_connections,
-            20_000 - 256 - 16 - RESERVED_FDS as usize
+            plan.connection_descriptors,
+            20_000 - 16 - RESERVED_FDS as usize
         );
         assert_eq!(plan.soft_limit, 20_000);
     }
 
     #[test]
-    fn a_tiny_limit_leaves_no_sessions_rather_than_underflowing() {
-        let plan = plan(&config(100), 100, 100);
-        assert_eq!(plan.max_connections, 0);
+    fn a_tiny_limit_leaves_no_connections_rather_than_underflowing() {
+        let plan = plan(&config(100), 50, 50);
+        assert_eq!(plan.connection_descriptors, 0);
     }
 
     #[test]
     fn an_unlimited_hard_limit_raises_the_soft_one_to_the_need() {
         let plan = plan(&config(50_000), 1_024, u64::MAX);
-        assert_eq!(plan.max_connections, 50_000);
-        assert_eq!(plan.soft_limit, 50_000 + 256 + 16 + RESERVED_FDS);
+        assert_eq!(plan.connection_descriptors, 100_000);
+        assert_eq!(plan.soft_limit, 100_000 + 16 + RESERVED_FDS);
     }
 }

@@ -120,14 +120,10 @@ struct ServeArgs {
         global = true
     )]
     outbound_queue: usize,
-    /// HTTP connections open at once on the API port.
-    #[arg(
-        long,
-        env = "ERLMCP_MAX_HTTP_CONNECTIONS",
-        default_value_t = 256,
-        global = true
-    )]
-    max_http_connections: usize,
+    /// HTTP connections open at once on the API port (default: --max-connections, since every
+    /// Streamable HTTP client keeps one open); they share the open-file limit with TCP sessions.
+    #[arg(long, env = "ERLMCP_MAX_HTTP_CONNECTIONS", global = true)]
+    max_http_connections: Option<usize>,
     /// Further HTTP connections kept for /health, /ready and /metrics.
     #[arg(
         long,
@@ -244,7 +240,7 @@ impl ServeArgs {
             api_port: self.api_port,
             listener_port: self.listener_port,
             max_connections: self.max_connections,
-            max_tcp_sessions: usize::MAX,
+            connection_descriptors: usize::MAX,
             allowed_hosts: self
                 .allowed_hosts
                 .split(',')
@@ -261,7 +257,7 @@ impl ServeArgs {
             write_timeout: self.write_timeout,
             max_in_flight_per_session: self.max_in_flight,
             outbound_queue: self.outbound_queue,
-            max_http_connections: self.max_http_connections,
+            max_http_connections: self.max_http_connections.unwrap_or(self.max_connections),
             probe_connections: self.probe_connections,
             drain_timeout: self.drain_timeout,
             backlog: self.backlog,

@@ -91,7 +91,7 @@ impl Server {
             api = %api_port,
             listener = %listener_port,
             max_connections = node.config.max_connections,
-            max_tcp_sessions = node.config.max_tcp_sessions,
+            connection_descriptors = node.config.connection_descriptors,
             seeds = ?node.config.seeds,
             "serving"
         );

@@ -38,7 +38,7 @@ pub struct NodeState {
     pub started: Instant,
     draining: AtomicBool,
     sessions_open: AtomicUsize,
-    tcp_sessions_open: AtomicUsize,
+    descriptors_held: AtomicUsize,
     /// Streamable HTTP sessions by `Mcp-Session-Id`.
     pub http_sessions: Mutex<HashMap<String, HttpSession>>,
     /// Ports actually bound (after port 0 was resolved): (api, listener).
@@ -77,7 +77,7 @@ impl NodeState {
             started: Instant::now(),
             draining: AtomicBool::new(false),
             sessions_open: AtomicUsize::new(0),
-            tcp_sessions_open: AtomicUsize::new(0),
+            descriptors_held: AtomicUsize::new(0),
             http_sessions: Mutex::new(HashMap::new()),
             bound_ports: Mutex::new(ports),
             incarnation,
@@ -113,18 +113,18 @@ impl NodeState {
         if !claimed {
             return None;
         }
-        // A TCP session holds a descriptor: it also needs one of the open-file limit's slots.
-        if transport == TCP
-            && self
-                .tcp_sessions_open
-                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| {
-                    (open < self.config.max_tcp_sessions).then_some(open + 1)
-                })
-                .is_err()
-        {
-            self.sessions_open.fetch_sub(1, Ordering::AcqRel);
-            return None;
-        }
+        // A TCP session holds a descriptor: it also needs one of the pool's.
+        let descriptor = if transport == TCP {
+            match self.try_hold_descriptor() {
+                Some(descriptor) => Some(descriptor),
+                None => {
+                    self.sessions_open.fetch_sub(1, Ordering::AcqRel);
+                    return None;
+                }
+            }
+        } else {
+            None
+        };
         self.metrics
             .connections_active
             .with_label_values(&[transport])
@@ -136,6 +136,20 @@ impl NodeState {
         Some(SessionSlot {
             node: Arc::clone(self),
             transport,
+            _descriptor: descriptor,
+        })
+    }
+
+    /// Claims one of the descriptors TCP sessions and the API port's HTTP connections share;
+    /// None when every one is held.
+    pub fn try_hold_descriptor(self: &Arc<Self>) -> Option<DescriptorSlot> {
+        self.descriptors_held
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
+                (held < self.config.connection_descriptors).then_some(held + 1)
+            })
+            .ok()?;
+        Some(DescriptorSlot {
+            node: Arc::clone(self),
         })
     }
 
@@ -200,14 +214,24 @@ pub const TCP: &str = "tcp";
 pub struct SessionSlot {
     node: Node,
     transport: &'static str,
+    /// A TCP session's descriptor from the shared pool.
+    _descriptor: Option<DescriptorSlot>,
+}
+
+/// One descriptor of the pool TCP sessions and HTTP connections share; dropping it returns it.
+pub struct DescriptorSlot {
+    node: Node,
+}
+
+impl Drop for DescriptorSlot {
+    fn drop(&mut self) {
+        self.node.descriptors_held.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl Drop for SessionSlot {
     fn drop(&mut self) {
         self.node.sessions_open.fetch_sub(1, Ordering::AcqRel);
-        if self.transport == TCP {
-            self.node.tcp_sessions_open.fetch_sub(1, Ordering::AcqRel);
-        }
         self.node
             .metrics
             .connections_active
@@ -225,7 +249,7 @@ mod tests {
     fn tcp_sessions_are_capped_by_descriptors_and_http_sessions_only_by_max_connections() {
         let mut config = NodeConfig::for_tests();
         config.max_connections = 3;
-        config.max_tcp_sessions = 1;
+        config.connection_descriptors = 1;
         let node = NodeState::new(config);
         let tcp = node.try_open_session(TCP).expect("a first TCP session");
         assert!(
@@ -248,6 +272,30 @@ mod tests {
             node.try_open_session(TCP).is_some(),
             "a closed TCP session frees its descriptor"
         );
+    }
+
+    #[test]
+    fn http_connections_and_tcp_sessions_draw_on_one_descriptor_pool() {
+        let mut config = NodeConfig::for_tests();
+        config.connection_descriptors = 2;
+        let node = NodeState::new(config);
+        let connection = node
+            .try_hold_descriptor()
+            .expect("an HTTP connection's descriptor");
+        let tcp = node
+            .try_open_session(TCP)
+            .expect("the pool's last descriptor");
+        assert!(node.try_hold_descriptor().is_none(), "the pool is empty");
+        assert!(
+            node.try_open_session(TCP).is_none(),
+            "no descriptor left for TCP"
+        );
+        drop(connection);
+        assert!(
+            node.try_open_session(TCP).is_some(),
+            "a closed HTTP connection returns its descriptor"
+        );
+        drop(tcp);
     }
 
     #[tokio::test(start_paused = true)]

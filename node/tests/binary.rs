@@ -6,6 +6,8 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
 use harness::{Client, call, initialize};
 use serde_json::{Value, json};
 
@@ -316,16 +318,55 @@ async fn sigterm_past_the_drain_timeout_answers_in_flight_requests_before_exitin
 #[tokio::test]
 async fn max_connections_is_clamped_to_the_open_file_limit() {
     let (mut child, stderr, serving) = serve(&["--max-connections", "25000"], Some(1000));
-    // 1000 descriptors less 256 HTTP connections, 16 probe slots and 64 reserved, for TCP
-    // sessions; Streamable HTTP sessions hold no descriptor and keep the whole cap.
-    assert_eq!(serving["fields"]["max_tcp_sessions"], 664, "{serving}");
+    // 1000 descriptors less 16 probe slots and 64 reserved, shared by TCP sessions and HTTP
+    // connections; Streamable HTTP sessions hold no descriptor and keep the whole cap.
+    assert_eq!(
+        serving["fields"]["connection_descriptors"], 920,
+        "{serving}"
+    );
     assert_eq!(serving["fields"]["max_connections"], 25000, "{serving}");
     let warned = serving["earlier"]
         .as_array()
         .unwrap()
         .iter()
-        .any(|log| log["fields"]["clamped_to"] == 664);
+        .any(|log| log["fields"]["clamped_to"] == 920);
     assert!(warned, "{serving}");
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = tokio::task::spawn_blocking(move || wait(&mut child)).await;
+    drop(stderr);
+}
+
+#[tokio::test]
+async fn every_session_may_keep_its_own_http_connection_by_default() {
+    // Each Streamable HTTP client keeps one keep-alive connection; with a fixed default of 256
+    // connection slots a node sized for thousands of sessions turned the 257th client away.
+    const CLIENTS: usize = 300;
+    let (mut child, stderr, serving) = serve(&["--max-connections", "400"], Some(2000));
+    let api = port(&serving, "api");
+    let body = initialize(1, "2025-11-25").to_string();
+    let request = format!(
+        "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:{api}\r\nAccept: application/json, text/event-stream\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let mut held = Vec::with_capacity(CLIENTS);
+    for client in 0..CLIENTS {
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", api))
+            .await
+            .unwrap();
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut head = [0u8; 12];
+        tokio::time::timeout(harness::WAIT, stream.read_exact(&mut head))
+            .await
+            .unwrap_or_else(|_| panic!("client {client}: no answer"))
+            .unwrap_or_else(|e| panic!("client {client}: closed without an answer: {e}"));
+        let status = String::from_utf8_lossy(&head);
+        assert_eq!(&status[9..12], "200", "client {client}: {status}");
+        held.push(stream); // keep-alive: the connection stays open and holds its slot
+    }
+    drop(held);
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();
