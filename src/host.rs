@@ -38,6 +38,9 @@ pub struct HostFacts {
     pub memory: Option<ByteSize>,
     /// Whose facts these are.
     pub machine: Machine,
+    /// For a remote engine: the probe container that read its limits (`Ok`: what it ran), or
+    /// why there was none. None for this machine, whose `/proc` is read directly.
+    pub limits_probe: Option<Result<String, crate::engine_probe::ProbeError>>,
 }
 
 /// The machine the facts describe.
@@ -201,13 +204,45 @@ pub fn read_facts(cluster: &Cluster) -> HostFacts {
         return facts;
     }
     match engine_machine(&socket) {
-        Ok(machine) => engine_facts(facts, machine),
+        Ok(machine) => {
+            let image = cluster.image_ref();
+            let nofile = cluster.nodes.iter().map(|n| n.nofile).max().unwrap_or(0);
+            let probed = crate::engine_probe::probe(&socket, &image, nofile);
+            with_probe(engine_facts(facts, machine), &image, probed)
+        }
         Err(_) => facts,
     }
 }
 
+/// A remote engine's facts with what a probe container of `image` read inside it: the
+/// open-file limit a node container gets, a fresh network namespace's port range and backlog
+/// cap. On an error those stay unknown and the error says why.
+pub fn with_probe(
+    facts: HostFacts,
+    image: &str,
+    probed: Result<crate::engine_probe::EngineLimits, crate::engine_probe::ProbeError>,
+) -> HostFacts {
+    match probed {
+        Ok(limits) => HostFacts {
+            nofile: limits.nofile,
+            ephemeral_ports: limits.ephemeral_ports,
+            somaxconn: limits.somaxconn,
+            limits_probe: Some(Ok(format!(
+                "a probe container of {image} ({} CPUs, {})",
+                limits.cpus, limits.arch
+            ))),
+            ..facts
+        },
+        Err(why) => HostFacts {
+            limits_probe: Some(Err(why)),
+            ..facts
+        },
+    }
+}
+
 /// The facts of a remote engine's machine: its CPUs, memory and kernel replace this machine's,
-/// and what only a process inside it could read (open-file limits, ports, backlog) is unknown.
+/// and what only a process inside it could read (open-file limits, ports, backlog) is unknown
+/// until [`with_probe`] fills it in.
 pub fn engine_facts(
     local: HostFacts,
     (cpus, memory, kernel): (usize, Option<ByteSize>, Option<String>),
@@ -244,6 +279,7 @@ pub fn read_facts_at(socket: PathBuf) -> HostFacts {
         cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
         memory,
         machine: Machine::ThisMachine,
+        limits_probe: None,
     }
 }
 
@@ -290,9 +326,13 @@ pub fn judge(cluster: &Cluster, facts: &HostFacts) -> Vec<HostCheck> {
         have: match &facts.machine {
             Machine::ThisMachine => "this machine (/proc)".into(),
             Machine::Engine { kernel } => format!(
-                "the engine's own machine at {} (its info API; kernel {})",
+                "the engine's own machine at {} (its info API; kernel {}; limits {})",
                 facts.docker_socket,
-                kernel.as_deref().unwrap_or("unknown")
+                kernel.as_deref().unwrap_or("unknown"),
+                match &facts.limits_probe {
+                    Some(Ok(probe)) => format!("read by {probe}"),
+                    _ => "not read".into(),
+                }
             ),
         },
         need: "the machine that runs the containers".into(),
@@ -395,6 +435,18 @@ pub fn judge(cluster: &Cluster, facts: &HostFacts) -> Vec<HostCheck> {
 
 /// The open-file cap binds every process: each node, each load worker, Docker's port proxy.
 fn judge_nofile(cluster: &Cluster, facts: &HostFacts) -> HostCheck {
+    if let Some(Err(refused)) = &facts.limits_probe
+        && refused.nofile_refused
+    {
+        let worst = cluster.nodes.iter().map(|n| n.nofile).max().unwrap_or(0);
+        return HostCheck {
+            name: "open files per process",
+            have: refused.message.clone(),
+            need: format!("nofile {worst} in a node container"),
+            verdict: Verdict::Fail,
+            fix: "lower `nofile` (and `connections`) to what the engine grants, or raise the engine's own limit (dockerd's LimitNOFILE in the VM)".into(),
+        };
+    }
     let Some((soft, hard)) = facts.nofile else {
         return HostCheck {
             name: "open files per process",
@@ -403,11 +455,10 @@ fn judge_nofile(cluster: &Cluster, facts: &HostFacts) -> HostCheck {
             verdict: Verdict::Warn,
             fix: match facts.machine {
                 Machine::ThisMachine => "could not read /proc/self/limits".into(),
-                Machine::Engine { .. } => {
-                    "not read inside the engine's machine (no probe container yet); \
-                    containers get the cluster file's `nofile`, which the engine may clamp"
-                        .into()
-                }
+                Machine::Engine { .. } => match &facts.limits_probe {
+                    Some(Err(why)) => format!("not read inside the engine's machine: {why}"),
+                    _ => "not read inside the engine's machine".into(),
+                },
             },
         };
     };
@@ -495,6 +546,7 @@ mod tests {
             cpus: 2,
             memory: Some(ByteSize(24 << 30)),
             machine: Machine::ThisMachine,
+            limits_probe: None,
         };
         let check = judge_nofile(&cluster, &facts);
         assert_eq!(check.verdict, Verdict::Fail);
@@ -527,7 +579,62 @@ mod tests {
         assert!(
             check("open files per process")
                 .fix
-                .contains("no probe container")
+                .contains("not read inside the engine's machine")
         );
+    }
+
+    fn colima_engine() -> (Cluster, HostFacts) {
+        let text =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/clusters/colima.toml"))
+                .unwrap();
+        let (cluster, _) = crate::config::parse("clusters/colima.toml", &text).unwrap();
+        let info = serde_json::json!({"NCPU": 12, "MemTotal": 16u64 << 30});
+        let local = read_facts_at(PathBuf::from("/nonexistent.sock"));
+        (cluster, engine_facts(local, machine_from_info(&info)))
+    }
+
+    #[test]
+    fn a_probe_containers_limits_are_judged_as_the_engines_own() {
+        let (cluster, facts) = colima_engine();
+        let limits = crate::engine_probe::EngineLimits {
+            nofile: Some((65536, 65536)),
+            ephemeral_ports: Some((1024, 65535)),
+            somaxconn: Some(4096),
+            file_max: None,
+            nr_open: None,
+            cpus: 12,
+            arch: "aarch64".into(),
+        };
+        let facts = with_probe(facts, "erlmcp-node:0.1.0", Ok(limits));
+        let checks = judge(&cluster, &facts);
+        let check = |name: &str| checks.iter().find(|c| c.name == name).unwrap().clone();
+        let nofile = check("open files per process");
+        assert_eq!(nofile.verdict, Verdict::Ok, "{nofile:?}");
+        assert!(nofile.have.contains("hard 65536"), "{nofile:?}");
+        assert!(
+            check("judged machine")
+                .have
+                .contains("read by a probe container of erlmcp-node:0.1.0")
+        );
+    }
+
+    #[test]
+    fn an_engine_that_refuses_the_nodes_nofile_fails_the_check_with_its_reason() {
+        let (cluster, facts) = colima_engine();
+        let refused = crate::engine_probe::ProbeError {
+            message:
+                "the engine could not start a container with nofile 65536: operation not permitted"
+                    .into(),
+            nofile_refused: true,
+        };
+        let facts = with_probe(facts, "erlmcp-node:0.1.0", Err(refused));
+        let checks = judge(&cluster, &facts);
+        let nofile = checks
+            .iter()
+            .find(|c| c.name == "open files per process")
+            .unwrap();
+        assert_eq!(nofile.verdict, Verdict::Fail);
+        assert!(nofile.have.contains("operation not permitted"));
+        assert!(nofile.fix.contains("lower `nofile`"));
     }
 }

@@ -230,6 +230,7 @@ mod tests {
             cpus,
             memory: None,
             machine: crate::host::Machine::ThisMachine,
+            limits_probe: None,
         }
     }
 

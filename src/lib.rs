@@ -27,6 +27,7 @@ pub mod config;
 pub mod deploy_spec;
 pub mod diagnostic;
 pub mod engine;
+pub mod engine_probe;
 pub mod host;
 pub mod init;
 pub mod logs;

@@ -35,6 +35,8 @@
 //! - [`server`]: runs the listeners together until shutdown, then drains.
 //! - [`baseline`]: a bare newline echo server, the yardstick benchmarks compare against.
 //! - [`healthcheck`]: `erlmcp-node healthcheck`, the image's HEALTHCHECK (no curl in `scratch`).
+//! - [`limits`]: `erlmcp-node limits`, the limits a node meets where it runs, as JSON (the probe
+//!   `validate --host` runs on a remote engine).
 
 pub mod api_connection;
 pub mod api_listener;
@@ -50,6 +52,7 @@ pub mod healthcheck;
 pub mod heartbeat;
 pub mod http;
 pub mod jsonrpc;
+pub mod limits;
 pub mod long_task;
 pub mod membership;
 pub mod methods;

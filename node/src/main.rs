@@ -1,4 +1,5 @@
-//! The `erlmcp-node` binary: `serve` (the default), `stdio`, `healthcheck` and `baseline`.
+//! The `erlmcp-node` binary: `serve` (the default), `stdio`, `healthcheck`, `limits` and
+//! `baseline`.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -32,6 +33,10 @@ enum Command {
         #[arg(long)]
         url: Option<String>,
     },
+    /// Print the limits a node meets here (open files, port range, listen backlog, the kernel's
+    /// open-file ceilings, CPUs) as one JSON line: the probe `erlmcp-gen validate --host` runs
+    /// in a container on a remote engine.
+    Limits,
     /// A bare newline echo server: the baseline benchmarks compare against.
     Baseline {
         /// Address to bind.
@@ -307,10 +312,19 @@ fn command() -> clap::Command {
     Cli::command()
         .mut_subcommand("healthcheck", own_flags_only(&["api_port"]))
         .mut_subcommand("baseline", own_flags_only(&["backlog"]))
+        .mut_subcommand("limits", own_flags_only(&[]))
 }
 
 fn main() -> ExitCode {
     let cli = Cli::from_arg_matches(&command().get_matches()).unwrap_or_else(|e| e.exit());
+    if let Some(Command::Limits) = &cli.command {
+        let limits = erlmcp_node::limits::read_limits();
+        println!(
+            "{}",
+            serde_json::to_string(&limits).expect("limits serialize")
+        );
+        return ExitCode::SUCCESS;
+    }
     if let Some(Command::Healthcheck { url }) = &cli.command {
         let (addr, path) = match url.as_deref().map(erlmcp_node::healthcheck::parse_url) {
             Some(Ok(target)) => target,
@@ -372,7 +386,7 @@ fn main() -> ExitCode {
             Some(Command::Baseline { bind, port }) => {
                 erlmcp_node::baseline::serve(SocketAddr::new(bind, port), config.backlog).await
             }
-            Some(Command::Healthcheck { .. }) => unreachable!("handled above"),
+            Some(Command::Healthcheck { .. } | Command::Limits) => unreachable!("handled above"),
         }
     });
     match result {

@@ -388,3 +388,21 @@ fn wait(child: &mut std::process::Child) -> std::process::ExitStatus {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn limits_prints_the_open_file_limit_it_runs_under_as_one_json_line() {
+    let output = Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -n 1234 && exec \"$0\" limits")
+        .arg(BIN)
+        .output()
+        .expect("run erlmcp-node limits");
+    assert!(output.status.success(), "{output:?}");
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(text.lines().count(), 1, "{text}");
+    let limits: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(limits["nofile"][0], 1234, "{limits}");
+    assert!(limits["ephemeral_ports"][1].as_u64() > limits["ephemeral_ports"][0].as_u64());
+    assert!(limits["file_max"].as_u64().unwrap() > 0, "{limits}");
+    assert_eq!(limits["arch"], std::env::consts::ARCH);
+}
