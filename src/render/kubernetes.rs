@@ -34,6 +34,9 @@ pub const SECRET_FILE: &str = "cluster-secret";
 /// The variable the pod's own name is put in (from the downward API), which the variables that
 /// follow the pod name refer to.
 pub const POD_NAME_VAR: &str = "ERLMCP_POD_NAME";
+/// The variable naming the extra Host names a node's API answers (beyond loopback and its own
+/// names), so requests through the client Service's DNS names are not taken for DNS rebinding.
+pub const ALLOWED_HOSTS_VAR: &str = "ERLMCP_ALLOWED_HOSTS";
 /// Label telling node pods from Prometheus's, which share the cluster label.
 pub const LABEL_COMPONENT: &str = "app.kubernetes.io/component";
 /// Longest StatefulSet name: its pods carry `controller-revision-hash: <name>-<10 characters>`,
@@ -159,6 +162,16 @@ pub fn node_specs(cluster: &Cluster) -> Vec<NodeDeployment> {
             spec
         })
         .collect()
+}
+
+/// The DNS names of the client Service inside the Kubernetes cluster, shortest first.
+pub fn client_service_names(service: &str, namespace: &str) -> Vec<String> {
+    vec![
+        service.to_string(),
+        format!("{service}.{namespace}"),
+        format!("{service}.{namespace}.svc"),
+        format!("{service}.{namespace}.svc.cluster.local"),
+    ]
 }
 
 /// The settings a pod template carries: two nodes with equal ones can share a StatefulSet.
@@ -299,6 +312,8 @@ struct KubernetesContext {
     api_port: u16,
     listener_port: u16,
     pod_name_var: &'static str,
+    allowed_hosts_var: &'static str,
+    allowed_hosts: String,
     uid: String,
     gid: String,
     nofile: u64,
@@ -477,6 +492,9 @@ pub fn render(cluster: &Cluster) -> Result<Vec<RenderedFile>, RenderError> {
         api_port: CONTAINER_API_PORT,
         listener_port: CONTAINER_LISTENER_PORT,
         pod_name_var: POD_NAME_VAR,
+        allowed_hosts_var: ALLOWED_HOSTS_VAR,
+        allowed_hosts: client_service_names(&names.client_service, &cluster.kubernetes.namespace)
+            .join(","),
         uid,
         gid,
         nofile: cluster.nodes.iter().map(|n| n.nofile).max().unwrap_or(0),
@@ -679,7 +697,13 @@ mod tests {
                     (v.name.to_string(), value)
                 })
                 .collect();
-            assert_eq!(values, wanted);
+            let (allowed, contract) = values.split_last().unwrap();
+            assert_eq!(contract, wanted);
+            assert_eq!(allowed.0, ALLOWED_HOSTS_VAR);
+            assert_eq!(
+                allowed.1,
+                "erlmcp,erlmcp.erlmcp,erlmcp.erlmcp.svc,erlmcp.erlmcp.svc.cluster.local"
+            );
             assert_eq!(container["image"].as_str(), Some("erlmcp-node:0.7.0"));
             assert_eq!(
                 container["livenessProbe"]["httpGet"]["path"].as_str(),
