@@ -27,6 +27,19 @@ if ! python3 -c 'import mcp' >/dev/null 2>&1; then
   fi
 fi
 
+# kubernetes-validate checks generated/k8s/ against the Kubernetes schemas it ships (offline).
+if ! command -v kubernetes-validate >/dev/null 2>&1; then
+  if python3 -m pip --version >/dev/null 2>&1; then
+    echo "test.sh: installing kubernetes-validate (pip)"
+    # Debian's own python3 refuses pip installs outside a venv unless told otherwise.
+    python3 -m pip install -q kubernetes-validate \
+      || python3 -m pip install -q --break-system-packages kubernetes-validate \
+      || echo "test.sh: WARNING: pip install kubernetes-validate failed; the Kubernetes schema tests will say SKIPPED" >&2
+  else
+    echo "test.sh: WARNING: no pip; the Kubernetes schema tests will say SKIPPED" >&2
+  fi
+fi
+
 if ! docker info >/dev/null 2>&1; then
   echo "test.sh: WARNING: no Docker engine answers; the Docker tests will say SKIPPED" >&2
 fi

@@ -55,6 +55,16 @@ pub enum Addressing {
         /// The cluster secret's file on this host.
         secret_file: PathBuf,
     },
+    /// A pod of a Kubernetes StatefulSet: bound to every interface on the container ports, named
+    /// after its pod (known only where it runs, see [`EnvVar::after_pod_name`]) and known to
+    /// the others as `<pod>.<service>`, the headless Service's DNS name; the secret mounted at
+    /// [`CONTAINER_SECRET_PATH`].
+    Kubernetes {
+        /// The headless Service that gives every pod its DNS name.
+        service: String,
+        /// The coordinator's pod name (`<statefulset>-0`).
+        coordinator_pod: String,
+    },
 }
 
 /// One environment variable of the node's contract.
@@ -64,6 +74,9 @@ pub struct EnvVar {
     pub name: &'static str,
     /// Value.
     pub value: String,
+    /// The value follows the pod's own name (`<pod><value>`), which only the runtime knows;
+    /// false everywhere but [`Addressing::Kubernetes`].
+    pub after_pod_name: bool,
 }
 
 /// One published port.
@@ -281,6 +294,7 @@ pub fn node_deployment(cluster: &Cluster, node: &Node, addressing: &Addressing) 
 /// order the compose file lists them. The one place a variable is added or renamed.
 pub fn node_env(cluster: &Cluster, node: &Node, addressing: &Addressing) -> Vec<EnvVar> {
     let coordinator = cluster.coordinator();
+    let per_pod = matches!(addressing, Addressing::Kubernetes { .. });
     let (bind, api_port, listener_port, advertise, seeds, secret_file) = match addressing {
         Addressing::ClusterNetwork => (
             "0.0.0.0".to_string(),
@@ -303,18 +317,43 @@ pub fn node_env(cluster: &Cluster, node: &Node, addressing: &Addressing) -> Vec<
                 .to_string(),
             secret_file.display().to_string(),
         ),
+        Addressing::Kubernetes {
+            service,
+            coordinator_pod,
+        } => (
+            "0.0.0.0".to_string(),
+            CONTAINER_API_PORT,
+            CONTAINER_LISTENER_PORT,
+            format!(".{service}"),
+            format!("{coordinator_pod}.{service}:{CONTAINER_API_PORT}"),
+            CONTAINER_SECRET_PATH.to_string(),
+        ),
     };
-    let var = |name: &'static str, value: String| EnvVar { name, value };
+    let var = |name: &'static str, value: String| EnvVar {
+        name,
+        value,
+        after_pod_name: false,
+    };
+    let pod_var = |name: &'static str, value: String| EnvVar {
+        name,
+        value,
+        after_pod_name: per_pod,
+    };
+    let node_name = if per_pod {
+        String::new()
+    } else {
+        node.name.clone()
+    };
     vec![
         var("ERLMCP_CLUSTER", cluster.name.clone()),
-        var("ERLMCP_NODE_NAME", node.name.clone()),
+        pod_var("ERLMCP_NODE_NAME", node_name),
         var("ERLMCP_ROLE", node.role.as_str().into()),
         var("ERLMCP_BIND", bind),
         var("ERLMCP_API_PORT", api_port.to_string()),
         var("ERLMCP_LISTENER_PORT", listener_port.to_string()),
         var("ERLMCP_MAX_CONNECTIONS", node.connections.to_string()),
         var("ERLMCP_IDLE_TIMEOUT", node.idle_timeout.to_string()),
-        var("ERLMCP_ADVERTISE_HOST", advertise),
+        pod_var("ERLMCP_ADVERTISE_HOST", advertise),
         var("ERLMCP_SEEDS", seeds),
         // A path, never the value: `docker inspect` and /proc show the environment.
         var("ERLMCP_CLUSTER_SECRET_FILE", secret_file),
@@ -475,6 +514,37 @@ mod tests {
         };
         assert_eq!(names(&Addressing::ClusterNetwork), names(&host));
         assert_eq!(names(&host).len(), 11);
+    }
+
+    #[test]
+    fn in_kubernetes_nodes_are_named_after_their_pod_and_seed_through_the_headless_service() {
+        let cluster = local_cluster();
+        let addressing = Addressing::Kubernetes {
+            service: "erlmcp-nodes".into(),
+            coordinator_pod: "erlmcp-coordinator-0".into(),
+        };
+        let env = node_env(&cluster, &cluster.nodes[1], &addressing);
+        let of = |name: &str| env.iter().find(|v| v.name == name).unwrap();
+        assert!(of("ERLMCP_NODE_NAME").after_pod_name);
+        assert_eq!(of("ERLMCP_NODE_NAME").value, "");
+        assert!(of("ERLMCP_ADVERTISE_HOST").after_pod_name);
+        assert_eq!(of("ERLMCP_ADVERTISE_HOST").value, ".erlmcp-nodes");
+        assert_eq!(
+            of("ERLMCP_SEEDS").value,
+            "erlmcp-coordinator-0.erlmcp-nodes:8080"
+        );
+        assert!(!of("ERLMCP_SEEDS").after_pod_name);
+        assert_eq!(of("ERLMCP_BIND").value, "0.0.0.0");
+        assert_eq!(
+            of("ERLMCP_CLUSTER_SECRET_FILE").value,
+            CONTAINER_SECRET_PATH
+        );
+        let names: Vec<_> = env.iter().map(|v| v.name).collect();
+        let compose: Vec<_> = node_env(&cluster, &cluster.nodes[1], &Addressing::ClusterNetwork)
+            .iter()
+            .map(|v| v.name)
+            .collect();
+        assert_eq!(names, compose);
     }
 
     #[test]

@@ -15,6 +15,7 @@ use crate::config::model::{
 use crate::deploy_spec::{self, EnvVar, Healthcheck, NodeDeployment, Port, PrometheusDeployment};
 
 pub mod escape;
+pub mod kubernetes;
 
 /// Every template: (output file name, template source).
 const TEMPLATES: &[(&str, &str)] = &[
@@ -280,8 +281,10 @@ fn cpus(value: f64) -> String {
 }
 
 /// Where Prometheus reaches the nodes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum ScrapeTargets {
+    /// By pod DNS name through this headless Service (`<pod>.<service>:8080`), in Kubernetes.
+    PodDns(String),
     /// By container name on the cluster network (`node1:8080`).
     ClusterNetwork,
     /// On this host's published ports (`127.0.0.1:8080`), for the native runtime.
@@ -292,7 +295,7 @@ fn node_context(
     cluster: &Cluster,
     node: &crate::config::model::Node,
     spec: &NodeDeployment,
-    targets: ScrapeTargets,
+    targets: &ScrapeTargets,
 ) -> NodeContext {
     NodeContext {
         name: node.name.clone(),
@@ -304,6 +307,9 @@ fn node_context(
         scrape_target: match targets {
             ScrapeTargets::ClusterNetwork => format!("{}:{CONTAINER_API_PORT}", node.name),
             ScrapeTargets::HostPorts => cluster.reachable(node.api_port).to_string(),
+            ScrapeTargets::PodDns(service) => {
+                format!("{}.{service}:{CONTAINER_API_PORT}", node.name)
+            }
         },
         connections: node.connections,
         idle_timeout: node.idle_timeout.to_string(),
@@ -360,7 +366,7 @@ fn prometheus_context(cluster: &Cluster, spec: &PrometheusDeployment) -> Prometh
     }
 }
 
-fn context(cluster: &Cluster, targets: ScrapeTargets) -> RenderContext {
+fn context(cluster: &Cluster, targets: &ScrapeTargets) -> RenderContext {
     let coordinator = cluster
         .coordinator()
         .map_or_else(String::new, |n| n.name.clone());
@@ -465,6 +471,10 @@ fn environment() -> Environment<'static> {
         env.add_template(name, source)
             .unwrap_or_else(|e| panic!("embedded template {name} does not parse: {e:#}"));
     }
+    for (name, source) in kubernetes::templates() {
+        env.add_template_owned(name.clone(), source)
+            .unwrap_or_else(|e| panic!("embedded template {name} does not parse: {e:#}"));
+    }
     env
 }
 
@@ -491,9 +501,9 @@ pub fn render_for(
     build: &ComposeBuild,
 ) -> Result<Vec<RenderedFile>, RenderError> {
     let env = environment();
-    let mut ctx = context(cluster, ScrapeTargets::ClusterNetwork);
+    let mut ctx = context(cluster, &ScrapeTargets::ClusterNetwork);
     ctx.compose_build = build.clone();
-    TEMPLATES
+    let mut files = TEMPLATES
         .iter()
         .map(|(name, _)| {
             let template = env.get_template(name).map_err(|source| RenderError {
@@ -509,14 +519,16 @@ pub fn render_for(
                 contents: normalize(&text),
             })
         })
-        .collect()
+        .collect::<Result<Vec<_>, RenderError>>()?;
+    files.extend(kubernetes::render(cluster)?);
+    Ok(files)
 }
 
 /// The Prometheus configuration for a cluster of local processes: the same as the rendered
 /// `prometheus.yml`, but scraping the nodes' ports on this host.
 pub fn prometheus_config_for_host_ports(cluster: &Cluster) -> Result<String, RenderError> {
     let env = environment();
-    let ctx = context(cluster, ScrapeTargets::HostPorts);
+    let ctx = context(cluster, &ScrapeTargets::HostPorts);
     let fail = |source| RenderError {
         file: "prometheus.yml".into(),
         source,
@@ -528,7 +540,7 @@ pub fn prometheus_config_for_host_ports(cluster: &Cluster) -> Result<String, Ren
 /// The alert rules for a cluster of local processes, written beside its `prometheus.yml`.
 pub fn alerts_for_host_ports(cluster: &Cluster) -> Result<String, RenderError> {
     let env = environment();
-    let ctx = context(cluster, ScrapeTargets::HostPorts);
+    let ctx = context(cluster, &ScrapeTargets::HostPorts);
     let fail = |source| RenderError {
         file: "alerts.yml".into(),
         source,
@@ -544,7 +556,11 @@ pub fn write(files: &[RenderedFile], dir: &Path) -> std::io::Result<Vec<PathBuf>
     let mut written = Vec::new();
     for file in files {
         let path = dir.join(&file.name);
-        let temporary = dir.join(format!(".{}.tmp", file.name));
+        // Names like `k8s/service.yaml` live in a subdirectory; the temporary file beside them.
+        let parent = path.parent().unwrap_or(dir);
+        std::fs::create_dir_all(parent)?;
+        let base = path.file_name().unwrap_or_default().to_string_lossy();
+        let temporary = parent.join(format!(".{base}.tmp"));
         std::fs::write(&temporary, &file.contents).inspect_err(|_| {
             let _ = std::fs::remove_file(&temporary);
         })?;

@@ -70,7 +70,37 @@ pub fn check(cluster: &Cluster, spans: &SpanIndex) -> Vec<Diagnostic> {
         check_node_ranges(cluster, spans, &mut found);
     }
     check_ranges(cluster, spans, &mut found);
+    check_kubernetes(cluster, spans, &mut found);
     collapse_repeats(found)
+}
+
+/// What `generated/k8s/` cannot express, when the file asks for Kubernetes (`[kubernetes]`):
+/// workers of different settings (one pod template) and StatefulSet names past their limit.
+fn check_kubernetes(cluster: &Cluster, spans: &SpanIndex, found: &mut Vec<Diagnostic>) {
+    use crate::render::kubernetes::{self, Names, STATEFULSET_NAME_MAX};
+    if !cluster.kubernetes.written {
+        return;
+    }
+    let unlike = kubernetes::workers_unlike_the_first(cluster);
+    if let Some(first_unlike) = unlike.first() {
+        let first = cluster
+            .nodes
+            .iter()
+            .find(|n| n.role == Role::Worker)
+            .map_or("", |n| n.name.as_str());
+        let span = spans
+            .get(&format!("node.{first_unlike}"))
+            .or(spans.get("kubernetes"));
+        found.push(problems::kubernetes_uneven_workers(&unlike, first).at(span));
+    }
+    let names = Names::of(cluster);
+    let longest = names.coordinator_set;
+    if longest.len() > STATEFULSET_NAME_MAX {
+        found.push(
+            problems::kubernetes_name_too_long(&cluster.name, &longest, STATEFULSET_NAME_MAX)
+                .at(spans.get("cluster.name")),
+        );
+    }
 }
 
 /// One finding per place: a `[defaults]` value wrong for every node is reported once, with the

@@ -1,5 +1,6 @@
 //! The rendered files pass the tools their consumers use: `docker-compose config`,
-//! `promtool check config` and `shellcheck`. CI installs the tools; elsewhere a missing tool is a
+//! `promtool check config`, `shellcheck` and `kubernetes-validate` (the Kubernetes API schemas,
+//! offline). CI installs the tools; elsewhere a missing tool is a
 //! loud skip, and under CI (`CI=true`) it is a failure.
 
 use std::path::Path;
@@ -160,6 +161,58 @@ fn project_scripts_pass_shellcheck() {
     }
 }
 
+/// The Kubernetes version the manifests are validated against: the oldest still supported by
+/// the major providers when this was written, and the first with every safe sysctl used.
+const KUBERNETES_VERSION: &str = "1.30";
+
+/// Every manifest of `dir/k8s` passes `kubernetes-validate --strict` (unknown fields rejected);
+/// the kustomization is not an API object and is checked by the renderer's unit tests.
+fn kubernetes_validate(dir: &Path) {
+    let manifests: Vec<_> = std::fs::read_dir(dir.join("k8s"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.extension().is_some_and(|e| e == "yaml")
+                && p.file_name().is_some_and(|n| n != "kustomization.yaml")
+        })
+        .collect();
+    assert!(manifests.len() >= 6, "{manifests:?}");
+    run_ok(
+        Command::new("kubernetes-validate")
+            .args(["--strict", "--quiet", "-k", KUBERNETES_VERSION])
+            .args(&manifests),
+    );
+}
+
+#[test]
+fn kubernetes_manifests_pass_kubernetes_validate() {
+    if !tool_available("kubernetes-validate") {
+        return;
+    }
+    for cluster in ["colima.toml", "local.toml", "bench-100k.toml"] {
+        let dir = tempfile::tempdir().unwrap();
+        render_into(cluster, dir.path());
+        kubernetes_validate(dir.path());
+    }
+}
+
+#[test]
+fn kubernetes_prometheus_configs_pass_promtool() {
+    if !tool_available("promtool") {
+        return;
+    }
+    for cluster in ["colima.toml", "local.toml"] {
+        let dir = tempfile::tempdir().unwrap();
+        render_into(cluster, dir.path());
+        run_ok(
+            Command::new("promtool")
+                .args(["check", "config"])
+                .arg(dir.path().join("k8s/prometheus.yml")),
+        );
+    }
+}
+
 mod inert;
 
 /// Hostile strings in every field the tools accept any string for (values, labels, image
@@ -190,10 +243,11 @@ fn hostile_renders() -> Vec<(String, tempfile::TempDir)> {
 
 #[test]
 fn hostile_renders_pass_the_external_validators() {
-    let (compose, promtool, shellcheck) = (
+    let (compose, promtool, shellcheck, kubernetes) = (
         tool_available("docker-compose"),
         tool_available("promtool"),
         tool_available("shellcheck"),
+        tool_available("kubernetes-validate"),
     );
     for (hostile, dir) in hostile_renders() {
         let context = format!("for {hostile:?}");
@@ -230,6 +284,9 @@ fn hostile_renders_pass_the_external_validators() {
         }
         if shellcheck {
             run_ok(Command::new("shellcheck").arg(dir.path().join("colima-setup.sh")));
+        }
+        if kubernetes {
+            kubernetes_validate(dir.path());
         }
     }
     assert!(!Path::new("/tmp/erlmcp-external-marker").exists());

@@ -17,7 +17,12 @@ fn every_rendered_file_matches_its_snapshot() {
             continue;
         };
         for file in render_cluster(cluster) {
-            let name = format!("{}__{}", cluster.trim_end_matches(".toml"), file.name);
+            // `k8s/service.yaml` → `k8s-service.yaml`: one snapshot directory.
+            let name = format!(
+                "{}__{}",
+                cluster.trim_end_matches(".toml"),
+                file.name.replace('/', "-")
+            );
             insta::assert_snapshot!(name, file.contents);
         }
     }

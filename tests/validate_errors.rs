@@ -58,6 +58,12 @@ bad_files! {
     colima_without_vm: with("[runtime]\nkind = \"colima\"\n");
     slo_out_of_range: with("[slo]\nerror_rate_percent = 150.0\n");
     per_node_key_in_defaults: with("[defaults]\nrole = \"worker\"\n");
+    kubernetes_namespace_not_a_label: with("[kubernetes]\nnamespace = \"Erlmcp_NS\"\n");
+    kubernetes_image_not_a_reference: with("[kubernetes]\nimage = \"registry.example/erlmcp-node:0.1\\nprivileged: true\"\n");
+    kubernetes_unknown_service_type: with("[kubernetes]\nservice_type = \"ExternalName\"\n");
+    kubernetes_prometheus_not_a_bool: with("[kubernetes]\nprometheus = \"yes\"\n");
+    kubernetes_uneven_workers: BASE.replace("count = 2", "count = 3") + "\n[[node]]\nname = \"node3\"\nconnections = 10\n\n[kubernetes]\n";
+    kubernetes_name_too_long: BASE.replace("name = \"t\"", &format!("name = \"{}\"", "k".repeat(45))) + "\n[kubernetes]\n";
     host_sysctl_in_container: with("[tuning.container]\n\"fs.file-max\" = 1000\n");
     override_without_name: with("[[node]]\nconnections = 10\n");
     // Issue 11: a grammar per field, named in the message.

@@ -66,6 +66,11 @@ p99 = @p99@
 [stress]
 connections = 100
 transport = @transport@
+
+[kubernetes]
+namespace = @namespace@
+image = @k8s_image@
+service_type = @service_type@
 "#;
 
 /// Every marker and the ordinary value it stands for.
@@ -94,6 +99,9 @@ const FIELDS: &[(&str, &str)] = &[
     ("container_value", "15"),
     ("p99", "30ms"),
     ("transport", "tcp"),
+    ("namespace", "erlmcp"),
+    ("k8s_image", "registry.example:5000/erlmcp-node:0.1.0"),
+    ("service_type", "ClusterIP"),
 ];
 
 /// A TOML string literal (also a quoted key) holding exactly `text`.

@@ -53,6 +53,8 @@ pub struct Cluster {
     pub slo: Slo,
     /// Default stress profile.
     pub stress: StressProfile,
+    /// `[kubernetes]`: the manifests of `generated/k8s/`.
+    pub kubernetes: Kubernetes,
 }
 
 /// Which runtime runs the cluster.
@@ -271,6 +273,43 @@ pub struct StressProfile {
     pub rate: f64,
     /// Transport.
     pub transport: Transport,
+}
+
+/// How the Kubernetes client Service is exposed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum ServiceType {
+    /// Reachable inside the Kubernetes cluster only.
+    ClusterIP,
+    /// An external load balancer from the cloud provider.
+    LoadBalancer,
+    /// A port on every Kubernetes node.
+    NodePort,
+}
+
+impl ServiceType {
+    /// The spelling Kubernetes and the cluster file use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServiceType::ClusterIP => "ClusterIP",
+            ServiceType::LoadBalancer => "LoadBalancer",
+            ServiceType::NodePort => "NodePort",
+        }
+    }
+}
+
+/// `[kubernetes]`, resolved.
+#[derive(Debug, Clone, Serialize)]
+pub struct Kubernetes {
+    /// Whether the file has a `[kubernetes]` table (the user means to deploy there).
+    pub written: bool,
+    /// Namespace of every resource.
+    pub namespace: String,
+    /// Full node image reference.
+    pub image: String,
+    /// Deploy Prometheus (its ConfigMap, Deployment and Service).
+    pub prometheus: bool,
+    /// The client Service's type.
+    pub service_type: ServiceType,
 }
 
 impl Cluster {

@@ -318,3 +318,31 @@ pub fn duplicate_key(key: &str) -> Diagnostic {
     .label("defined again here")
     .hint("keep one of the two; TOML allows each key once per table")
 }
+
+/// Workers with different settings, which one Kubernetes pod template cannot hold.
+pub fn kubernetes_uneven_workers(unlike: &[String], first: &str) -> Diagnostic {
+    Diagnostic::error(
+        "kubernetes-workers",
+        format!(
+            "{} {} settings different from {first}'s, but the Kubernetes workers share one pod template",
+            unlike.join(", "),
+            if unlike.len() == 1 { "has" } else { "have" }
+        ),
+    )
+    .label("this worker differs from the first")
+    .hint("give every worker the same connections, limits, reservations and idle_timeout (set them in `[defaults]`), or remove `[kubernetes]`")
+}
+
+/// A cluster name too long for the Kubernetes StatefulSet names derived from it.
+pub fn kubernetes_name_too_long(name: &str, longest: &str, max: usize) -> Diagnostic {
+    Diagnostic::error(
+        "kubernetes-name",
+        format!(
+            "the StatefulSet `{}` derived from the cluster name `{}` is longer than {max} characters",
+            shown(longest),
+            shown(name)
+        ),
+    )
+    .label(format!("at most {} characters here for Kubernetes", max - (longest.len() - name.len())))
+    .hint("shorten `[cluster] name`: Kubernetes labels each pod with `<statefulset>-<hash>`, at most 63 characters")
+}

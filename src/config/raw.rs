@@ -52,6 +52,9 @@ pub struct RawClusterFile {
     /// `[stress]`: the default load profile.
     #[serde(default)]
     pub stress: Option<S<RawStress>>,
+    /// `[kubernetes]`: how the manifests in `generated/k8s/` deploy the cluster.
+    #[serde(default)]
+    pub kubernetes: Option<S<RawKubernetes>>,
 }
 
 /// `[cluster]`
@@ -267,4 +270,22 @@ pub struct RawStress {
     /// `tcp` or `http`.
     #[serde(default)]
     pub transport: Option<S<String>>,
+}
+
+/// `[kubernetes]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKubernetes {
+    /// Namespace every resource goes into.
+    #[serde(default)]
+    pub namespace: Option<S<String>>,
+    /// Full node image reference, with the registry the cluster pulls from.
+    #[serde(default)]
+    pub image: Option<S<String>>,
+    /// Deploy Prometheus beside the nodes.
+    #[serde(default)]
+    pub prometheus: Option<S<bool>>,
+    /// `ClusterIP`, `LoadBalancer` or `NodePort`.
+    #[serde(default)]
+    pub service_type: Option<S<String>>,
 }

@@ -199,6 +199,7 @@ pub fn resolve_all(raw: &RawClusterFile, source: &str) -> (Cluster, SpanIndex, V
     let slo = resolve_slo(&mut r, raw);
     let capacity: u64 = nodes.iter().map(|n| u64::from(n.connections)).sum();
     let stress = resolve_stress(&mut r, raw, capacity);
+    let kubernetes = resolve_kubernetes(&mut r, raw, &name, &image, &version, &prometheus);
 
     let cluster = Cluster {
         source: source.to_string(),
@@ -215,6 +216,7 @@ pub fn resolve_all(raw: &RawClusterFile, source: &str) -> (Cluster, SpanIndex, V
         tuning,
         slo,
         stress,
+        kubernetes,
     };
     (cluster, r.spans, r.problems)
 }
@@ -675,6 +677,54 @@ fn resolve_stress(r: &mut Resolver, raw: &RawClusterFile, capacity: u64) -> Stre
             table.and_then(|t| t.transport.as_ref()),
             &[("tcp", Transport::Tcp), ("http", Transport::Http)],
             Transport::Tcp,
+        ),
+    }
+}
+
+fn resolve_kubernetes(
+    r: &mut Resolver,
+    raw: &RawClusterFile,
+    cluster_name: &str,
+    image: &Image,
+    version: &str,
+    prometheus: &Prometheus,
+) -> Kubernetes {
+    if let Some(table) = &raw.kubernetes {
+        r.spans.set("kubernetes", table.span());
+    }
+    let table = raw.kubernetes.as_ref().map(|t| t.get_ref());
+    let fallback = raw.kubernetes.as_ref().map(|t| t.span());
+    Kubernetes {
+        written: table.is_some(),
+        namespace: r.text(
+            "kubernetes.namespace",
+            table.and_then(|t| t.namespace.as_ref()),
+            fallback.clone(),
+            cluster_name.to_string(),
+            &grammar::DNS_LABEL,
+        ),
+        image: r.text(
+            "kubernetes.image",
+            table.and_then(|t| t.image.as_ref()),
+            fallback.clone(),
+            format!("{}:{version}", image.repository),
+            &grammar::IMAGE_REFERENCE_GRAMMAR,
+        ),
+        prometheus: r.value(
+            "kubernetes.prometheus",
+            table.and_then(|t| t.prometheus.as_ref()),
+            fallback,
+            prometheus.enabled,
+        ),
+        service_type: r.choice(
+            "kubernetes.service_type",
+            table.and_then(|t| t.service_type.as_ref()),
+            &[
+                ("ClusterIP", ServiceType::ClusterIP),
+                ("LoadBalancer", ServiceType::LoadBalancer),
+                ("NodePort", ServiceType::NodePort),
+            ],
+            ServiceType::ClusterIP,
         ),
     }
 }

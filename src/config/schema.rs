@@ -223,6 +223,21 @@ const TABLES: &[Table] = &[
         required: false,
         array: false,
     },
+    Table {
+        name: "kubernetes",
+        keys: &[
+            key("namespace", Kind::Text, "a namespace name"),
+            key("image", Kind::Text, "an image reference"),
+            key("prometheus", Kind::Bool, "`true` or `false`"),
+            key(
+                "service_type",
+                Kind::Text,
+                "a Service type (`ClusterIP`, `LoadBalancer` or `NodePort`)",
+            ),
+        ],
+        required: false,
+        array: false,
+    },
 ];
 
 /// The outcome of the shape check.

@@ -6,6 +6,7 @@
 //! | `yaml`       | YAML keys; `prometheus.yml`, `colima.yaml` | plain when provably a string, else double-quoted   |
 //! | `compose`    | values in `docker-compose.yml`           | `yaml`, then compose's `$` interpolation as `$$`     |
 //! | `compose_quoted` | exec-form words in `docker-compose.yml` | `compose`, always double-quoted                  |
+//! | `k8s_expanded` | env values and args in `k8s/*.yaml`   | `yaml`, then Kubernetes's `$(VAR)` expansion as `$$` |
 //! | `sh`         | the provisioning script (POSIX `sh`)     | one single-quoted word, `'` as `'\''`                |
 //! | `bash`       | `colima-setup.sh`                        | `sh`, or `$'…'` with `\xHH` for control characters  |
 //! | `docker_arg` | Dockerfile `ARG` defaults                | double-quoted; `\`, `"`, `$` escaped; no line break  |
@@ -21,6 +22,7 @@ pub fn register(env: &mut Environment<'_>) {
     env.add_filter("yaml", |value: String| yaml(&value));
     env.add_filter("compose", |value: String| compose(&value));
     env.add_filter("compose_quoted", |value: String| compose_quoted(&value));
+    env.add_filter("k8s_expanded", |value: String| k8s_expanded(&value));
     env.add_filter("sh", |value: String| sh(&value));
     env.add_filter("bash", |value: String| bash(&value));
     env.add_filter("docker_arg", |value: String| docker_arg(&value));
@@ -91,6 +93,12 @@ pub fn compose(text: &str) -> String {
 /// [`yaml_quoted`] for `docker-compose.yml`: every `$` doubled, as in [`compose`].
 pub fn compose_quoted(text: &str) -> String {
     yaml_quoted(text).replace('$', "$$")
+}
+
+/// A scalar for a Kubernetes container's `env[].value`, `command` or `args`: [`yaml`], then
+/// every `$` doubled, because the kubelet expands `$(VAR)` there and reads `$$` as one `$`.
+pub fn k8s_expanded(text: &str) -> String {
+    yaml(text).replace('$', "$$")
 }
 
 /// One shell word that the shell reads back as exactly `text`, with no expansion of any kind:
@@ -226,6 +234,12 @@ mod tests {
     fn compose_doubles_every_dollar() {
         assert_eq!(compose("${HOME}"), r#""$${HOME}""#);
         assert_eq!(compose("a$b"), r#""a$$b""#);
+    }
+
+    #[test]
+    fn k8s_expanded_doubles_every_dollar() {
+        assert_eq!(k8s_expanded("$(HOME)"), r#""$$(HOME)""#);
+        assert_eq!(k8s_expanded("plain"), "plain");
     }
 
     #[test]

@@ -126,6 +126,9 @@ pub fn with_strings(base: &Cluster, s: &Strings) -> Cluster {
         .collect();
     c.tuning.host = sysctls.clone();
     c.tuning.container = sysctls;
+    c.kubernetes.namespace = s.name.clone();
+    c.kubernetes.image = s.repository.clone();
+    c.kubernetes.prometheus = true;
     c
 }
 
@@ -317,6 +320,18 @@ pub fn assert_structure(cluster: &Cluster, neutral_cluster: &Cluster, strings: &
     }
     assert_eq!(skeleton.lines().count(), neutral_skeleton.lines().count());
 
+    // Kubernetes manifests: the same keys in every file.
+    for rendered in files.iter().filter(|f| f.name.starts_with("k8s/")) {
+        let name = &rendered.name;
+        let document = yaml(&rendered.contents, name);
+        let neutral_document = yaml(file(&neutral, name), name);
+        assert_eq!(
+            shape(&document, "", cluster),
+            shape(&neutral_document, "", neutral_cluster),
+            "{name} changed shape for {strings}"
+        );
+    }
+
     // Dockerfiles: the same instruction on every line.
     for name in [
         "Dockerfile",
@@ -407,7 +422,64 @@ pub fn assert_values(cluster: &Cluster) {
             Some(node.name.as_str())
         );
     }
+    assert_kubernetes_values(cluster);
 }
+/// The kubelet's reading of an env value or argument: `$$` is one `$`, and the only
+/// reference is `ref_prefix` (the pod name) at the start.
+fn k8s_unescape(text: &str, ref_prefix: Option<&str>) -> String {
+    let rest = match ref_prefix {
+        Some(prefix) => text
+            .strip_prefix(prefix)
+            .unwrap_or_else(|| panic!("{text:?} does not start with {prefix}")),
+        None => text,
+    };
+    let plain = compose_unescape(rest).unwrap_or_else(|e| panic!("kubelet expansion: {e}"));
+    format!("{}{plain}", ref_prefix.unwrap_or(""))
+}
+
+/// Every string of `cluster` reads back from the Kubernetes manifests as the model holds it.
+pub fn assert_kubernetes_values(cluster: &Cluster) {
+    let files = render::render(cluster).expect("render never fails on a resolved model");
+    let kustomization = yaml(file(&files, "k8s/kustomization.yaml"), "kustomization");
+    assert_eq!(
+        get(&kustomization, &["namespace"]).as_str(),
+        Some(cluster.kubernetes.namespace.as_str())
+    );
+    let pod_ref = "$(ERLMCP_POD_NAME)";
+    for set_file in ["k8s/coordinator.yaml", "k8s/workers.yaml"] {
+        let set = yaml(file(&files, set_file), set_file);
+        assert_eq!(
+            get(&set, &["metadata", "labels", "erlmcp.cluster"]).as_str(),
+            Some(cluster.name.as_str())
+        );
+        let container = &get(&set, &["spec", "template", "spec", "containers"])[0];
+        assert_eq!(
+            get(container, &["image"]).as_str(),
+            Some(cluster.kubernetes.image.as_str())
+        );
+        let env: BTreeMap<String, String> = get(container, &["env"])
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .filter_map(|v| {
+                Some((
+                    v.get("name")?.as_str()?.into(),
+                    v.get("value")?.as_str()?.into(),
+                ))
+            })
+            .collect();
+        assert_eq!(k8s_unescape(&env["ERLMCP_CLUSTER"], None), cluster.name);
+        assert_eq!(
+            k8s_unescape(&env["ERLMCP_ADVERTISE_HOST"], Some(pod_ref)),
+            format!("{pod_ref}.{}-nodes", cluster.name)
+        );
+        assert_eq!(
+            k8s_unescape(&env["ERLMCP_SEEDS"], None),
+            format!("{0}-coordinator-0.{0}-nodes:8080", cluster.name)
+        );
+    }
+}
+
 /// The provisioning script as the rendered `colima-setup.sh` holds it: the single-quoted word
 /// assigned to `PROVISION_SCRIPT_YAML`, unquoted the way the shell does.
 pub fn provision_yaml_scalar(script: &str) -> String {
