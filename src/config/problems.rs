@@ -318,3 +318,14 @@ pub fn duplicate_key(key: &str) -> Diagnostic {
     .label("defined again here")
     .hint("keep one of the two; TOML allows each key once per table")
 }
+
+/// `order = "start-first"` with host-mode publishing: the new task cannot bind the host port the
+/// old one still holds.
+pub fn start_first_on_host_ports() -> Diagnostic {
+    Diagnostic::error(
+        "start-first-host-ports",
+        "`swarm.update.order` = \"start-first\" cannot work with host-mode ports",
+    )
+    .label("the new task would need the host port the old task still holds")
+    .hint("write `order = \"stop-first\"`, or `publish_mode = \"ingress\"` in `[swarm]`")
+}
