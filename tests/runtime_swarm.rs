@@ -45,24 +45,48 @@ async fn engine() -> Docker {
 
 /// Holds the shared Docker lock, and leaves the swarm at the end when the test made it.
 struct SwarmGuard {
-    _lock: Option<std::fs::File>,
+    _lock: Option<DockerLock>,
     initialised: bool,
+}
+
+/// `/tmp/erlmcp-docker.lock`, held by a `flock` child until dropped (closing its stdin ends it).
+struct DockerLock(std::process::Child);
+
+impl DockerLock {
+    fn take() -> Self {
+        use std::io::BufRead as _;
+        let mut child = std::process::Command::new("flock")
+            .args([
+                "/tmp/erlmcp-docker.lock",
+                "sh",
+                "-c",
+                "echo locked; exec cat",
+            ])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("flock (util-linux) takes the Docker lock");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "locked");
+        DockerLock(child)
+    }
+}
+
+impl Drop for DockerLock {
+    fn drop(&mut self) {
+        drop(self.0.stdin.take());
+        let _ = self.0.wait();
+    }
 }
 
 impl SwarmGuard {
     fn take() -> Self {
         let lock = std::env::var_os("ERLMCP_DOCKER_LOCK_HELD")
             .is_none()
-            .then(|| {
-                let file = std::fs::OpenOptions::new()
-                    .create(true)
-                    .truncate(false)
-                    .write(true)
-                    .open("/tmp/erlmcp-docker.lock")
-                    .unwrap();
-                file.lock().unwrap();
-                file
-            });
+            .then(DockerLock::take);
         let initialised = block_on(async {
             let docker = engine().await;
             let info = docker.info().await.unwrap();
@@ -195,8 +219,13 @@ fn swarm_runtime_lifecycle() {
     let _swarm = SwarmGuard::take();
     let cluster = TestCluster::new(NAME, BASE, "swarm");
 
+    let started = std::time::Instant::now();
     let applied = cluster.run("apply", &[]);
     assert!(applied.status.success(), "{}", text(&applied));
+    eprintln!(
+        "first apply (images present or built, 3 services healthy): {:.1?}",
+        started.elapsed()
+    );
     for port in [BASE + 100, BASE + 101] {
         let name = mcp_initialize(port).unwrap_or_else(|e| panic!("node on {port}: {e}"));
         assert!(name.contains("erlmcp"), "{name}");
@@ -211,7 +240,23 @@ fn swarm_runtime_lifecycle() {
     let container = task.container_spec.clone().unwrap();
     assert_eq!(container.hostname.as_deref(), Some("node2"));
     assert_eq!(container.read_only, Some(true));
-    assert!(container.health_check.is_some());
+    // bollard reads the engine's `Healthcheck` key as `HealthCheck` (the engine takes either
+    // on input), so the CLI shows what Swarm holds.
+    let health = std::process::Command::new("docker")
+        .args([
+            "service",
+            "inspect",
+            "--format",
+            "{{json .Spec.TaskTemplate.ContainerSpec.Healthcheck.Test}}",
+            &format!("{NAME}-node2"),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&health.stdout).contains("healthcheck"),
+        "{}",
+        text(&health)
+    );
     assert_eq!(container.user.as_deref(), Some("10001:10001"));
     assert!(
         !container
@@ -291,7 +336,9 @@ fn swarm_runtime_lifecycle() {
     assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
     let node1 = service_version(&format!("{NAME}-node1"));
     let node2 = service_version(&format!("{NAME}-node2"));
+    let started = std::time::Instant::now();
     let again = cluster.run("apply", &[]);
+    eprintln!("no-op re-apply: {:.1?}", started.elapsed());
     assert!(
         String::from_utf8_lossy(&again.stdout).contains("nothing to do"),
         "{}",
@@ -320,8 +367,13 @@ fn swarm_runtime_lifecycle() {
             format!("{NAME}-prometheus").as_str()
         ]
     );
+    let started = std::time::Instant::now();
     let applied = cluster.run("apply", &[]);
     assert!(applied.status.success(), "{}", text(&applied));
+    eprintln!(
+        "rolling update of node2 and Prometheus, each healthy: {:.1?}",
+        started.elapsed()
+    );
     assert_eq!(service_version(&format!("{NAME}-node1")), node1);
     let (id, version) = service_version(&format!("{NAME}-node2"));
     assert_eq!(id, node2.0, "node2 was updated in place, not recreated");

@@ -266,7 +266,11 @@ const SWARM_UPDATE: Table = Table {
 const SWARM_PLACEMENT: Table = Table {
     name: "swarm.placement",
     keys: &[
-        key("constraints", Kind::TextList, "a list of constraints"),
+        key(
+            "constraints",
+            Kind::TextList,
+            "a list of constraint strings",
+        ),
         key("spread", Kind::Text, "a node label (`node.labels.zone`)"),
     ],
     required: false,
@@ -300,7 +304,13 @@ fn found(value: &DeValue<'_>) -> String {
         DeValue::Float(f) => format!("the number {}", shown(f.as_str())),
         DeValue::Boolean(b) => format!("`{b}`"),
         DeValue::Datetime(_) => "a date".into(),
-        DeValue::Array(_) => "an array".into(),
+        DeValue::Array(items) => match items
+            .iter()
+            .find(|item| !matches!(item.get_ref(), DeValue::String(_)))
+        {
+            Some(item) => format!("an array holding {}", found(item.get_ref())),
+            None => "an array".into(),
+        },
         DeValue::Table(_) => "a table".into(),
     }
 }

@@ -27,7 +27,9 @@ use anyhow::anyhow;
 use bollard::{API_DEFAULT_VERSION, Docker};
 
 pub use container_spec::{ContainerSpec, NODE_USER, PROMETHEUS_USER};
-pub(crate) use container_spec::{least_privilege, node_spec, nofile_ulimits, prometheus_spec};
+pub(crate) use container_spec::{least_privilege, nofile_ulimits};
+#[cfg(test)]
+pub(crate) use container_spec::{node_spec, prometheus_spec};
 pub use desired::DockerDesired;
 pub use images::{ImageNeed, ImageSource};
 pub use logs::LogTarget;

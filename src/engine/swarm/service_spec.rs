@@ -103,8 +103,10 @@ pub struct ServiceWant {
 pub struct StartFacts {
     /// The image's ID (Swarm does not try a registry for an image named by ID).
     pub image_id: Option<String>,
-    /// The Swarm secret holding the cluster secret.
-    pub secret_name: Option<String>,
+    /// The Swarm secret holding the cluster secret: its ID and name (Swarm wants both).
+    pub secret: Option<(String, String)>,
+    /// The IDs of the Swarm configs, in the order of [`ServiceWant::configs`].
+    pub config_ids: Vec<String>,
     /// The open-file limit the engine allows.
     pub nofile: Option<u64>,
     /// Bumped to make Swarm replace tasks of an unchanged spec (an unhealthy service).
@@ -192,19 +194,27 @@ pub fn service_spec(want: &ServiceWant, hash: &str, facts: &StartFacts) -> Servi
         gid: Some(gid.clone()),
         mode: Some(mode),
     };
-    let secrets = match (&want.secret_target, &facts.secret_name) {
-        (Some(target), Some(secret)) => Some(vec![TaskSpecContainerSpecSecrets {
+    let secrets = match (&want.secret_target, &facts.secret) {
+        (Some(target), Some((id, name))) => Some(vec![TaskSpecContainerSpecSecrets {
             // An absolute target is allowed for secrets since API 1.39 on Linux.
             file: Some(file(target, 0o400)),
-            secret_name: Some(secret.clone()),
-            ..Default::default()
+            secret_id: Some(id.clone()),
+            secret_name: Some(name.clone()),
         }]),
         _ => None,
     };
     let configs = (!want.configs.is_empty()).then(|| {
         want.configs
             .iter()
-            .map(|config| TaskSpecContainerSpecConfigs {
+            .zip(
+                facts
+                    .config_ids
+                    .iter()
+                    .map(Some)
+                    .chain(std::iter::repeat(None)),
+            )
+            .map(|(config, id)| TaskSpecContainerSpecConfigs {
+                config_id: id.cloned(),
                 file: Some(TaskSpecContainerSpecFile1 {
                     name: Some(config.target.clone()),
                     uid: Some(uid.clone()),
@@ -398,7 +408,8 @@ mod tests {
     fn facts() -> StartFacts {
         StartFacts {
             image_id: Some("sha256:abc".into()),
-            secret_name: Some("c-sec-1234".into()),
+            secret: Some(("id1".into(), "c-sec-1234".into())),
+            config_ids: Vec::new(),
             nofile: Some(2048),
             force_update: None,
         }
@@ -484,6 +495,7 @@ mod tests {
             .unwrap();
         let secret = &container.secrets.unwrap()[0];
         assert_eq!(secret.secret_name.as_deref(), Some("c-sec-1234"));
+        assert_eq!(secret.secret_id.as_deref(), Some("id1"));
         let file = secret.file.as_ref().unwrap();
         assert_eq!(
             file.name.as_deref(),

@@ -74,8 +74,8 @@ impl SwarmEngine {
     }
 
     /// The stored cluster secret as a Swarm secret named by its content's hash (secrets are
-    /// immutable: a new value is a new secret). Reused when present.
-    async fn ensure_secret(&self, cluster: &Cluster) -> anyhow::Result<String> {
+    /// immutable: a new value is a new secret), reused when present: its (ID, name).
+    async fn ensure_secret(&self, cluster: &Cluster) -> anyhow::Result<(String, String)> {
         let path = secret::ensure(cluster)?;
         let value = std::fs::read(&path)
             .map_err(|e| anyhow::anyhow!("reading the cluster secret {}: {e}", path.display()))?;
@@ -87,15 +87,28 @@ impl SwarmEngine {
             data: Some(base64::engine::general_purpose::STANDARD.encode(&value)),
             ..Default::default()
         };
-        match self.docker.create_secret(spec).await {
-            Ok(_) => Ok(name),
-            Err(e) if is_conflict(&e) => Ok(name),
-            Err(e) => Err(engine_error(&format!("creating secret {name}"), e)),
-        }
+        let id = match self.docker.create_secret(spec).await {
+            Ok(created) => created.id,
+            Err(e) if is_conflict(&e) => self
+                .docker
+                .inspect_secret(&name)
+                .await
+                .map_err(|e| engine_error(&format!("inspecting secret {name}"), e))?
+                .id
+                .unwrap_or_default(),
+            Err(e) => return Err(engine_error(&format!("creating secret {name}"), e)),
+        };
+        Ok((id, name))
     }
 
-    /// The service's files as Swarm configs, each named by its content's hash.
-    async fn ensure_configs(&self, cluster: &Cluster, want: &ServiceWant) -> anyhow::Result<()> {
+    /// The service's files as Swarm configs, each named by its content's hash: their IDs, in
+    /// the order of `want.configs`.
+    async fn ensure_configs(
+        &self,
+        cluster: &Cluster,
+        want: &ServiceWant,
+    ) -> anyhow::Result<Vec<String>> {
+        let mut ids = Vec::new();
         for config in &want.configs {
             let spec = ConfigSpec {
                 name: Some(config.name.clone()),
@@ -103,13 +116,22 @@ impl SwarmEngine {
                 data: Some(base64::engine::general_purpose::STANDARD.encode(&config.content)),
                 ..Default::default()
             };
-            match self.docker.create_config(spec).await {
-                Ok(_) => {}
-                Err(e) if is_conflict(&e) => {}
-                Err(e) => return Err(engine_error(&format!("creating config {}", config.name), e)),
-            }
+            let id = match self.docker.create_config(spec).await {
+                Ok(created) => created.id,
+                Err(e) if is_conflict(&e) => self
+                    .docker
+                    .inspect_config(&config.name)
+                    .await
+                    .map_err(|e| engine_error(&format!("inspecting config {}", config.name), e))?
+                    .id
+                    .unwrap_or_default(),
+                Err(e) => {
+                    return Err(engine_error(&format!("creating config {}", config.name), e));
+                }
+            };
+            ids.push(id);
         }
-        Ok(())
+        Ok(ids)
     }
 
     /// Creates the service, or updates it in place: Swarm then rolls its task as
@@ -133,7 +155,8 @@ impl SwarmEngine {
                 .await
                 .ok()
                 .and_then(|image| image.id),
-            secret_name: None,
+            secret: None,
+            config_ids: Vec::new(),
             nofile: want
                 .nofile
                 .map(|n| self.engine.clamp_nofile(&want.name, n, progress)),
@@ -141,9 +164,9 @@ impl SwarmEngine {
         };
         if want.secret_target.is_some() {
             task.step("secret");
-            facts.secret_name = Some(self.ensure_secret(cluster).await?);
+            facts.secret = Some(self.ensure_secret(cluster).await?);
         }
-        self.ensure_configs(cluster, want).await?;
+        facts.config_ids = self.ensure_configs(cluster, want).await?;
         let existing = match self
             .docker
             .inspect_service(&want.name, None::<InspectServiceOptions>)
