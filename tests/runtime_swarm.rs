@@ -386,6 +386,19 @@ fn swarm_runtime_lifecycle() {
     assert_eq!(memory, Some(192 << 20));
     mcp_initialize(BASE + 101).expect("the rolled node answers");
 
+    // logs reads each node's service logs, timestamped and named by node.
+    let logs = cluster.run("logs", &["node1", "--format", "json"]);
+    assert!(logs.status.success(), "{}", text(&logs));
+    let json: serde_json::Value = serde_json::from_slice(&logs.stdout).unwrap();
+    let lines = json["lines"].as_array().cloned().unwrap_or_default();
+    assert!(!lines.is_empty(), "{}", text(&logs));
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["node"] == "node1" && l["time"].is_string()),
+        "{lines:?}"
+    );
+
     // down leaves nothing labelled but the Prometheus volume; --volumes removes that too.
     let down = cluster.run("down", &[]);
     assert!(down.status.success(), "{}", text(&down));
