@@ -226,6 +226,11 @@ fn swarm_runtime_lifecycle() {
         "first apply (images present or built, 3 services healthy): {:.1?}",
         started.elapsed()
     );
+    assert!(
+        String::from_utf8_lossy(&applied.stderr).contains("publishes ports on every interface"),
+        "Swarm cannot bind 127.0.0.1 only, and apply says so: {}",
+        text(&applied)
+    );
     for port in [BASE + 100, BASE + 101] {
         let name = mcp_initialize(port).unwrap_or_else(|e| panic!("node on {port}: {e}"));
         assert!(name.contains("erlmcp"), "{name}");

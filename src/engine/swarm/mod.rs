@@ -111,6 +111,14 @@ impl Driver for SwarmEngine {
         cluster: &Cluster,
         progress: &Progress,
     ) -> anyhow::Result<SwarmDesired> {
+        if !cluster.runtime.publish_address.is_unspecified() {
+            // Swarm's published ports take no host address: say so rather than pretend.
+            progress.warn(format!(
+                "swarm publishes ports on every interface of the engine's host; `publish_address = \"{}\"` does not apply \
+                 (firewall the ports, or use `--runtime docker` to bind one address)",
+                cluster.runtime.publish_address
+            ));
+        }
         let images = self.engine.prepare(cluster, progress).await?;
         Ok(SwarmDesired::new(cluster, images))
     }
