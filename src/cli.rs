@@ -104,6 +104,8 @@ pub enum RuntimeChoice {
     Docker,
     /// Local processes.
     Native,
+    /// Docker Swarm services (the engine must be a swarm manager).
+    Swarm,
 }
 
 /// Options every runtime command shares.

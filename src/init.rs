@@ -142,6 +142,7 @@ pub fn cluster_file(request: &InitRequest, sizing: &Sizing) -> String {
         RuntimeKind::Native => "native",
         RuntimeKind::Docker => "docker",
         RuntimeKind::Colima => "colima",
+        RuntimeKind::Swarm => "swarm",
     };
     let s = sizing;
     let mut f = String::new();

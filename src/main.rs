@@ -493,6 +493,7 @@ fn runtime_kind(choice: RuntimeChoice) -> RuntimeKind {
     match choice {
         RuntimeChoice::Docker => RuntimeKind::Docker,
         RuntimeChoice::Native => RuntimeKind::Native,
+        RuntimeChoice::Swarm => RuntimeKind::Swarm,
     }
 }
 

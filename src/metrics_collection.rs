@@ -29,8 +29,8 @@ pub async fn missing_prometheus(runtime: &Runtime, cluster: &Cluster) -> Option<
         Runtime::Native(_) => host.is_none().then(|| {
             "no `prometheus` program on this machine's PATH (Debian's `prometheus` package)".into()
         }),
-        Runtime::Docker(engine) => {
-            let docker = engine.client();
+        Runtime::Docker(_) | Runtime::Swarm(_) => {
+            let docker = runtime.engine_client().expect("a container runtime");
             let wanted = &cluster.prometheus.image;
             if docker.inspect_image(wanted).await.is_ok() {
                 return None;

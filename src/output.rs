@@ -432,6 +432,9 @@ pub struct NodeStatusOutput {
     pub connections: Option<u64>,
     /// Resident memory, from its `/metrics`.
     pub rss_bytes: Option<u64>,
+    /// The swarm node its task runs on (Swarm only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
 }
 
 /// Prometheus's targets, or why it could not be asked.
@@ -473,6 +476,7 @@ impl From<&ClusterStatus> for StatusOutput {
                     // Gauges arrive as floats from the exposition format; both count whole things.
                     connections: n.connections.map(|c| c.max(0.0).round() as u64),
                     rss_bytes: n.rss_bytes.map(|b| b.max(0.0).round() as u64),
+                    host: n.host.clone(),
                 })
                 .collect(),
             prometheus: match &status.prometheus {

@@ -134,6 +134,11 @@ pub async fn run_on(
     if request.workers_on == WorkersOn::Network && matches!(runtime, Runtime::Native(_)) {
         bail!("--workers network needs the Docker runtime; a native cluster has no network");
     }
+    if request.workers_on == WorkersOn::Network && matches!(runtime, Runtime::Swarm(_)) {
+        bail!(
+            "--workers network is not supported on the swarm runtime yet; use `--workers host` (the nodes' published ports)"
+        );
+    }
     let mut targets = cluster_targets(cluster, runtime).await?;
     let options = options(cluster, request, runtime.name(), out);
     match runtime {
@@ -147,7 +152,7 @@ pub async fn run_on(
             let _baselines = host_baselines(cluster, request, &mut targets, progress)?;
             crate::stress::run::run_async(targets, &options, Box::new(sampler)).await
         }
-        Runtime::Native(_) => {
+        Runtime::Native(_) | Runtime::Swarm(_) => {
             let sampler: Box<dyn ResourceSampler> = Box::new(NativeSampler::new(&targets));
             let _baselines = host_baselines(cluster, request, &mut targets, progress)?;
             crate::stress::run::run_async(targets, &options, sampler).await

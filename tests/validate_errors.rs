@@ -102,7 +102,14 @@ bad_files! {
     duplicate_table_points_at_both: with("[nodes]\nprefix = \"n\"\n");
     five_independent_mistakes: format!(
         "{BASE}\n[runtime]\npublish_address = \"0.0.0.0\"\n\n[defaults]\ncpu_limt = 2.0\nidle_timeout = \"0s\"\nmemory_limit = \"0MiB\"\n\n[network]\nname = \"my net\"\n"
-    );
+    );    // Issue 12 §2: the `[swarm]` table.
+    swarm_constraint_not_a_constraint: with("[swarm.placement]\nconstraints = [\"node.role==manager\", \"node.role=manager; rm -rf /\"]\n");
+    swarm_spread_not_a_label: with("[swarm.placement]\nspread = \"node.role\"\n");
+    swarm_unknown_failure_action: with("[swarm.update]\nfailure_action = \"retry\"\n");
+    swarm_start_first_on_host_ports: with("[swarm.update]\norder = \"start-first\"\n");
+    swarm_unknown_update_key: with("[swarm.update]\nparalelism = 2\n");
+    swarm_constraints_not_strings: with("[swarm.placement]\nconstraints = [1]\n");
+    swarm_parallelism_zero: with("[swarm.update]\nparallelism = 0\n");
 }
 
 #[test]
@@ -191,4 +198,23 @@ fn the_shipped_cluster_files_are_valid() {
             "{file}"
         );
     }
+}
+
+#[test]
+fn a_full_swarm_table_is_valid() {
+    let text = with(
+        "[runtime]\nkind = \"swarm\"\n\n[swarm]\npublish_mode = \"ingress\"\n\n[swarm.update]\nparallelism = 2\norder = \"start-first\"\nfailure_action = \"pause\"\nmonitor = \"30s\"\n\n[swarm.placement]\nconstraints = [\"node.role==manager\", \"node.labels.zone!=b\"]\nspread = \"node.labels.zone\"\n",
+    );
+    assert_eq!(diagnose(&text), "");
+    let (cluster, _) = config::parse("bad.toml", &text).unwrap();
+    assert_eq!(cluster.runtime.kind, config::model::RuntimeKind::Swarm);
+    assert_eq!(cluster.swarm.update.parallelism, 2);
+    assert_eq!(
+        cluster.swarm.placement.constraints,
+        ["node.role==manager", "node.labels.zone!=b"]
+    );
+    assert_eq!(
+        cluster.swarm.placement.spread.as_deref(),
+        Some("node.labels.zone")
+    );
 }

@@ -169,6 +169,63 @@ pub const SYSCTL_VALUE: Grammar = Grammar {
     },
 };
 
+/// Longest placement constraint or spread descriptor.
+pub const PLACEMENT_MAX: usize = 128;
+
+/// A label key or value in a placement expression: letters, digits and `.`, `_`, `-`.
+fn is_placement_word(text: &str) -> bool {
+    !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// The node attributes Swarm places by: fixed ones, or a node or engine label.
+fn is_placement_attribute(text: &str) -> bool {
+    const FIXED: &[&str] = &[
+        "node.id",
+        "node.hostname",
+        "node.role",
+        "node.platform.os",
+        "node.platform.arch",
+    ];
+    FIXED.contains(&text)
+        || ["node.labels.", "engine.labels."].iter().any(|prefix| {
+            text.strip_prefix(prefix)
+                .is_some_and(|label| is_placement_word(label) && !label.starts_with('.'))
+        })
+}
+
+/// A Swarm placement constraint: `<attribute>==<value>` or `<attribute>!=<value>`.
+pub const SWARM_CONSTRAINT: Grammar = Grammar {
+    name: "a placement constraint",
+    rule: "`<attribute>==<value>` or `<attribute>!=<value>`, the attribute one of node.id, node.hostname, node.role, node.platform.os, node.platform.arch, node.labels.<label>, engine.labels.<label>, the value letters, digits and `.`, `_`, `-`, at most 128 characters, like `node.role==manager`",
+    check: |text| {
+        if text.len() > PLACEMENT_MAX {
+            return false;
+        }
+        let Some((attribute, value)) = text.split_once("==").or_else(|| text.split_once("!="))
+        else {
+            return false;
+        };
+        is_placement_attribute(attribute.trim()) && is_placement_word(value.trim())
+    },
+};
+
+/// A Swarm spread descriptor: the node or engine label tasks are spread over.
+pub const SWARM_SPREAD: Grammar = Grammar {
+    name: "a spread descriptor",
+    rule: "`node.labels.<label>` or `engine.labels.<label>` (or node.id, node.hostname), the label letters, digits and `.`, `_`, `-`, at most 128 characters, like `node.labels.zone`",
+    check: |text| {
+        text.len() <= PLACEMENT_MAX
+            && is_placement_attribute(text)
+            && !matches!(
+                text,
+                "node.role" | "node.platform.os" | "node.platform.arch"
+            )
+    },
+};
+
 /// A value for a message: at most 40 characters, control characters escaped, so a hostile
 /// value (megabytes long, or with terminal escapes) cannot flood or repaint the terminal.
 pub fn shown(text: &str) -> String {
@@ -251,5 +308,32 @@ mod tests {
     fn shown_values_are_short_and_escaped() {
         assert_eq!(shown("a\nb"), "a\\nb");
         assert_eq!(shown(&"x".repeat(1000)), format!("{}…", "x".repeat(40)));
+    }
+
+    #[test]
+    fn placement_takes_swarm_attributes_and_plain_values_only() {
+        for good in [
+            "node.role==manager",
+            "node.role != worker",
+            "node.labels.zone==eu-1",
+            "engine.labels.disk==ssd",
+            "node.hostname==host_1.local",
+        ] {
+            assert!(SWARM_CONSTRAINT.accepts(good), "{good}");
+        }
+        for bad in [
+            "node.role",
+            "node.colour==red",
+            "node.labels.==x",
+            "node.role==manager;rm -rf /",
+            "node.role==\"x\"",
+            "node.labels.zone==a==b",
+            "node.role==",
+        ] {
+            assert!(!SWARM_CONSTRAINT.accepts(bad), "{bad}");
+        }
+        assert!(SWARM_SPREAD.accepts("node.labels.zone"));
+        assert!(!SWARM_SPREAD.accepts("node.role"));
+        assert!(!SWARM_SPREAD.accepts("node.labels.zone\n"));
     }
 }

@@ -55,6 +55,8 @@ pub struct Cluster {
     pub stress: StressProfile,
     /// `[kubernetes]`: the manifests of `generated/k8s/`.
     pub kubernetes: Kubernetes,
+    /// How Docker Swarm rolls, places and publishes the cluster's services (`kind = "swarm"`).
+    pub swarm: Swarm,
 }
 
 /// Which runtime runs the cluster.
@@ -67,6 +69,8 @@ pub enum RuntimeKind {
     Docker,
     /// Local `erlmcp-node` processes.
     Native,
+    /// Docker Swarm services (the engine must be a swarm manager).
+    Swarm,
 }
 
 /// `[runtime]`, resolved.
@@ -336,6 +340,99 @@ impl Cluster {
             other => other,
         };
         SocketAddr::new(ip, port)
+    }
+}
+
+/// `[swarm]`, resolved.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Swarm {
+    /// How a changed node's service is rolled (also its rollback).
+    pub update: SwarmUpdate,
+    /// Where services' tasks may run.
+    pub placement: SwarmPlacement,
+    /// How the node and Prometheus ports are published.
+    pub publish_mode: PublishMode,
+}
+
+/// `[swarm.update]`, resolved.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SwarmUpdate {
+    /// Tasks updated at once.
+    pub parallelism: u32,
+    /// Stop the old task first, or start the new one first.
+    pub order: UpdateOrder,
+    /// What Swarm does when an updated task fails.
+    pub failure_action: FailureAction,
+    /// How long Swarm watches an updated task for failure.
+    pub monitor: HumanDuration,
+}
+
+/// `[swarm.update] order`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UpdateOrder {
+    /// Stop the old task, then start the new one.
+    StopFirst,
+    /// Start the new task, then stop the old one (needs free ports: ingress publishing).
+    StartFirst,
+}
+
+impl UpdateOrder {
+    /// The engine's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UpdateOrder::StopFirst => "stop-first",
+            UpdateOrder::StartFirst => "start-first",
+        }
+    }
+}
+
+/// `[swarm.update] failure_action`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FailureAction {
+    /// Roll the service back to its previous spec.
+    Rollback,
+    /// Pause the update.
+    Pause,
+    /// Carry on.
+    Continue,
+}
+
+/// `[swarm.placement]`, resolved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SwarmPlacement {
+    /// Constraints like `node.role==manager`, each checked against its grammar.
+    pub constraints: Vec<String>,
+    /// The node attribute tasks spread over (`node.labels.zone`), if any.
+    pub spread: Option<String>,
+}
+
+/// `[swarm] publish_mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PublishMode {
+    /// On the host the task runs on, straight to the container.
+    Host,
+    /// On every swarm node, through the IPVS routing mesh.
+    Ingress,
+}
+
+impl Default for Swarm {
+    fn default() -> Self {
+        Swarm {
+            update: SwarmUpdate {
+                parallelism: 1,
+                order: UpdateOrder::StopFirst,
+                failure_action: FailureAction::Rollback,
+                monitor: HumanDuration(std::time::Duration::from_secs(5)),
+            },
+            placement: SwarmPlacement {
+                constraints: Vec::new(),
+                spread: None,
+            },
+            publish_mode: PublishMode::Host,
+        }
     }
 }
 

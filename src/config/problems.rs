@@ -346,3 +346,14 @@ pub fn kubernetes_name_too_long(name: &str, longest: &str, max: usize) -> Diagno
     .label(format!("at most {} characters here for Kubernetes", max - (longest.len() - name.len())))
     .hint("shorten `[cluster] name`: Kubernetes labels each pod with `<statefulset>-<hash>`, at most 63 characters")
 }
+
+/// `order = "start-first"` with host-mode publishing: the new task cannot bind the host port the
+/// old one still holds.
+pub fn start_first_on_host_ports() -> Diagnostic {
+    Diagnostic::error(
+        "start-first-host-ports",
+        "`swarm.update.order` = \"start-first\" cannot work with host-mode ports",
+    )
+    .label("the new task would need the host port the old task still holds")
+    .hint("write `order = \"stop-first\"`, or `publish_mode = \"ingress\"` in `[swarm]`")
+}

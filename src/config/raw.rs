@@ -55,6 +55,9 @@ pub struct RawClusterFile {
     /// `[kubernetes]`: how the manifests in `generated/k8s/` deploy the cluster.
     #[serde(default)]
     pub kubernetes: Option<S<RawKubernetes>>,
+    /// `[swarm]`: rolling updates, placement and publishing on Docker Swarm.
+    #[serde(default)]
+    pub swarm: Option<S<RawSwarm>>,
 }
 
 /// `[cluster]`
@@ -288,4 +291,49 @@ pub struct RawKubernetes {
     /// `ClusterIP`, `LoadBalancer` or `NodePort`.
     #[serde(default)]
     pub service_type: Option<S<String>>,
+}
+
+/// `[swarm]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSwarm {
+    /// `[swarm.update]`: how a changed node is rolled.
+    #[serde(default)]
+    pub update: Option<S<RawSwarmUpdate>>,
+    /// `[swarm.placement]`: where tasks run.
+    #[serde(default)]
+    pub placement: Option<S<RawSwarmPlacement>>,
+    /// `host` or `ingress`.
+    #[serde(default)]
+    pub publish_mode: Option<S<String>>,
+}
+
+/// `[swarm.update]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSwarmUpdate {
+    /// Tasks updated at once.
+    #[serde(default)]
+    pub parallelism: Option<S<u32>>,
+    /// `stop-first` or `start-first`.
+    #[serde(default)]
+    pub order: Option<S<String>>,
+    /// `rollback`, `pause` or `continue`.
+    #[serde(default)]
+    pub failure_action: Option<S<String>>,
+    /// How long an updated task is watched for failure.
+    #[serde(default)]
+    pub monitor: Option<S<HumanDuration>>,
+}
+
+/// `[swarm.placement]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSwarmPlacement {
+    /// Constraints like `node.role==manager`.
+    #[serde(default)]
+    pub constraints: Vec<S<String>>,
+    /// Spread over this node attribute (`node.labels.zone`).
+    #[serde(default)]
+    pub spread: Option<S<String>>,
 }

@@ -200,6 +200,7 @@ pub fn resolve_all(raw: &RawClusterFile, source: &str) -> (Cluster, SpanIndex, V
     let capacity: u64 = nodes.iter().map(|n| u64::from(n.connections)).sum();
     let stress = resolve_stress(&mut r, raw, capacity);
     let kubernetes = resolve_kubernetes(&mut r, raw, &name, &image, &version, &prometheus);
+    let swarm = resolve_swarm(&mut r, raw);
 
     let cluster = Cluster {
         source: source.to_string(),
@@ -217,6 +218,7 @@ pub fn resolve_all(raw: &RawClusterFile, source: &str) -> (Cluster, SpanIndex, V
         slo,
         stress,
         kubernetes,
+        swarm,
     };
     (cluster, r.spans, r.problems)
 }
@@ -230,6 +232,7 @@ fn resolve_runtime(r: &mut Resolver, raw: &RawClusterFile, cluster_name: &str) -
             ("colima", RuntimeKind::Colima),
             ("docker", RuntimeKind::Docker),
             ("native", RuntimeKind::Native),
+            ("swarm", RuntimeKind::Swarm),
         ],
         RuntimeKind::Docker,
     );
@@ -726,5 +729,109 @@ fn resolve_kubernetes(
             ],
             ServiceType::ClusterIP,
         ),
+    }
+}
+
+fn resolve_swarm(r: &mut Resolver, raw: &RawClusterFile) -> Swarm {
+    let defaults = Swarm::default();
+    let table = raw.swarm.as_ref().map(|t| t.get_ref());
+    let update = table.and_then(|t| t.update.as_ref()).map(|t| t.get_ref());
+    let placement = table
+        .and_then(|t| t.placement.as_ref())
+        .map(|t| t.get_ref());
+    let publish_mode = r.choice(
+        "swarm.publish_mode",
+        table.and_then(|t| t.publish_mode.as_ref()),
+        &[
+            ("host", PublishMode::Host),
+            ("ingress", PublishMode::Ingress),
+        ],
+        defaults.publish_mode,
+    );
+    let order = r.choice(
+        "swarm.update.order",
+        update.and_then(|t| t.order.as_ref()),
+        &[
+            ("stop-first", UpdateOrder::StopFirst),
+            ("start-first", UpdateOrder::StartFirst),
+        ],
+        defaults.update.order,
+    );
+    if order == UpdateOrder::StartFirst && publish_mode == PublishMode::Host {
+        let span = r.spans.get("swarm.update.order");
+        r.problem(problems::start_first_on_host_ports(), span);
+    }
+    let parallelism = r.value(
+        "swarm.update.parallelism",
+        update.and_then(|t| t.parallelism.as_ref()),
+        None,
+        defaults.update.parallelism,
+    );
+    if parallelism == 0 {
+        let span = r.spans.get("swarm.update.parallelism");
+        r.problem(
+            problems::out_of_range("swarm.update.parallelism", "0", "1 or more"),
+            span,
+        );
+    }
+    let failure_action = r.choice(
+        "swarm.update.failure_action",
+        update.and_then(|t| t.failure_action.as_ref()),
+        &[
+            ("rollback", FailureAction::Rollback),
+            ("pause", FailureAction::Pause),
+            ("continue", FailureAction::Continue),
+        ],
+        defaults.update.failure_action,
+    );
+    let monitor = r.value(
+        "swarm.update.monitor",
+        update.and_then(|t| t.monitor.as_ref()),
+        None,
+        defaults.update.monitor,
+    );
+    let mut constraints = Vec::new();
+    for (i, constraint) in placement
+        .map(|p| p.constraints.as_slice())
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
+        let key = format!("swarm.placement.constraints.{i}");
+        let text = r.text(
+            &key,
+            Some(constraint),
+            None,
+            String::new(),
+            &grammar::SWARM_CONSTRAINT,
+        );
+        if grammar::SWARM_CONSTRAINT.accepts(&text) {
+            constraints.push(text);
+        }
+    }
+    let spread = placement
+        .and_then(|p| p.spread.as_ref())
+        .and_then(|spread| {
+            let text = r.text(
+                "swarm.placement.spread",
+                Some(spread),
+                None,
+                String::new(),
+                &grammar::SWARM_SPREAD,
+            );
+            grammar::SWARM_SPREAD.accepts(&text).then_some(text)
+        });
+    Swarm {
+        update: SwarmUpdate {
+            parallelism: parallelism.max(1),
+            order,
+            failure_action,
+            monitor,
+        },
+        placement: SwarmPlacement {
+            constraints,
+            spread,
+        },
+        publish_mode,
     }
 }

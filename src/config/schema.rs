@@ -30,6 +30,10 @@ enum Kind {
     Size,
     /// A table of sysctl name → number or string (checked when resolving).
     Sysctls,
+    /// An array of strings.
+    TextList,
+    /// A nested table with keys of its own (`[swarm.update]`).
+    Subtable(&'static Table),
 }
 
 /// One key of a table: its name, what it holds, what it means in the file's terms.
@@ -102,7 +106,7 @@ const TABLES: &[Table] = &[
             key(
                 "kind",
                 Kind::Text,
-                "a runtime (`colima`, `docker` or `native`)",
+                "a runtime (`colima`, `docker`, `native` or `swarm`)",
             ),
             key("colima_profile", Kind::Text, "a Colima profile name"),
             key("publish_address", Kind::Text, "an IP address"),
@@ -238,7 +242,55 @@ const TABLES: &[Table] = &[
         required: false,
         array: false,
     },
+    Table {
+        name: "swarm",
+        keys: &[
+            key("update", Kind::Subtable(&SWARM_UPDATE), "a table"),
+            key("placement", Kind::Subtable(&SWARM_PLACEMENT), "a table"),
+            key(
+                "publish_mode",
+                Kind::Text,
+                "a publish mode (`host` or `ingress`)",
+            ),
+        ],
+        required: false,
+        array: false,
+    },
 ];
+
+const SWARM_UPDATE: Table = Table {
+    name: "swarm.update",
+    keys: &[
+        key("parallelism", Kind::Whole(U32), "a number of tasks"),
+        key(
+            "order",
+            Kind::Text,
+            "an update order (`stop-first` or `start-first`)",
+        ),
+        key(
+            "failure_action",
+            Kind::Text,
+            "a failure action (`rollback`, `pause` or `continue`)",
+        ),
+        key("monitor", Kind::Duration, "a duration"),
+    ],
+    required: false,
+    array: false,
+};
+
+const SWARM_PLACEMENT: Table = Table {
+    name: "swarm.placement",
+    keys: &[
+        key(
+            "constraints",
+            Kind::TextList,
+            "a list of constraint strings",
+        ),
+        key("spread", Kind::Text, "a node label (`node.labels.zone`)"),
+    ],
+    required: false,
+    array: false,
+};
 
 /// The outcome of the shape check.
 #[derive(Debug, Default)]
@@ -267,7 +319,13 @@ fn found(value: &DeValue<'_>) -> String {
         DeValue::Float(f) => format!("the number {}", shown(f.as_str())),
         DeValue::Boolean(b) => format!("`{b}`"),
         DeValue::Datetime(_) => "a date".into(),
-        DeValue::Array(_) => "an array".into(),
+        DeValue::Array(items) => match items
+            .iter()
+            .find(|item| !matches!(item.get_ref(), DeValue::String(_)))
+        {
+            Some(item) => format!("an array holding {}", found(item.get_ref())),
+            None => "an array".into(),
+        },
         DeValue::Table(_) => "a table".into(),
     }
 }
@@ -278,7 +336,14 @@ fn misfit(kind: Kind, value: &DeValue<'_>) -> Option<Misfit> {
         (Kind::Text, DeValue::String(_))
         | (Kind::Bool, DeValue::Boolean(_))
         | (Kind::Number, DeValue::Integer(_) | DeValue::Float(_))
-        | (Kind::Sysctls, DeValue::Table(_)) => None,
+        | (Kind::Sysctls | Kind::Subtable(_), DeValue::Table(_)) => None,
+        (Kind::TextList, DeValue::Array(items))
+            if items
+                .iter()
+                .all(|i| matches!(i.get_ref(), DeValue::String(_))) =>
+        {
+            None
+        }
         (Kind::Whole(max), DeValue::Integer(i)) => {
             match i128::from_str_radix(i.as_str(), i.radix()) {
                 Ok(n) if n >= 0 && n <= i128::from(max) => None,
@@ -399,7 +464,19 @@ fn check_table(
             .expect("present");
         let dotted = format!("{}.{name}", table.name);
         let problem = match misfit(key.kind, value) {
-            None => continue,
+            None => {
+                if let Kind::Subtable(subtable) = key.kind {
+                    let (span, value) = inner
+                        .iter_mut()
+                        .find(|(k, _)| k.get_ref() == name)
+                        .map(|(_, v)| (v.span(), v.get_mut()))
+                        .expect("present");
+                    if let DeValue::Table(nested) = value {
+                        check_table(subtable, nested, span, out);
+                    }
+                }
+                continue;
+            }
             Some(Misfit::Type) => problems::wrong_type(&dotted, key.what, &found(value)),
             Some(Misfit::Range(range)) => {
                 problems::out_of_range(&dotted, &shown(&value_text(value)), &range)

@@ -1,5 +1,6 @@
-//! Runtimes that run a cluster: [`docker`] (the Docker engine through bollard) and [`native`]
-//! (local `erlmcp-node` processes), both behind one [`driver::Driver`] interface. Each turns the
+//! Runtimes that run a cluster: [`docker`] (the Docker engine through bollard), [`swarm`]
+//! (Docker Swarm services, through the same API) and [`native`] (local `erlmcp-node`
+//! processes), all behind one [`driver::Driver`] interface. Each turns the
 //! cluster's deployment spec ([`crate::deploy_spec`]) into [`crate::plan::Desired`] resources and
 //! reads back [`crate::plan::Observed`] ones; [`schedule`] carries a [`crate::plan::Plan`] out in
 //! the same order on every runtime. Beside them: the images both build ([`image`]) for the
@@ -16,6 +17,7 @@ pub mod native;
 pub mod schedule;
 pub mod secret;
 pub mod status;
+pub mod swarm;
 
 use std::time::Duration;
 
@@ -28,6 +30,7 @@ use docker::{DockerDesired, DockerEngine};
 use driver::Driver;
 use native::{NativeEngine, ProcessSpec};
 use status::ClusterStatus;
+use swarm::{SwarmDesired, SwarmEngine};
 
 /// The runtime a command acts on.
 pub enum Runtime {
@@ -35,6 +38,8 @@ pub enum Runtime {
     Docker(DockerEngine),
     /// Local processes.
     Native(NativeEngine),
+    /// Docker Swarm services.
+    Swarm(SwarmEngine),
 }
 
 /// A runtime with the cluster's desired resources worked out.
@@ -43,6 +48,8 @@ pub enum Prepared {
     Docker(DockerEngine, Box<DockerDesired>),
     /// Native and its processes.
     Native(NativeEngine, Vec<ProcessSpec>),
+    /// Swarm and its services, images and network.
+    Swarm(SwarmEngine, Box<SwarmDesired>),
 }
 
 impl Runtime {
@@ -56,6 +63,10 @@ impl Runtime {
         let kind = choice.unwrap_or(cluster.runtime.kind);
         if kind == RuntimeKind::Native {
             return Ok(Runtime::Native(NativeEngine::new(cluster)));
+        }
+        // A swarm cluster runs on a swarm: never a silent fallback to containers or processes.
+        if kind == RuntimeKind::Swarm {
+            return Ok(Runtime::Swarm(SwarmEngine::connect(cluster).await?));
         }
         match DockerEngine::connect(cluster).await {
             Ok(engine) => Ok(Runtime::Docker(engine)),
@@ -75,6 +86,7 @@ impl Runtime {
         match self {
             Runtime::Docker(engine) => engine.name(),
             Runtime::Native(engine) => engine.name(),
+            Runtime::Swarm(engine) => engine.name(),
         }
     }
 
@@ -89,7 +101,20 @@ impl Runtime {
                 let specs = engine.prepare(cluster, progress).await?;
                 Prepared::Native(engine, specs)
             }
+            Runtime::Swarm(engine) => {
+                let want = engine.prepare(cluster, progress).await?;
+                Prepared::Swarm(engine, Box::new(want))
+            }
         })
+    }
+
+    /// The Docker engine client of a container runtime (Docker or Swarm).
+    pub fn engine_client(&self) -> Option<bollard::Docker> {
+        match self {
+            Runtime::Docker(engine) => Some(engine.client()),
+            Runtime::Swarm(engine) => Some(engine.client()),
+            Runtime::Native(_) => None,
+        }
     }
 
     /// Per-node status.
@@ -97,6 +122,7 @@ impl Runtime {
         match self {
             Runtime::Docker(engine) => engine.status(cluster).await,
             Runtime::Native(engine) => engine.status(cluster).await,
+            Runtime::Swarm(engine) => engine.status(cluster).await,
         }
     }
 
@@ -113,6 +139,7 @@ impl Runtime {
         match self {
             Runtime::Docker(engine) => engine.logs(cluster, sources, request, follow, emit).await,
             Runtime::Native(engine) => engine.logs(cluster, sources, request, follow, emit).await,
+            Runtime::Swarm(engine) => engine.logs(cluster, sources, request, follow, emit).await,
         }
     }
 
@@ -126,6 +153,7 @@ impl Runtime {
         match self {
             Runtime::Docker(engine) => engine.down(cluster, volumes, progress).await?,
             Runtime::Native(engine) => engine.down(cluster, volumes, progress).await?,
+            Runtime::Swarm(engine) => engine.down(cluster, volumes, progress).await?,
         }
         let stored = secret::stored_path(&cluster.name);
         if volumes {
@@ -148,6 +176,7 @@ impl Prepared {
         Ok(match self {
             Prepared::Docker(engine, want) => plan_of(engine, cluster, want).await?,
             Prepared::Native(engine, specs) => plan_of(engine, cluster, specs).await?,
+            Prepared::Swarm(engine, want) => plan_of(engine, cluster, want).await?,
         })
     }
 
@@ -167,6 +196,9 @@ impl Prepared {
             }
             Prepared::Native(engine, specs) => {
                 schedule::apply(engine, cluster, specs, plan, progress, health_timeout).await
+            }
+            Prepared::Swarm(engine, want) => {
+                schedule::apply(engine, cluster, want, plan, progress, health_timeout).await
             }
         }
     }

@@ -25,6 +25,8 @@ pub struct NodeStatus {
     pub connections: Option<f64>,
     /// `process_resident_memory_bytes`, from its `/metrics`.
     pub rss_bytes: Option<f64>,
+    /// The machine it runs on, where the runtime places nodes (a Swarm node's hostname).
+    pub host: Option<String>,
 }
 
 /// Prometheus's health of one scrape target.
@@ -99,9 +101,13 @@ impl ClusterStatus {
                 crate::config::units::ByteSize(b as u64).approx()
             });
             out.push_str(&format!(
-                "  {:<10} {:<22} {:<10} {:<10} {:>9} {:>12} {:>10}\n",
+                "  {:<10} {:<22} {:<10} {:<10} {:>9} {:>12} {:>10}",
                 node.node, node.name, node.state, node.health, uptime, connections, rss
             ));
+            if let Some(host) = &node.host {
+                out.push_str(&format!("  on {host}"));
+            }
+            out.push('\n');
         }
         match &self.prometheus {
             Ok(targets) if targets.is_empty() => out.push_str("prometheus: no node targets yet\n"),

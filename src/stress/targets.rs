@@ -24,7 +24,7 @@ pub async fn cluster_targets(
             Runtime::Native(engine) => engine
                 .pid_of(&format!("{}-{}", cluster.name, node.name))
                 .map(|p| p as u32),
-            Runtime::Docker(_) => None,
+            Runtime::Docker(_) | Runtime::Swarm(_) => None,
         };
         if crate::probe::get(api, "/health", Duration::from_secs(2))
             .await

@@ -69,7 +69,7 @@ pub struct ContainerSpec {
 const HEALTH_INTERVAL: Duration = Duration::from_secs(2);
 
 /// The container for one node: its deployment spec, in the engine's terms.
-pub(super) fn node_spec(
+pub(crate) fn node_spec(
     cluster: &Cluster,
     node: &crate::config::model::Node,
     image: &str,
@@ -113,7 +113,7 @@ pub(super) fn node_spec(
 
 /// The Prometheus container: its deployment spec with `image`, its configuration files written
 /// under the state directory (the root filesystem is read-only, so nothing can be copied in).
-pub(super) fn prometheus_spec(
+pub(crate) fn prometheus_spec(
     cluster: &Cluster,
     image: &str,
     volume: &str,

@@ -7,9 +7,20 @@ use super::DockerEngine;
 use crate::config::model::Cluster;
 use crate::logs::{FollowSeam, LogLine, LogRequest, merge, split_docker_timestamp};
 
-/// One container's lines through the engine's logs API (timestamps on, to merge by).
+/// Whose logs: a container's, or (on Swarm) every task's of a service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogTarget {
+    /// `<cluster>-<source>` is a container.
+    Container,
+    /// `<cluster>-<source>` is a Swarm service.
+    Service,
+}
+
+/// One container's (or service's) lines through the engine's logs API (timestamps on, to
+/// merge by).
 pub(super) fn container_logs(
     docker: &bollard::Docker,
+    target: LogTarget,
     container: &str,
     source: &str,
     request: &LogRequest,
@@ -26,8 +37,11 @@ pub(super) fn container_logs(
         .build();
     let source = source.to_string();
     let name = container.to_string();
-    docker
-        .logs(container, Some(options))
+    let stream = match target {
+        LogTarget::Container => docker.logs(container, Some(options)).boxed(),
+        LogTarget::Service => docker.service_logs(container, Some(options)).boxed(),
+    };
+    stream
         .map(move |item| match item {
             Ok(output) => String::from_utf8_lossy(&output.into_bytes())
                 .lines()
@@ -51,8 +65,9 @@ pub(super) fn container_logs(
 impl DockerEngine {
     /// Each source's container's lines, history first merged in time order, then with
     /// `follow` lines as they come until Ctrl-C.
-    pub(super) async fn stream_logs(
+    pub(crate) async fn stream_logs(
         &self,
+        target: LogTarget,
         cluster: &Cluster,
         sources: &[String],
         request: &LogRequest,
@@ -71,7 +86,7 @@ impl DockerEngine {
         for source in sources {
             let container = format!("{}-{source}", cluster.name);
             history.push(
-                container_logs(&docker, &container, source, request, false, since)
+                container_logs(&docker, target, &container, source, request, false, since)
                     .collect::<Vec<_>>()
                     .await,
             );
@@ -88,7 +103,7 @@ impl DockerEngine {
         let streams = sources.iter().zip(seams).map(|(source, mut seam)| {
             let container = format!("{}-{source}", cluster.name);
             let from = seam.since_second(now) as i32;
-            container_logs(&docker, &container, source, request, true, from)
+            container_logs(&docker, target, &container, source, request, true, from)
                 .filter(move |line| {
                     let fresh = seam.admits(line);
                     async move { fresh }

@@ -28,8 +28,12 @@ use bollard::{API_DEFAULT_VERSION, Docker};
 
 pub use container_spec::{ContainerSpec, NODE_USER, PROMETHEUS_USER};
 pub(crate) use container_spec::{least_privilege, nofile_ulimits};
+#[cfg(test)]
+pub(crate) use container_spec::{node_spec, prometheus_spec};
 pub use desired::DockerDesired;
 pub use images::{ImageNeed, ImageSource};
+pub use logs::LogTarget;
+pub(crate) use rfc3339::seconds_since_rfc3339;
 
 use super::driver::{Driver, Unhealthy};
 use super::status::ClusterStatus;
@@ -248,7 +252,14 @@ impl Driver for DockerEngine {
         follow: bool,
         emit: &mut dyn FnMut(Vec<LogLine>) -> anyhow::Result<()>,
     ) -> anyhow::Result<()> {
-        self.stream_logs(cluster, sources, request, follow, emit)
-            .await
+        self.stream_logs(
+            LogTarget::Container,
+            cluster,
+            sources,
+            request,
+            follow,
+            emit,
+        )
+        .await
     }
 }

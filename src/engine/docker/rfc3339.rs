@@ -1,7 +1,7 @@
 //! The engine's RFC 3339 timestamps (`State.StartedAt`) as an uptime, without a date crate.
 
 /// Seconds from an RFC 3339 timestamp (`2026-11-26T20:11:02.123Z`) to now.
-pub(super) fn seconds_since_rfc3339(text: &str) -> Option<u64> {
+pub(crate) fn seconds_since_rfc3339(text: &str) -> Option<u64> {
     let (date, time) = text.split_once('T')?;
     let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
     let (year, month, day) = (d.next()??, d.next()??, d.next()??);

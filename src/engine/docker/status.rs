@@ -44,6 +44,7 @@ impl DockerEngine {
                 uptime_seconds: uptime,
                 connections,
                 rss_bytes: rss,
+                host: None,
             });
         }
         let prometheus = if cluster.prometheus.enabled {

@@ -76,6 +76,7 @@ impl NativeEngine {
                 uptime_seconds: uptime,
                 connections: figures.0,
                 rss_bytes: figures.1,
+                host: None,
             });
         }
         let prometheus = if state
