@@ -135,6 +135,10 @@ pub enum Command {
         /// Also judge this machine: Docker engine, open-file limits, ports, backlog, CPUs, memory.
         #[arg(long)]
         host: bool,
+        /// With --host: measure what a loopback connection costs the kernel (opens 3 × 2,000
+        /// loopback connection pairs for about a second, then closes them).
+        #[arg(long, requires = "host")]
+        probe: bool,
         /// Output format.
         #[command(flatten)]
         format: FormatArg,
@@ -215,7 +219,7 @@ pub enum Command {
         #[arg(long)]
         no_baseline: bool,
         /// Sessions per load-generator process (each session is an open file).
-        #[arg(long, default_value_t = 16_000)]
+        #[arg(long, default_value_t = erlmcp_gen::stress::DEFAULT_SESSIONS_PER_WORKER)]
         sessions_per_worker: u32,
         /// Where load workers run: `network` = containers on a Docker cluster's network (auto's
         /// choice for Docker: no userland proxy in the path), `host` = processes on this machine.

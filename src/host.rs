@@ -2,7 +2,12 @@
 //! Docker engine, open-file limits, ephemeral ports, listen backlog, CPUs and memory, each judged
 //! against the cluster. For a local engine (or the native runtime) that is this machine, read
 //! from `/proc`; for a Colima VM or another remote engine it is the engine's own machine, read
-//! from its info API, not the `/proc` of the machine `validate` runs on.
+//! from its info API, not the `/proc` of the machine `validate` runs on. Past the per-process
+//! limits, [`system_limits`] judges the machine-wide ones (and [`socket_probe`] measures what a
+//! loopback connection costs the kernel), each as a ceiling on sessions; the smallest binds first.
+
+pub mod socket_probe;
+pub mod system_limits;
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
@@ -41,6 +46,10 @@ pub struct HostFacts {
     /// For a remote engine: the probe container that read its limits (`Ok`: what it ran), or
     /// why there was none. None for this machine, whose `/proc` is read directly.
     pub limits_probe: Option<Result<String, crate::engine_probe::ProbeError>>,
+    /// Machine-wide limits (this machine only; left unread for an engine's own machine).
+    pub system: Option<system_limits::SystemLimits>,
+    /// What one loopback connection pair costs the kernel, with `--probe`: measured, or why not.
+    pub socket_cost: Option<Result<socket_probe::SocketCost, String>>,
 }
 
 /// The machine the facts describe.
@@ -81,6 +90,31 @@ pub struct HostCheck {
     pub verdict: Verdict,
     /// What to do about it (empty when fine).
     pub fix: String,
+    /// The most sessions this limit lets the machine hold, when it bounds them.
+    pub ceiling: Option<u64>,
+}
+
+/// The limit with the smallest ceiling: what stops the machine first as sessions grow.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BindsFirst {
+    /// The check whose limit it is.
+    pub limit: &'static str,
+    /// Its ceiling, in sessions.
+    pub sessions: u64,
+}
+
+/// The smallest ceiling among the checks.
+pub fn binds_first(checks: &[HostCheck]) -> Option<BindsFirst> {
+    checks
+        .iter()
+        .filter_map(|c| Some((c.ceiling?, c.name)))
+        .min()
+        .map(|(sessions, limit)| BindsFirst { limit, sessions })
+}
+
+/// Sessions the cluster holds at once on its machine: what `stress` opens.
+pub fn sessions_asked(cluster: &Cluster) -> u64 {
+    u64::from(cluster.stress.connections)
 }
 
 fn read_trimmed(path: &str) -> Option<String> {
@@ -197,10 +231,18 @@ fn docker_get(socket: &PathBuf, path: &str) -> Result<serde_json::Value, String>
 
 /// Reads every fact of the machine that runs the cluster: this one for the native runtime or a
 /// local engine, else the engine's own (a Colima VM, a remote engine) when it answers.
-pub fn read_facts(cluster: &Cluster) -> HostFacts {
+/// With `probe`, also measures what a loopback connection costs this machine's kernel.
+pub fn read_facts(cluster: &Cluster, probe: bool) -> HostFacts {
     let socket = docker_socket(cluster);
-    let facts = read_facts_at(socket.clone());
+    let mut facts = read_facts_at(socket.clone());
     if cluster.runtime.kind == RuntimeKind::Native || is_local_engine(&socket) {
+        if probe {
+            let cost = socket_probe::measure(facts.nofile.map(|(soft, _)| soft));
+            if let (Some(system), Ok(cost)) = (facts.system.take(), &cost) {
+                facts.system = Some(system_limits::with_measured_tracking(system, cost));
+            }
+            facts.socket_cost = Some(cost);
+        }
         return facts;
     }
     match engine_machine(&socket) {
@@ -255,6 +297,8 @@ pub fn engine_facts(
         dockerd_nofile_hard: None,
         ephemeral_ports: None,
         somaxconn: None,
+        system: None,
+        socket_cost: None,
         ..local
     }
 }
@@ -280,6 +324,8 @@ pub fn read_facts_at(socket: PathBuf) -> HostFacts {
         memory,
         machine: Machine::ThisMachine,
         limits_probe: None,
+        system: Some(system_limits::read()),
+        socket_cost: None,
     }
 }
 
@@ -304,6 +350,7 @@ pub fn judge(cluster: &Cluster, facts: &HostFacts) -> Vec<HostCheck> {
             need: if uses_docker { "a reachable engine".into() } else { "none (native runtime)".into() },
             verdict: Verdict::Ok,
             fix: String::new(),
+            ceiling: None,
         },
         (Err(why), true) => HostCheck {
             name: "docker engine",
@@ -311,6 +358,7 @@ pub fn judge(cluster: &Cluster, facts: &HostFacts) -> Vec<HostCheck> {
             need: "a reachable engine".into(),
             verdict: Verdict::Fail,
             fix: "start Docker (or `generated/colima-setup.sh start`), set DOCKER_HOST, or run with `--runtime native`".into(),
+            ceiling: None,
         },
         (Err(why), false) => HostCheck {
             name: "docker engine",
@@ -318,6 +366,7 @@ pub fn judge(cluster: &Cluster, facts: &HostFacts) -> Vec<HostCheck> {
             need: "none (native runtime)".into(),
             verdict: Verdict::Ok,
             fix: String::new(),
+            ceiling: None,
         },
     });
 
@@ -338,30 +387,10 @@ pub fn judge(cluster: &Cluster, facts: &HostFacts) -> Vec<HostCheck> {
         need: "the machine that runs the containers".into(),
         verdict: Verdict::Ok,
         fix: String::new(),
+        ceiling: None,
     });
     checks.push(judge_nofile(cluster, facts));
-
-    let biggest_node = cluster
-        .nodes
-        .iter()
-        .map(|n| n.connections)
-        .max()
-        .unwrap_or(0);
-    if let Some((low, high)) = facts.ephemeral_ports {
-        let ports = u64::from(high.saturating_sub(low)) + 1;
-        let fits = u64::from(biggest_node) <= ports;
-        checks.push(HostCheck {
-            name: "ephemeral ports",
-            have: format!("{low}–{high} ({ports} ports per source address)"),
-            need: format!("{biggest_node} connections to one node"),
-            verdict: if fits { Verdict::Ok } else { Verdict::Warn },
-            fix: if fits {
-                String::new()
-            } else {
-                "the load generator spreads sessions over several 127.0.0.x source addresses; widen `net.ipv4.ip_local_port_range` for other clients".into()
-            },
-        });
-    }
+    checks.extend(judge_machine_wide(cluster, facts));
 
     if let Some(somaxconn) = facts.somaxconn {
         let fits = somaxconn >= NODE_BACKLOG;
@@ -375,6 +404,7 @@ pub fn judge(cluster: &Cluster, facts: &HostFacts) -> Vec<HostCheck> {
             } else {
                 format!("sysctl -w net.core.somaxconn={NODE_BACKLOG} (or `generated/colima-setup.sh tune`)")
             },
+            ceiling: None,
         });
     }
 
@@ -403,6 +433,7 @@ pub fn judge(cluster: &Cluster, facts: &HostFacts) -> Vec<HostCheck> {
             } else {
                 String::new()
             },
+            ceiling: None,
         });
         if let Some(memory) = facts.memory {
             let reserved: u64 = cluster.nodes.iter().map(|n| n.memory_reservation.0).sum();
@@ -427,8 +458,37 @@ pub fn judge(cluster: &Cluster, facts: &HostFacts) -> Vec<HostCheck> {
                 } else {
                     String::new()
                 },
+                ceiling: None,
             });
         }
+    }
+    checks
+}
+
+/// The machine-wide limits (this machine only) and ephemeral ports, each with its session ceiling.
+fn judge_machine_wide(cluster: &Cluster, facts: &HostFacts) -> Vec<HostCheck> {
+    let demand = system_limits::Demand {
+        sessions: sessions_asked(cluster),
+        largest_nofile: cluster.nodes.iter().map(|n| n.nofile).max().unwrap_or(0),
+        node_memory_limits: cluster.nodes.iter().map(|n| n.memory_limit.0).sum(),
+        memory_total: facts.memory.map(|m| m.0),
+    };
+    let Some(system) = &facts.system else {
+        return system_limits::judge_ephemeral_ports(facts.ephemeral_ports, demand)
+            .into_iter()
+            .collect();
+    };
+    let cost = facts.socket_cost.as_ref().and_then(|c| c.as_ref().ok());
+    let mut checks = system_limits::judge(system, cost, facts.ephemeral_ports, demand);
+    if let Some(Err(why)) = &facts.socket_cost {
+        checks.push(HostCheck {
+            name: "socket probe",
+            have: format!("failed: {why}"),
+            need: "2,000 loopback connection pairs for about a second".into(),
+            verdict: Verdict::Warn,
+            fix: "the kernel-memory and tcp_mem checks above are unmeasured".into(),
+            ceiling: None,
+        });
     }
     checks
 }
@@ -445,6 +505,7 @@ fn judge_nofile(cluster: &Cluster, facts: &HostFacts) -> HostCheck {
             need: format!("nofile {worst} in a node container"),
             verdict: Verdict::Fail,
             fix: "lower `nofile` (and `connections`) to what the engine grants, or raise the engine's own limit (dockerd's LimitNOFILE in the VM)".into(),
+            ceiling: None,
         };
     }
     let Some((soft, hard)) = facts.nofile else {
@@ -460,6 +521,7 @@ fn judge_nofile(cluster: &Cluster, facts: &HostFacts) -> HostCheck {
                     _ => "not read inside the engine's machine".into(),
                 },
             },
+            ceiling: None,
         };
     };
     let mut have = format!("soft {soft}, hard {hard}");
@@ -479,6 +541,12 @@ fn judge_nofile(cluster: &Cluster, facts: &HostFacts) -> HostCheck {
     let target = u64::from(cluster.stress.connections);
     let nodes_needed = target.div_ceil(per_node_max.max(1));
     let workers_needed = target.div_ceil(per_node_max.max(1));
+    // The cluster's nodes, each at most what the per-process cap lets it hold.
+    let ceiling = cluster
+        .nodes
+        .iter()
+        .map(|n| u64::from(n.connections).min(per_node_max))
+        .sum();
     if need > bound {
         HostCheck {
             name: "open files per process",
@@ -494,6 +562,7 @@ fn judge_nofile(cluster: &Cluster, facts: &HostFacts) -> HostCheck {
                  `connections = {}`), and the load generator uses {workers_needed} worker processes",
                 target.div_ceil(nodes_needed.max(1))
             ),
+            ceiling: Some(ceiling),
         }
     } else {
         HostCheck {
@@ -515,6 +584,7 @@ fn judge_nofile(cluster: &Cluster, facts: &HostFacts) -> HostCheck {
             } else {
                 String::new()
             },
+            ceiling: Some(ceiling),
         }
     }
 }
@@ -547,6 +617,8 @@ mod tests {
             memory: Some(ByteSize(24 << 30)),
             machine: Machine::ThisMachine,
             limits_probe: None,
+            system: None,
+            socket_cost: None,
         };
         let check = judge_nofile(&cluster, &facts);
         assert_eq!(check.verdict, Verdict::Fail);

@@ -232,6 +232,8 @@ mod tests {
             memory: None,
             machine: crate::host::Machine::ThisMachine,
             limits_probe: None,
+            system: None,
+            socket_cost: None,
         }
     }
 

@@ -38,8 +38,9 @@ fn main() -> ExitCode {
         Command::Validate {
             cluster,
             host,
+            probe,
             format,
-        } => cmd_validate(&cluster, host, format.get()),
+        } => cmd_validate(&cluster, host, probe, format.get()),
         Command::Render {
             cluster,
             out,
@@ -213,14 +214,19 @@ fn load_valid(path: &Path) -> anyhow::Result<Cluster> {
     }
 }
 
-fn cmd_validate(path: &Path, with_host: bool, format: Format) -> anyhow::Result<Outcome> {
+fn cmd_validate(
+    path: &Path,
+    with_host: bool,
+    probe: bool,
+    format: Format,
+) -> anyhow::Result<Outcome> {
     let loaded = config::load(path)?;
     let validated = validate::file(&loaded.path, &loaded.text);
     let found = &validated.findings;
     let cluster = validated.valid_cluster();
     let host_checks = match (with_host, cluster) {
         (true, Some(cluster)) => {
-            let facts = host::read_facts(cluster);
+            let facts = host::read_facts(cluster, probe);
             Some((host::judge(cluster, &facts), facts))
         }
         _ => None,
@@ -252,9 +258,9 @@ fn cmd_validate(path: &Path, with_host: bool, format: Format) -> anyhow::Result<
                     .iter()
                     .map(|d| d.locate(&loaded.path, &loaded.text))
                     .collect(),
-                host: host_checks
-                    .as_ref()
-                    .map(|(checks, facts)| output::HostOutput::new(facts, checks)),
+                host: host_checks.as_ref().map(|(checks, facts)| {
+                    output::HostOutput::new(facts, checks, cluster.map_or(0, host::sessions_asked))
+                }),
             },
         )?,
         Format::Text => {
@@ -285,6 +291,20 @@ fn cmd_validate(path: &Path, with_host: bool, format: Format) -> anyhow::Result<
                     if !check.fix.is_empty() {
                         println!("         fix: {}", check.fix);
                     }
+                }
+                if let (Some(first), Some(cluster)) = (host::binds_first(checks), cluster) {
+                    let asked = host::sessions_asked(cluster);
+                    println!(
+                        "\nBinds first: {} at {} sessions; the file asks {} ([stress] connections){}",
+                        first.limit,
+                        host::system_limits::grouped(first.sessions),
+                        host::system_limits::grouped(asked),
+                        if first.sessions >= asked {
+                            ", which fit"
+                        } else {
+                            ", which do not fit"
+                        }
+                    );
                 }
                 if host_fails {
                     eprintln!("\nThis machine cannot run {} as written.", loaded.path);

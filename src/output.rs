@@ -14,7 +14,9 @@ use serde_json::Value;
 
 use crate::diagnostic::LocatedDiagnostic;
 use crate::engine::status::ClusterStatus;
-use crate::host::{HostCheck, HostFacts, Verdict};
+use crate::host::socket_probe::SocketCost;
+use crate::host::system_limits::SystemLimits;
+use crate::host::{BindsFirst, HostCheck, HostFacts, Verdict};
 use crate::plan::{Change, Plan};
 use crate::report::summary::SloVerdict;
 
@@ -202,15 +204,21 @@ pub struct HostOutput {
     pub checks: Vec<HostCheckOutput>,
     /// No check failed.
     pub fits: bool,
+    /// Sessions the cluster holds at once (`[stress] connections`).
+    pub sessions: u64,
+    /// The limit with the smallest session ceiling.
+    pub binds_first: Option<BindsFirst>,
 }
 
 impl HostOutput {
     /// From what `host` read and judged.
-    pub fn new(facts: &HostFacts, checks: &[HostCheck]) -> Self {
+    pub fn new(facts: &HostFacts, checks: &[HostCheck], sessions: u64) -> Self {
         HostOutput {
             facts: HostFactsOutput::from(facts),
             checks: checks.iter().map(HostCheckOutput::from).collect(),
             fits: !checks.iter().any(|c| c.verdict == Verdict::Fail),
+            sessions,
+            binds_first: crate::host::binds_first(checks),
         }
     }
 }
@@ -261,6 +269,12 @@ pub struct HostFactsOutput {
     pub cpus: usize,
     /// Total memory.
     pub memory_bytes: Option<u64>,
+    /// Machine-wide limits (this machine only).
+    pub system: Option<SystemLimits>,
+    /// `--probe`: what one loopback connection pair costs the kernel.
+    pub socket_cost: Option<SocketCost>,
+    /// `--probe`: why it could not measure.
+    pub socket_probe_error: Option<String>,
 }
 
 impl From<&HostFacts> for HostFactsOutput {
@@ -279,6 +293,9 @@ impl From<&HostFacts> for HostFactsOutput {
             somaxconn: facts.somaxconn,
             cpus: facts.cpus,
             memory_bytes: facts.memory.map(|m| m.0),
+            system: facts.system.clone(),
+            socket_cost: facts.socket_cost.as_ref().and_then(|c| c.clone().ok()),
+            socket_probe_error: facts.socket_cost.as_ref().and_then(|c| c.clone().err()),
         }
     }
 }
@@ -296,6 +313,8 @@ pub struct HostCheckOutput {
     pub need: String,
     /// What to do about it; absent when fine.
     pub fix: String,
+    /// The most sessions this limit lets the machine hold, when it bounds them.
+    pub ceiling_sessions: Option<u64>,
 }
 
 impl From<&HostCheck> for HostCheckOutput {
@@ -306,6 +325,7 @@ impl From<&HostCheck> for HostCheckOutput {
             have: check.have.clone(),
             need: check.need.clone(),
             fix: check.fix.clone(),
+            ceiling_sessions: check.ceiling,
         }
     }
 }

@@ -11,7 +11,12 @@ fn render_cluster(file: &str) -> Vec<render::RenderedFile> {
 
 #[test]
 fn every_rendered_file_matches_its_snapshot() {
-    for cluster in ["colima.toml", "local.toml", "bench-100k.toml"] {
+    for cluster in [
+        "colima.toml",
+        "local.toml",
+        "bench-100k.toml",
+        "bench-1m.toml",
+    ] {
         let Ok(_) = std::fs::metadata(format!("{}/clusters/{cluster}", env!("CARGO_MANIFEST_DIR")))
         else {
             continue;

@@ -188,6 +188,10 @@ pub struct StressOptions {
     pub cluster_file: Option<crate::report::summary::ClusterFileFacts>,
 }
 
+/// Sessions one load worker holds unless `stress --sessions-per-worker` says otherwise: each is
+/// an open file, under the 20,000 per-process cap with room for the rest.
+pub const DEFAULT_SESSIONS_PER_WORKER: u32 = 16_000;
+
 impl StressOptions {
     /// Options with the usual defaults for everything but what a run must name.
     pub fn new(connections: u32, duration: Duration, rate: f64, out_dir: PathBuf) -> Self {
@@ -199,7 +203,7 @@ impl StressOptions {
             rate,
             connect_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(5),
-            sessions_per_worker: 16_000,
+            sessions_per_worker: DEFAULT_SESSIONS_PER_WORKER,
             max_attempts_per_session: 5,
             slo: Slo {
                 p99_ms: 100.0,

@@ -79,6 +79,14 @@ pub fn slot_targets(sessions_per_target: &[u64]) -> Vec<usize> {
     order
 }
 
+/// Source addresses per worker. `bind()` to port 0 draws from half the ~28,000 ephemeral ports
+/// of an address, and a phase that just ended leaves its ports in TIME_WAIT; eight addresses
+/// keep a worker's ~16,000 sessions far from that limit.
+pub const SOURCES_PER_WORKER: u8 = 8;
+
+/// Workers with address sets of their own: the third octet is `worker + 1`, capped at 255.
+pub const MAX_SOURCE_WORKERS: u64 = 255;
+
 /// Source addresses a worker binds its client sockets to when the target is on loopback.
 ///
 /// Each source address has its own ~28,000 ephemeral ports (32768–60999), so spreading

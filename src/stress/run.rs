@@ -2,7 +2,7 @@
 //! nodes, handles Ctrl-C, and writes every output file.
 
 use super::machine::{MachineFacts, process_cpu_seconds};
-use super::placement::{loopback_sources, plan_sessions, source_block};
+use super::placement::{SOURCES_PER_WORKER, loopback_sources, plan_sessions, source_block};
 use super::resources::{NativeSampler, NoSampler, NodeSample, ResourceSampler};
 use super::stats::Timeline;
 use super::worker::{ShardSpec, ShardTarget, WorkerEvent, run_shard};
@@ -19,11 +19,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::io::{AsyncBufReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::process::Command;
 use tokio::sync::{mpsc, watch};
-
-/// Source addresses per worker. `bind()` to port 0 draws from half the ~28,000 ephemeral ports
-/// of an address, and a phase that just ended leaves its ports in TIME_WAIT; eight addresses
-/// keep a worker's ~16,000 sessions far from that limit.
-const SOURCES_PER_WORKER: u8 = 8;
 
 /// Most sessions one process may hold: the open-file cap here is 20,000, less room for the rest.
 const IN_PROCESS_SESSION_LIMIT: u32 = 18_000;
