@@ -6,13 +6,14 @@
 #
 #   scripts/swarm-lab.sh up N [IMAGE…]   start the lab, load IMAGE… (default: every erlmcp-node:*
 #                                        image on the host) into every inner engine
+#   scripts/swarm-lab.sh check           exit 0 when this machine can run the lab's engines
 #   scripts/swarm-lab.sh status          lab containers and the manager's view of the swarm
 #   scripts/swarm-lab.sh lose I          SIGKILL lab engine I, as a host lost without warning
 #   scripts/swarm-lab.sh down            remove containers, network, volumes, image and socket dirs
 #
 # Then: DOCKER_HOST=unix:///tmp/erlmcp-lab/1/docker.sock docker node ls
 #
-# Why the lab looks like this (docs/SCALING.md has the long form):
+# Why the lab looks like this:
 # - No registry is reachable, so the lab image is a scratch rootfs of a few symlinks and /etc
 #   files, and the host's /usr is bind-mounted read-only: dockerd, containerd, runc, iptables and
 #   everything they dlopen (xtables extensions, NSS modules) come with it, which copying the
@@ -24,6 +25,10 @@
 #   read-write itself, which is what --privileged would have given it.
 # - /var/lib/docker of each inner engine is a named volume (the host's ext4, not the host
 #   engine's fuse-overlayfs), so overlay2 works nested; fuse-overlayfs and vfs are the fallbacks.
+# - Overlay networks (VXLAN) work across the engines. This kernel has no IPVS (no ip_vs, no
+#   /lib/modules to load it from), so the swarm's VIP load balancing and the ingress routing mesh
+#   do not ("Could not get ipvs family information from the kernel"): services here use
+#   --endpoint-mode dnsrr and --publish mode=host.
 set -euo pipefail
 
 lab_dir="${ERLMCP_LAB_DIR:-/tmp/erlmcp-lab}"
@@ -42,7 +47,7 @@ say() {
 }
 
 usage() {
-  sed -n '8,12p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '7,13p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -116,8 +121,12 @@ build_image() {
 set -eu
 mount -o remount,rw /sys
 for hierarchy in /sys/fs/cgroup/*; do
-  mount -o remount,bind,rw "$hierarchy" || echo "lab: cannot make $hierarchy writable" >&2
+  if ! mount -o remount,bind,rw "$hierarchy"; then
+    echo "lab: cannot make $hierarchy writable" >&2
+    [ -z "${LAB_CHECK:-}" ] || exit 1
+  fi
 done
+[ -z "${LAB_CHECK:-}" ] || exit 0
 exec dockerd --host=unix:///lab/run/docker.sock --data-root=/var/lib/docker \
   --storage-driver="$LAB_STORAGE_DRIVER" --pidfile=/run/docker.pid
 EOF
@@ -127,18 +136,26 @@ EOF
   rm -rf "$tmp"
 }
 
+# What --privileged would give, minus CAP_SYS_RESOURCE (see the top of this file).
+engine_flags=(
+  --cap-add ALL --cap-drop SYS_RESOURCE
+  --security-opt seccomp=unconfined --security-opt apparmor=unconfined
+  --security-opt systempaths=unconfined --device-cgroup-rule 'a *:* rwm'
+  --cgroupns private
+  --tmpfs /run --tmpfs /tmp
+  -v /usr:/usr:ro
+)
+# fuse-overlayfs (the second storage driver tried) needs the device node itself.
+if [ -e /dev/fuse ]; then
+  engine_flags+=(--device /dev/fuse)
+fi
+
 # Starts lab engine $1 with storage driver $2.
 start_engine() {
   local i="$1" driver="$2"
   mkdir -p "$lab_dir/$i"
   docker run -d --name "erlmcp-lab-$i" --hostname "erlmcp-lab-$i" --label "$label" \
-    --network "$network" \
-    --cap-add ALL --cap-drop SYS_RESOURCE \
-    --security-opt seccomp=unconfined --security-opt apparmor=unconfined \
-    --security-opt systempaths=unconfined --device-cgroup-rule 'a *:* rwm' \
-    --cgroupns private \
-    --tmpfs /run --tmpfs /tmp \
-    -v /usr:/usr:ro \
+    --network "$network" "${engine_flags[@]}" \
     --mount "type=volume,source=erlmcp-lab-$i,target=/var/lib/docker,volume-label=$label" \
     -v "$lab_dir/$i:/lab/run" \
     -e "LAB_STORAGE_DRIVER=$driver" \
@@ -244,6 +261,20 @@ cmd_up() {
   echo "export DOCKER_HOST=unix://$lab_dir/1/docker.sock"
 }
 
+cmd_check() {
+  timeout 10 docker info >/dev/null 2>&1 || die "no Docker engine answers (docker info)"
+  [ -x /usr/sbin/dockerd ] || [ -x /usr/bin/dockerd ] || die "no dockerd in the host's /usr to run nested"
+  build_image
+  local rc=0
+  timeout 60 docker run --rm "${engine_flags[@]}" -e LAB_CHECK=1 -e LAB_STORAGE_DRIVER=none \
+    "$lab_image" || rc=$?
+  if [ -z "$(docker ps -aq --filter "label=$label")" ]; then
+    docker rmi "$lab_image" >/dev/null 2>&1 || true
+  fi
+  [ "$rc" = 0 ] || die "a lab engine container cannot start or remount /sys and its cgroups read-write (exit $rc)"
+  say "this machine can run the lab's engines"
+}
+
 cmd_status() {
   docker ps -a --filter "label=$label" --format '{{.Names}}\t{{.Status}}'
   if [ -S "$lab_dir/1/docker.sock" ] && inner 1 node ls 2>/dev/null; then
@@ -284,6 +315,7 @@ case "${1:-}" in
     shift
     cmd_up "$@"
     ;;
+  check) cmd_check ;;
   status) cmd_status ;;
   lose)
     shift
