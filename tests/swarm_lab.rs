@@ -100,13 +100,9 @@ fn three_running() -> Option<Vec<String>> {
 }
 
 /// The node image: the static erlmcp-node `FROM scratch`, as `apply`'s prebuilt image is.
-fn build_node_image() {
-    let binary = erlmcp_gen::engine::image::static_node_binary(
-        &erlmcp_gen::progress::Progress::new(true),
-    )
-    .unwrap();
+fn build_node_image(binary: &Path) {
     let context = tempfile::tempdir().unwrap();
-    std::fs::copy(&binary, context.path().join("erlmcp-node")).unwrap();
+    std::fs::copy(binary, context.path().join("erlmcp-node")).unwrap();
     std::fs::write(
         context.path().join("Dockerfile"),
         "FROM scratch\nCOPY erlmcp-node /usr/local/bin/erlmcp-node\nUSER 10001:10001\n\
@@ -138,12 +134,16 @@ fn swarm_lab_spreads_over_zones_and_reschedules_a_lost_host() {
     if !docker_available() {
         return;
     }
+    // Found (or built) before the lock, so a cold build does not hold up the other Docker tests.
+    let binary =
+        erlmcp_gen::engine::image::static_node_binary(&erlmcp_gen::progress::Progress::new(true))
+            .unwrap();
     let lock = File::create("/tmp/erlmcp-docker.lock").unwrap();
     lock.lock().unwrap();
     if !lab_possible() {
         return;
     }
-    build_node_image();
+    build_node_image(&binary);
     let _lab = Lab::up();
 
     let nodes = manager(&["node", "ls", "--format", "{{.Hostname}} {{.Status}}"]);
