@@ -121,3 +121,26 @@ fn eight_seed_nodes_need_the_vm_to_hold_their_reservations() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+#[test]
+fn every_committed_cluster_file_is_valid() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/clusters");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "toml") {
+            continue;
+        }
+        let shown = format!("clusters/{}", path.file_name().unwrap().to_string_lossy());
+        let text = std::fs::read_to_string(&path).unwrap();
+        let validated = erlmcp_gen::validate::file(&shown, &text);
+        assert!(
+            validated.valid_cluster().is_some()
+                && !erlmcp_gen::validate::has_errors(&validated.findings),
+            "{shown}: {:?}",
+            validated.findings
+        );
+        checked += 1;
+    }
+    assert!(checked >= 5, "only {checked} cluster files found in {dir}");
+}
