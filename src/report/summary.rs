@@ -71,6 +71,10 @@ pub struct SessionSummary {
     pub failed: u64,
     /// Those failures by class.
     pub failures: FailureCounts,
+    /// Streamable HTTP sessions that went on over a new connection after the node closed
+    /// their idle keep-alive one (not failures: the session survived).
+    #[serde(default)]
+    pub reconnects: u64,
 }
 
 /// Request counts over the run; `sent == ok + failed` always.
@@ -328,6 +332,7 @@ impl StressSummary {
             opened: targets.iter().map(|t| t.opened).sum(),
             failed: targets.iter().map(|t| t.failed).sum(),
             failures: total.session_failures.clone(),
+            reconnects: total.reconnects,
         };
         let error_rate = if total.sent == 0 {
             0.0
@@ -471,6 +476,13 @@ impl StressSummary {
         );
         for (class, n) in &s.failures.0 {
             let _ = writeln!(out, "  session {class}: {n}");
+        }
+        if s.reconnects > 0 {
+            let _ = writeln!(
+                out,
+                "  reconnected: {} (HTTP sessions that went on over a new connection after the node closed their idle one)",
+                s.reconnects
+            );
         }
         for t in &self.targets {
             let _ = writeln!(

@@ -6,7 +6,9 @@
 //! (an SSE stream only when it accepts `text/event-stream`), so every answer here is plain JSON.
 //! The session lives on the node under the `Mcp-Session-Id` its `initialize` answer carries, not
 //! in the connection: a stopped session is ended with `DELETE /mcp`, or the node would hold its
-//! slot until its idle timeout.
+//! slot until its idle timeout. So when the node closes an idle keep-alive connection (it does
+//! after its read timeout), the session opens a new connection and goes on under the same id,
+//! as an HTTP client's connection pool would; each such reconnect is counted.
 
 use super::failure::FailureClass;
 use super::protocol::{self, Reply};
@@ -40,16 +42,81 @@ const MAX_ANSWER_BYTES: usize = 64 * 1024;
 const READ_BUFFER_BYTES: usize = 4096;
 
 type Sender = SendRequest<Full<Bytes>>;
-/// A request in flight: it owns the sender while it runs and hands it back with the answer.
-type Call = Pin<Box<dyn Future<Output = (Sender, Result<Answer, FailureClass>)> + Send>>;
+/// A request in flight: it owns the connection while it runs and hands it back with the answer,
+/// saying whether it had to open a new one first.
+type Call = Pin<Box<dyn Future<Output = (Connection, bool, Result<Answer, FailureClass>)> + Send>>;
 
 /// An established Streamable HTTP session, ready to carry echo requests.
 #[derive(Debug)]
 pub struct HttpSession {
-    sender: Sender,
+    connection: Connection,
     headers: SessionHeaders,
     next_id: u64,
-    _connection: ConnectionTask,
+    addr: SocketAddr,
+    source: Option<IpAddr>,
+}
+
+/// One HTTP/1.1 connection: the handle requests are sent on and the task driving its I/O.
+#[derive(Debug)]
+struct Connection {
+    sender: Sender,
+    _task: ConnectionTask,
+}
+
+impl Connection {
+    /// Connects to `addr` (from `source` when given) and completes the HTTP/1.1 handshake.
+    async fn open(addr: SocketAddr, source: Option<IpAddr>) -> Result<Connection, FailureClass> {
+        let stream = connect(addr, source).await?;
+        let mut builder = http1::Builder::new();
+        builder.read_buf_exact_size(Some(READ_BUFFER_BYTES));
+        let (sender, connection) = builder
+            .handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| class_of_hyper(&e))?;
+        let task = ConnectionTask(tokio::spawn(async move {
+            let _ = connection.await;
+        }));
+        Ok(Connection {
+            sender,
+            _task: task,
+        })
+    }
+}
+
+/// Sends `message` on `connection`; when the node has closed the connection (it closes idle
+/// keep-alive connections), opens a new one first, and when the request met a connection the
+/// node closed just as it was sent, sends it once more on a new one. The flag says whether a new
+/// connection was opened. An echo is safe to send twice; the node never saw the first.
+async fn send_reconnecting(
+    mut connection: Connection,
+    headers: SessionHeaders,
+    message: Bytes,
+    (addr, source): (SocketAddr, Option<IpAddr>),
+    bound: Duration,
+) -> (Connection, bool, Result<Answer, FailureClass>) {
+    let mut reconnected = false;
+    if connection.sender.is_closed() {
+        match timeout(bound, Connection::open(addr, source)).await {
+            Ok(Ok(fresh)) => {
+                connection = fresh;
+                reconnected = true;
+            }
+            Ok(Err(class)) => return (connection, false, Err(class)),
+            Err(_elapsed) => return (connection, false, Err(FailureClass::ConnectTimeout)),
+        }
+    }
+    let result = exchange(&mut connection.sender, headers.post(message.clone())).await;
+    if reconnected || !matches!(result, Err(FailureClass::Reset)) {
+        return (connection, reconnected, result);
+    }
+    match timeout(bound, Connection::open(addr, source)).await {
+        Ok(Ok(mut fresh)) => {
+            let result = exchange(&mut fresh.sender, headers.post(message)).await;
+            (fresh, true, result)
+        }
+        Ok(Err(class)) => (connection, false, Err(class)),
+        Err(_elapsed) => (connection, false, Err(FailureClass::ConnectTimeout)),
+    }
 }
 
 /// The task that drives the connection's I/O; it ends once the session's sender is dropped,
@@ -152,34 +219,22 @@ impl HttpSession {
         addr: SocketAddr,
         source: Option<IpAddr>,
     ) -> Result<HttpSession, FailureClass> {
-        let stream = connect(addr, source).await?;
         let mut headers = SessionHeaders::new(addr)?;
-        let mut builder = http1::Builder::new();
-        builder.read_buf_exact_size(Some(READ_BUFFER_BYTES));
-        let (mut sender, connection) = builder
-            .handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| class_of_hyper(&e))?;
-        let connection = ConnectionTask(tokio::spawn(async move {
-            let _ = connection.await;
-        }));
-
-        let answer = exchange(&mut sender, headers.post(protocol::initialize_request())).await?;
+        let mut connection = Connection::open(addr, source).await?;
+        let sender = &mut connection.sender;
+        let answer = exchange(sender, headers.post(protocol::initialize_request())).await?;
         headers.session = Some(judge_initialize(&answer)?);
-        let answer = exchange(
-            &mut sender,
-            headers.post(protocol::initialized_notification()),
-        )
-        .await?;
+        let answer = exchange(sender, headers.post(protocol::initialized_notification())).await?;
         // The node answers a notification with 202 Accepted and no body.
         if !answer.status.is_success() {
             return Err(FailureClass::ProtocolError);
         }
         Ok(HttpSession {
-            sender,
+            connection,
             headers,
             next_id: protocol::INITIALIZE_ID + 1,
-            _connection: connection,
+            addr,
+            source,
         })
     }
 
@@ -200,13 +255,14 @@ impl HttpSession {
         recorder: &Recorder,
     ) -> SessionEnd {
         let HttpSession {
-            sender,
+            connection,
             headers,
             mut next_id,
-            _connection,
+            addr,
+            source,
         } = self;
-        // The sender is here while the connection is free, and inside `outstanding` otherwise.
-        let mut idle = Some(sender);
+        // The connection is here while it is free, and inside `outstanding` otherwise.
+        let mut idle = Some(connection);
         let mut outstanding: Option<Outstanding> = None;
         let mut queued: VecDeque<Instant> = VecDeque::new();
         let mut stopping = false;
@@ -221,20 +277,22 @@ impl HttpSession {
             }
             if outstanding.is_none()
                 && !queued.is_empty()
-                && let Some(mut sender) = idle.take()
+                && let Some(connection) = idle.take()
                 && let Some(intended) = queued.pop_front()
             {
                 let id = next_id;
                 next_id += 1;
-                let request = headers.post(protocol::echo_request(id));
                 outstanding = Some(Outstanding {
                     id,
                     intended,
                     counted: false,
-                    call: Box::pin(async move {
-                        let result = exchange(&mut sender, request).await;
-                        (sender, result)
-                    }),
+                    call: Box::pin(send_reconnecting(
+                        connection,
+                        headers.clone(),
+                        Bytes::from(protocol::echo_request(id)),
+                        (addr, source),
+                        request_timeout,
+                    )),
                 });
             }
             let unresolved = outstanding.as_ref().is_some_and(|o| !o.counted);
@@ -247,8 +305,11 @@ impl HttpSession {
                 _ => queued.front().map(|at| *at + request_timeout),
             };
             tokio::select! {
-                (sender, result) = answer_of(&mut outstanding) => {
+                (connection, reconnected, result) = answer_of(&mut outstanding) => {
                     let Some(done) = outstanding.take() else { continue };
+                    if reconnected {
+                        recorder.http_reconnected();
+                    }
                     let outcome = match result {
                         Ok(answer) => judge_echo(answer.status, &answer.body, done.id),
                         Err(class) => Outcome::Died(class),
@@ -265,7 +326,7 @@ impl HttpSession {
                     if let Outcome::Died(class) = outcome {
                         break SessionEnd::Died(class);
                     }
-                    idle = Some(sender);
+                    idle = Some(connection);
                 }
                 next = due.recv(), if !stopping => match next {
                     Some(intended) => queued.push_back(intended),
@@ -288,9 +349,9 @@ impl HttpSession {
                 // A request still on the wire (already counted as timed out) keeps the
                 // connection busy: the node then ends the session at its idle timeout.
                 if outstanding.is_none()
-                    && let Some(sender) = idle
+                    && let Some(connection) = idle
                 {
-                    end_session(sender, &headers, request_timeout).await;
+                    end_session(connection.sender, &headers, request_timeout).await;
                 }
             }
             SessionEnd::Died(class) => {
@@ -309,7 +370,7 @@ impl HttpSession {
 
     /// Ends a session that carried no requests (the run stopped while it was opening).
     pub async fn close(self, bound: Duration) {
-        end_session(self.sender, &self.headers, bound).await;
+        end_session(self.connection.sender, &self.headers, bound).await;
     }
 }
 
@@ -323,7 +384,7 @@ async fn end_session(mut sender: Sender, headers: &SessionHeaders, bound: Durati
 /// Resolves with the outstanding request's answer; never, when there is none.
 async fn answer_of(
     outstanding: &mut Option<Outstanding>,
-) -> (Sender, Result<Answer, FailureClass>) {
+) -> (Connection, bool, Result<Answer, FailureClass>) {
     match outstanding {
         Some(o) => o.call.as_mut().await,
         None => std::future::pending().await,
@@ -550,13 +611,38 @@ mod tests {
     /// A scripted HTTP/1.1 server for one connection: answers the handshake, then answers echo
     /// requests only while `answer_echo` says so. Returns its address.
     async fn scripted_node(status_for_initialize: u16, answer_echo: bool) -> SocketAddr {
+        scripted_node_closing_after(status_for_initialize, answer_echo, 1000).await
+    }
+
+    /// A node that answers `per_connection` requests on each connection and then closes it (as
+    /// a node closes an idle keep-alive connection), and knows only session `s1`.
+    async fn scripted_node_closing_after(
+        status_for_initialize: u16,
+        answer_echo: bool,
+        per_connection: usize,
+    ) -> SocketAddr {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move {
-            let (stream, _) = listener.accept().await.unwrap();
+            for _ in 0..16 {
+                let (stream, _) = listener.accept().await.unwrap();
+                serve_scripted(stream, status_for_initialize, answer_echo, per_connection).await;
+            }
+        });
+        addr
+    }
+
+    async fn serve_scripted(
+        stream: tokio::net::TcpStream,
+        status_for_initialize: u16,
+        answer_echo: bool,
+        per_connection: usize,
+    ) {
+        {
             let mut stream = BufReader::new(stream);
             // Each loop reads one request (head, then Content-Length bytes) and answers it.
-            for _ in 0..1000 {
+            for _ in 0..per_connection {
+                let mut session = false;
                 let mut length = 0usize;
                 let mut first = String::new();
                 if stream.read_line(&mut first).await.unwrap_or(0) == 0 {
@@ -571,9 +657,11 @@ mod tests {
                     if line == "\r\n" {
                         break;
                     }
-                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    let lower = line.to_ascii_lowercase();
+                    if let Some(v) = lower.strip_prefix("content-length:") {
                         length = v.trim().parse().unwrap();
                     }
+                    session |= lower.trim_end() == "mcp-session-id: s1";
                 }
                 let mut body = vec![0; length];
                 stream.read_exact(&mut body).await.unwrap();
@@ -587,6 +675,8 @@ mod tests {
                 } else if body.contains("notifications/initialized") || first.starts_with("DELETE")
                 {
                     (202, "", String::new())
+                } else if !session {
+                    (404, "", String::new())
                 } else if answer_echo {
                     let id: serde_json::Value = serde_json::from_str(&body).unwrap();
                     let reply = format!(r#"{{"jsonrpc":"2.0","id":{},"result":{{}}}}"#, id["id"]);
@@ -604,8 +694,7 @@ mod tests {
                 stream.write_all(head.as_bytes()).await.unwrap();
                 stream.write_all(reply.as_bytes()).await.unwrap();
             }
-        });
-        addr
+        }
     }
 
     #[tokio::test]
@@ -673,6 +762,23 @@ mod tests {
         let row = recorder.cut(1);
         assert_eq!(row.ok, 0);
         assert_eq!(row.request_failures.get(FailureClass::RequestTimeout), 3);
+        assert_eq!(recorder.outstanding(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_session_whose_connection_the_node_closed_goes_on_over_a_new_one() {
+        // Two requests a connection: the handshake fills the first, then every second echo
+        // finds its connection closed (before sending, or just as it is sent).
+        let addr = scripted_node_closing_after(200, true, 2).await;
+        let session = HttpSession::open(addr, None, Duration::from_secs(2))
+            .await
+            .unwrap();
+        let (end, recorder) = drive_all_due_now(session, 5, Duration::from_secs(5)).await;
+        assert_eq!(end, SessionEnd::Stopped);
+        let row = recorder.cut(1);
+        assert_eq!((row.ok, row.failed), (5, 0), "{row:?}");
+        // Five echoes at two a connection, the first connection taken by the handshake.
+        assert_eq!(row.reconnects, 3, "{row:?}");
         assert_eq!(recorder.outstanding(), 0);
     }
 }

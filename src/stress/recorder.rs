@@ -99,6 +99,12 @@ impl Recorder {
         });
     }
 
+    /// A Streamable HTTP session opened a new connection because the node had closed its idle
+    /// one (the session itself went on).
+    pub fn http_reconnected(&self) {
+        self.with(|row| row.reconnects += 1);
+    }
+
     /// An attempt to open a session on `target` failed with `class`.
     pub fn session_attempt_failed(&self, target: usize, class: FailureClass) {
         self.with(|row| {

@@ -169,6 +169,10 @@ pub struct SecondRow {
     /// whose CPU time is the parent's).
     #[serde(default)]
     pub worker_cpu_seconds: f64,
+    /// Streamable HTTP sessions that went on over a new connection after the node closed their
+    /// idle one.
+    #[serde(default)]
+    pub reconnects: u64,
 }
 
 impl SecondRow {
@@ -194,6 +198,7 @@ impl SecondRow {
         self.session_failures.merge(&other.session_failures);
         self.latency.merge(&other.latency);
         self.worker_cpu_seconds += other.worker_cpu_seconds;
+        self.reconnects += other.reconnects;
     }
 
     /// Sessions open at the end of the second, over all targets.

@@ -84,8 +84,8 @@ impl ShardSpec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum WorkerEvent {
-    /// The counts of one second.
-    Second(SecondRow),
+    /// The counts of one second (boxed: a row is ten times the size of the other variant).
+    Second(Box<SecondRow>),
     /// The shard finished; every request it sent is resolved in the rows already reported.
     Done {
         /// CPU time (user + system) the worker process used, when it is its own process.
@@ -193,7 +193,7 @@ pub async fn run_shard(
     let last = last_reported.load(Ordering::SeqCst) + 1;
     let mut row = recorder.cut(last);
     row.worker_cpu_seconds = cpu_meter.since_last();
-    let _ = events.send(WorkerEvent::Second(row));
+    let _ = events.send(WorkerEvent::Second(Box::new(row)));
 }
 
 /// This process's CPU time since the previous reading, when the worker is its own process.
@@ -244,7 +244,7 @@ async fn report_every_second(
         let mut row = recorder.cut(second);
         row.worker_cpu_seconds = cpu_meter.since_last();
         last_reported.store(second, Ordering::SeqCst);
-        if events.send(WorkerEvent::Second(row)).is_err() {
+        if events.send(WorkerEvent::Second(Box::new(row))).is_err() {
             return;
         }
     }
@@ -527,7 +527,7 @@ mod tests {
         });
         row.latency.record(Duration::from_micros(1500));
         for event in [
-            WorkerEvent::Second(row),
+            WorkerEvent::Second(Box::new(row)),
             WorkerEvent::Done {
                 cpu_seconds: Some(1.5),
             },
