@@ -30,6 +30,18 @@ impl DockerEngine {
         for result in futures_util::future::join_all(removals).await {
             result?;
         }
+        self.remove_networks_and_volumes(cluster, volumes, progress)
+            .await
+    }
+
+    /// Removes the cluster's networks by label, and its volumes with `volumes` (otherwise says
+    /// each is kept); Swarm's `down` ends the same way.
+    pub(in crate::engine) async fn remove_networks_and_volumes(
+        &self,
+        cluster: &Cluster,
+        volumes: bool,
+        progress: &Progress,
+    ) -> anyhow::Result<()> {
         let networks = self.cluster_networks(cluster).await?;
         for network in networks {
             let name = network.name.unwrap_or_default();

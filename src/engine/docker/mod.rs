@@ -59,7 +59,7 @@ fn engine_error(what: &str, error: bollard::errors::Error) -> anyhow::Error {
     anyhow!("{what}: the engine said: {message}")
 }
 
-fn is_not_found(error: &bollard::errors::Error) -> bool {
+pub(in crate::engine) fn is_not_found(error: &bollard::errors::Error) -> bool {
     matches!(
         error,
         bollard::errors::Error::DockerResponseServerError {
@@ -69,7 +69,7 @@ fn is_not_found(error: &bollard::errors::Error) -> bool {
     )
 }
 
-fn cluster_filter(cluster: &Cluster) -> HashMap<String, Vec<String>> {
+pub(in crate::engine) fn cluster_filter(cluster: &Cluster) -> HashMap<String, Vec<String>> {
     HashMap::from([(
         "label".to_string(),
         vec![format!("{LABEL_CLUSTER}={}", cluster.name)],

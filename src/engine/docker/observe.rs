@@ -65,7 +65,7 @@ impl DockerEngine {
     }
 
     /// Networks labelled with the cluster.
-    pub(super) async fn cluster_networks(
+    pub(in crate::engine) async fn cluster_networks(
         &self,
         cluster: &Cluster,
     ) -> anyhow::Result<Vec<bollard::models::Network>> {

@@ -1,11 +1,10 @@
-//! `down` on Swarm: every service, then (once their tasks' containers are gone) the overlay
-//! network, secrets and configs labelled with the cluster, and with `--volumes` its volumes.
+//! `down` on Swarm: every service, then (once their tasks' containers are gone) the secrets,
+//! configs and overlay network labelled with the cluster, and with `--volumes` its volumes.
 
 use std::time::{Duration, Instant};
 
 use bollard::query_parameters::{
     ListConfigsOptionsBuilder, ListContainersOptionsBuilder, ListSecretsOptionsBuilder,
-    ListVolumesOptionsBuilder,
 };
 
 use super::observe::service_name;
@@ -55,14 +54,6 @@ impl SwarmEngine {
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
-        for network in self.cluster_networks(cluster).await? {
-            let name = network.name.unwrap_or_default();
-            self.docker
-                .remove_network(&name)
-                .await
-                .map_err(|e| engine_error(&format!("removing network {name}"), e))?;
-            progress.info(format!("network {name} removed"));
-        }
         let secrets = ListSecretsOptionsBuilder::default()
             .filters(&filter)
             .build();
@@ -93,33 +84,9 @@ impl SwarmEngine {
                 .await
                 .map_err(|e| engine_error(&format!("removing config {id}"), e))?;
         }
-        let options = ListVolumesOptionsBuilder::default()
-            .filters(&filter)
-            .build();
-        let found = self
-            .docker
-            .list_volumes(Some(options))
+        // Secrets and configs first: the networks and volumes go the Docker runtime's way.
+        self.engine
+            .remove_networks_and_volumes(cluster, volumes, progress)
             .await
-            .map_err(|e| engine_error("listing volumes", e))?
-            .volumes
-            .unwrap_or_default();
-        for volume in found {
-            if volumes {
-                self.docker
-                    .remove_volume(
-                        &volume.name,
-                        None::<bollard::query_parameters::RemoveVolumeOptions>,
-                    )
-                    .await
-                    .map_err(|e| engine_error(&format!("removing volume {}", volume.name), e))?;
-                progress.info(format!("volume {} removed", volume.name));
-            } else {
-                progress.info(format!(
-                    "volume {} kept (`down --volumes` removes it)",
-                    volume.name
-                ));
-            }
-        }
-        Ok(())
     }
 }

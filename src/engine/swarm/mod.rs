@@ -18,7 +18,6 @@ pub mod service_spec;
 mod status;
 mod steps;
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail};
@@ -27,11 +26,10 @@ use bollard::models::LocalNodeState;
 
 pub use desired::SwarmDesired;
 
-use super::docker::{DockerEngine, LogTarget};
+use super::docker::{DockerEngine, LogTarget, cluster_filter, is_not_found};
 use super::driver::{Driver, Unhealthy};
 use super::status::ClusterStatus;
 use crate::config::model::Cluster;
-use crate::deploy_spec::LABEL_CLUSTER;
 use crate::logs::{LogLine, LogRequest};
 use crate::plan::{Desired, Observed, ResourceKind, Step};
 use crate::progress::{Progress, Task};
@@ -48,23 +46,6 @@ fn engine_error(what: &str, error: bollard::errors::Error) -> anyhow::Error {
         other => other.to_string(),
     };
     anyhow!("{what}: the engine said: {message}")
-}
-
-fn is_not_found(error: &bollard::errors::Error) -> bool {
-    matches!(
-        error,
-        bollard::errors::Error::DockerResponseServerError {
-            status_code: 404,
-            ..
-        }
-    )
-}
-
-fn cluster_filter(cluster: &Cluster) -> HashMap<String, Vec<String>> {
-    HashMap::from([(
-        "label".to_string(),
-        vec![format!("{LABEL_CLUSTER}={}", cluster.name)],
-    )])
 }
 
 impl SwarmEngine {

@@ -5,9 +5,7 @@
 use std::collections::{HashMap, HashSet};
 
 use bollard::models::{Service, TaskState};
-use bollard::query_parameters::{
-    ListNetworksOptionsBuilder, ListServicesOptionsBuilder, ListTasksOptionsBuilder,
-};
+use bollard::query_parameters::{ListServicesOptionsBuilder, ListTasksOptionsBuilder};
 
 use super::desired::SwarmDesired;
 use super::{SwarmEngine, cluster_filter, engine_error};
@@ -35,7 +33,7 @@ impl SwarmEngine {
                 });
             }
         }
-        for network in self.cluster_networks(cluster).await? {
+        for network in self.engine.cluster_networks(cluster).await? {
             let labels = network.labels.unwrap_or_default();
             observed.push(Observed {
                 kind: ResourceKind::Network,
@@ -56,20 +54,6 @@ impl SwarmEngine {
             });
         }
         Ok(observed)
-    }
-
-    /// Networks labelled with the cluster.
-    pub(super) async fn cluster_networks(
-        &self,
-        cluster: &Cluster,
-    ) -> anyhow::Result<Vec<bollard::models::Network>> {
-        let options = ListNetworksOptionsBuilder::default()
-            .filters(&cluster_filter(cluster))
-            .build();
-        self.docker
-            .list_networks(Some(options))
-            .await
-            .map_err(|e| engine_error("listing networks", e))
     }
 
     /// Services labelled with the cluster.
