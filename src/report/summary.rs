@@ -1,11 +1,13 @@
 //! The run's summary: totals, percentiles, throughput, error rate, SLO verdict, machine, command.
 
+use crate::host::socket_probe::KernelCounters;
 use crate::stress::failure::FailureCounts;
 use crate::stress::machine::MachineFacts;
 use crate::stress::resources::NodeSample;
 use crate::stress::stats::Timeline;
 use crate::stress::{Slo, StressOptions, StressTarget, Transport};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 /// Everything [`StressSummary::build`] needs; all of it measured by the run.
@@ -37,6 +39,10 @@ pub struct SummaryInputs<'a> {
     pub interrupted: bool,
     /// Start time, seconds since the Unix epoch.
     pub started_unix: u64,
+    /// Peak resident memory of the parent plus each worker process's own, bytes.
+    pub generator_peak_memory_bytes: Option<u64>,
+    /// The kernel's counters before any worker connected and just before the hold ended.
+    pub kernel: (Option<KernelCounters>, Option<KernelCounters>),
 }
 
 /// Latency percentiles in milliseconds; `None` when no request succeeded.
@@ -109,6 +115,96 @@ pub struct GeneratorCost {
     pub hold_cpu_seconds: Option<f64>,
     /// Hold CPU microseconds per request sent: the cost of driving the load, without the ramp.
     pub hold_cpu_us_per_request: Option<f64>,
+}
+
+/// What the held sessions cost in memory, each total also per session at the peak.
+///
+/// The kernel's figures are growth from before the first connection to just before the hold
+/// ended, over the whole machine: both ends of every connection (loopback: generator and node),
+/// their socket files and conntrack entries, and anything else the machine did meanwhile.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MemoryUse {
+    /// Sessions the per-session figures divide by (the peak open at once).
+    pub sessions: u64,
+    /// Sum of every node's peak resident memory, bytes (`None`: nodes not sampled).
+    pub nodes_peak_bytes: Option<u64>,
+    /// Peak resident memory of the generator (parent and each worker process), bytes.
+    pub generator_peak_bytes: Option<u64>,
+    /// Growth of the kernel's slab (`Slab` of /proc/meminfo), bytes; may be negative.
+    pub kernel_slab_growth_bytes: Option<i64>,
+    /// Growth of its unreclaimable part (`SUnreclaim`), bytes.
+    pub kernel_unreclaimable_growth_bytes: Option<i64>,
+    /// Pages of TCP buffer memory in use just before the hold ended (`sockstat` TCP mem).
+    pub tcp_pages_at_hold_end: Option<u64>,
+    /// Tracked connections just before the hold ended (`nf_conntrack_count`).
+    pub conntrack_at_hold_end: Option<u64>,
+}
+
+impl MemoryUse {
+    fn build(
+        samples: &[(u64, NodeSample)],
+        generator_peak_bytes: Option<u64>,
+        kernel: (Option<KernelCounters>, Option<KernelCounters>),
+        sessions: u64,
+    ) -> Self {
+        let mut nodes_peak: BTreeMap<&str, u64> = BTreeMap::new();
+        for (_, sample) in samples {
+            if let Some(bytes) = sample.memory_bytes {
+                let peak = nodes_peak.entry(&sample.node).or_default();
+                *peak = (*peak).max(bytes);
+            }
+        }
+        let growth = |field: fn(&KernelCounters) -> u64| match kernel {
+            (Some(start), Some(end)) => Some(field(&end) as i64 - field(&start) as i64),
+            _ => None,
+        };
+        MemoryUse {
+            sessions,
+            nodes_peak_bytes: (!nodes_peak.is_empty()).then(|| nodes_peak.values().sum()),
+            generator_peak_bytes,
+            kernel_slab_growth_bytes: growth(|k| k.slab),
+            kernel_unreclaimable_growth_bytes: growth(|k| k.slab_unreclaimable),
+            tcp_pages_at_hold_end: kernel.1.map(|k| k.tcp_pages),
+            conntrack_at_hold_end: kernel.1.and_then(|k| k.conntrack),
+        }
+    }
+
+    /// One line: each total, and per session at the peak.
+    pub fn to_text(&self) -> String {
+        let figure = |bytes: Option<i64>| match bytes {
+            None => "n/a".to_string(),
+            Some(b) => format!(
+                "{:.1} MiB ({})",
+                b as f64 / (1024.0 * 1024.0),
+                self.per_session(Some(b))
+                    .map_or("n/a per session".to_string(), |p| format!(
+                        "{p:.0} B/session"
+                    ))
+            ),
+        };
+        let mut line = format!(
+            "memory:      at {} sessions: nodes {}, generator {}, kernel slab growth {} (unreclaimable {})",
+            self.sessions,
+            figure(self.nodes_peak_bytes.map(|b| b as i64)),
+            figure(self.generator_peak_bytes.map(|b| b as i64)),
+            figure(self.kernel_slab_growth_bytes),
+            figure(self.kernel_unreclaimable_growth_bytes),
+        );
+        if let Some(pages) = self.tcp_pages_at_hold_end {
+            let _ = write!(line, ", TCP buffers {pages} pages");
+        }
+        if let Some(entries) = self.conntrack_at_hold_end {
+            let _ = write!(line, ", conntrack {entries} entries");
+        }
+        line
+    }
+
+    /// `bytes / sessions`, when both are known and there were sessions.
+    pub fn per_session(&self, bytes: Option<i64>) -> Option<f64> {
+        bytes
+            .filter(|_| self.sessions > 0)
+            .map(|b| b as f64 / self.sessions as f64)
+    }
 }
 
 /// The SLO check.
@@ -289,6 +385,9 @@ pub struct StressSummary {
     /// The cluster file it loaded (absent for runs driven from the library with no file).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster_file: Option<ClusterFileFacts>,
+    /// What the held sessions cost in memory: nodes, generator, kernel.
+    #[serde(default)]
+    pub memory: MemoryUse,
 }
 
 impl StressSummary {
@@ -382,6 +481,12 @@ impl StressSummary {
                 .filter(|_| total.sent > 0)
                 .map(|cpu| cpu * 1e6 / total.sent as f64),
         };
+        let memory = MemoryUse::build(
+            inputs.samples,
+            inputs.generator_peak_memory_bytes,
+            inputs.kernel,
+            sessions.peak_open,
+        );
         StressSummary {
             cluster: options.cluster.clone(),
             runtime: options.runtime.clone(),
@@ -406,6 +511,7 @@ impl StressSummary {
             baseline: None,
             tool_version: env!("CARGO_PKG_VERSION").to_string(),
             cluster_file: options.cluster_file.clone(),
+            memory,
         }
     }
 
@@ -553,6 +659,7 @@ impl StressSummary {
                 bytes_per_second(n.mean_tx_bytes_per_second),
             );
         }
+        let _ = writeln!(out, "{}", self.memory.to_text());
         if let Some(b) = &self.baseline {
             let _ = writeln!(
                 out,
@@ -635,5 +742,52 @@ mod tests {
         assert_eq!(nodes[0].mean_tx_bytes_per_second, Some(2000.0));
         assert_eq!(bytes_per_second(Some(2048.0)), "2.0KiB/s");
         assert_eq!(bytes_per_second(None), "n/a");
+    }
+
+    #[test]
+    fn memory_use_sums_node_peaks_and_divides_by_the_peak_sessions() {
+        let sample = |node: &str, memory| NodeSample {
+            node: node.into(),
+            memory_bytes: Some(memory),
+            ..NodeSample::default()
+        };
+        let samples = vec![
+            (1, sample("a", 1000)),
+            (2, sample("a", 3000)),
+            (2, sample("b", 2000)),
+        ];
+        let start = KernelCounters {
+            slab: 10_000,
+            slab_unreclaimable: 4_000,
+            tcp_pages: 1,
+            conntrack: Some(5),
+        };
+        let end = KernelCounters {
+            slab: 30_000,
+            slab_unreclaimable: 3_000,
+            tcp_pages: 7,
+            conntrack: Some(105),
+        };
+        let memory = MemoryUse::build(&samples, Some(500), (Some(start), Some(end)), 100);
+        assert_eq!(memory.nodes_peak_bytes, Some(5000));
+        assert_eq!(memory.kernel_slab_growth_bytes, Some(20_000));
+        assert_eq!(memory.kernel_unreclaimable_growth_bytes, Some(-1_000));
+        assert_eq!(
+            memory.per_session(memory.kernel_slab_growth_bytes),
+            Some(200.0)
+        );
+        assert_eq!(memory.conntrack_at_hold_end, Some(105));
+        let text = memory.to_text();
+        assert!(text.contains("at 100 sessions"), "{text}");
+        assert!(text.contains("nodes 0.0 MiB (50 B/session)"), "{text}");
+        assert!(text.contains("conntrack 105 entries"), "{text}");
+    }
+
+    #[test]
+    fn memory_use_without_readings_says_so() {
+        let memory = MemoryUse::build(&[], None, (None, None), 0);
+        assert_eq!(memory.nodes_peak_bytes, None);
+        assert_eq!(memory.per_session(Some(10)), None);
+        assert!(memory.to_text().contains("nodes n/a"));
     }
 }

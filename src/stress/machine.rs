@@ -87,6 +87,14 @@ pub fn process_cpu_seconds(pid: &str) -> io::Result<f64> {
     Ok(ticks as f64 / clock_ticks_per_second() as f64)
 }
 
+/// Peak resident memory (`VmHWM`) of process `pid` ("self" for this one), bytes.
+pub fn process_peak_memory_bytes(pid: &str) -> io::Result<u64> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status"))?;
+    meminfo_kib(&status, "VmHWM")
+        .map(|kib| kib * 1024)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "no VmHWM"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,6 +119,7 @@ mod tests {
         assert!(facts.cores >= 1);
         assert!(facts.memory_bytes.unwrap_or(0) > 0);
         assert!(process_cpu_seconds("self").is_ok());
+        assert!(process_peak_memory_bytes("self").unwrap() > 0);
         assert!(clock_ticks_per_second() > 0);
     }
 }

@@ -1,12 +1,13 @@
 //! The parent of a run: plans the shards, starts the workers, merges their rows, samples the
 //! nodes, handles Ctrl-C, and writes every output file.
 
-use super::machine::{MachineFacts, process_cpu_seconds};
+use super::machine::{MachineFacts, process_cpu_seconds, process_peak_memory_bytes};
 use super::placement::{SOURCES_PER_WORKER, loopback_sources, plan_sessions, source_block};
 use super::resources::{NativeSampler, NoSampler, NodeSample, ResourceSampler};
 use super::stats::Timeline;
 use super::worker::{ShardSpec, ShardTarget, WorkerEvent, run_shard};
 use super::{StressOptions, StressTarget, TargetKind, Transport, WorkerLaunch, WorkerPipes};
+use crate::host::socket_probe::read_counters;
 use crate::report;
 pub use crate::report::summary::StressSummary;
 use anyhow::{Context, bail};
@@ -150,6 +151,22 @@ impl StopHandle {
 /// What the workers send the parent: `(worker, Some(event))`, then `(worker, None)` when it ends.
 type EventSender = mpsc::UnboundedSender<(u32, Option<WorkerEvent>)>;
 
+/// How long before the hold's end the kernel's memory is read (sessions are all still open).
+const KERNEL_READ_BEFORE_END: Duration = Duration::from_millis(500);
+
+/// The parent's CPU seconds in the hold, from its readings at the hold's start and end.
+///
+/// The workers start their clocks when told to go, a little before the parent's, so they can
+/// all finish before the parent's hold-end timer fires: the hold then ended with them, and the
+/// reading taken `now` (after the last worker) closes it.
+fn hold_cpu_seconds(
+    (begin, end): (Option<f64>, Option<f64>),
+    now: impl FnOnce() -> Option<f64>,
+) -> Option<f64> {
+    let end = end.or_else(|| begin.and(now()))?;
+    Some((end - begin?).max(0.0))
+}
+
 /// One measured run against one set of targets; `phase` picks fresh source addresses.
 async fn run_phase(
     phase: u32,
@@ -160,6 +177,8 @@ async fn run_phase(
     std::fs::create_dir_all(&options.out_dir)
         .with_context(|| format!("creating {}", options.out_dir.display()))?;
     let cpu_at_start = process_cpu_seconds("self").unwrap_or(0.0);
+    // Before any worker connects: the kernel's memory without this run's sockets.
+    let kernel_at_start = read_counters();
     let specs = shard_specs(&targets, options, source_block(std::process::id(), phase));
     let (events_tx, mut events_rx) = mpsc::unbounded_channel();
     let mut stops = Vec::new();
@@ -204,6 +223,10 @@ async fn run_phase(
     let mut timeline = Timeline::default();
     let mut running = specs.len();
     let mut worker_cpu_seconds = 0.0;
+    // Each worker's own peak; in-process workers are inside the parent's.
+    let mut worker_peak_memory = 0u64;
+    // Kernel memory with every session open: read when the hold ends.
+    let mut kernel_at_hold_end = None;
     let mut interrupted_at: Option<Duration> = None;
     let mut done = vec![false; specs.len()];
     let mut overran = false;
@@ -214,6 +237,11 @@ async fn run_phase(
     let hold_end_timer = tokio::time::sleep(planned_end);
     let mut hold_start_timer = std::pin::pin!(hold_start_timer);
     let mut hold_end_timer = std::pin::pin!(hold_end_timer);
+    // Workers close their sessions as the hold ends: read the kernel just before.
+    let kernel_timer = tokio::time::sleep(
+        planned_end.saturating_sub(KERNEL_READ_BEFORE_END.min(options.duration / 2)),
+    );
+    let mut kernel_timer = std::pin::pin!(kernel_timer);
     let mut ctrl_c = std::pin::pin!(tokio::signal::ctrl_c());
     let mut overrun_timer = std::pin::pin!(tokio::time::sleep(overrun));
     while running > 0 {
@@ -227,9 +255,10 @@ async fn run_phase(
                         update_progress(bar, &timeline, row.second, options, (failed_requests, failed_sessions));
                     }
                 }
-                Some((worker, Some(WorkerEvent::Done { cpu_seconds }))) => {
+                Some((worker, Some(WorkerEvent::Done { cpu_seconds, peak_memory_bytes }))) => {
                     done[worker as usize] = true;
                     worker_cpu_seconds += cpu_seconds.unwrap_or(0.0);
+                    worker_peak_memory += peak_memory_bytes.unwrap_or(0);
                 }
                 Some((_, None)) => running -= 1,
                 None => break,
@@ -240,8 +269,12 @@ async fn run_phase(
             () = &mut hold_end_timer, if parent_cpu_hold.1.is_none() => {
                 parent_cpu_hold.1 = process_cpu_seconds("self").ok();
             }
+            () = &mut kernel_timer, if kernel_at_hold_end.is_none() => {
+                kernel_at_hold_end = read_counters();
+            }
             _ = &mut ctrl_c, if interrupted_at.is_none() => {
                 interrupted_at = Some(start.elapsed());
+                kernel_at_hold_end = kernel_at_hold_end.or_else(read_counters);
                 parent_cpu_hold.1.get_or_insert(process_cpu_seconds("self").unwrap_or(0.0));
                 for stop in &mut stops { stop.stop().await; }
             }
@@ -279,10 +312,7 @@ async fn run_phase(
         .filter(|r| hold_window.contains(&r.second) && r.second > *hold_window.start())
         .map(|r| r.worker_cpu_seconds)
         .sum();
-    let parent_hold_cpu = match parent_cpu_hold {
-        (Some(begin), Some(end)) => Some((end - begin).max(0.0)),
-        _ => None,
-    };
+    let parent_hold_cpu = hold_cpu_seconds(parent_cpu_hold, || process_cpu_seconds("self").ok());
     let summary = StressSummary::build(&report::summary::SummaryInputs {
         options,
         targets: &targets,
@@ -291,6 +321,10 @@ async fn run_phase(
         machine: MachineFacts::read(),
         generator_cpu_seconds: parent_cpu + worker_cpu_seconds,
         generator_hold_cpu_seconds: parent_hold_cpu.map(|parent| parent + workers_hold_cpu),
+        generator_peak_memory_bytes: process_peak_memory_bytes("self")
+            .ok()
+            .map(|parent| parent + worker_peak_memory),
+        kernel: (kernel_at_start, kernel_at_hold_end),
         workers: specs.len() as u32,
         workers_lost,
         hold_seconds,
@@ -367,7 +401,11 @@ async fn launch(
                 }
                 if shard.await.is_ok() {
                     // Its CPU time is this process's, which the parent measures itself.
-                    let _ = events.send((worker, Some(WorkerEvent::Done { cpu_seconds: None })));
+                    let done = WorkerEvent::Done {
+                        cpu_seconds: None,
+                        peak_memory_bytes: None,
+                    };
+                    let _ = events.send((worker, Some(done)));
                 }
                 let _ = events.send((worker, None));
             });
@@ -491,4 +529,26 @@ fn update_progress(
         failed.0,
         failed.1,
     ));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hold_cpu_seconds;
+
+    #[test]
+    fn the_hold_cpu_is_the_difference_of_the_two_readings() {
+        assert_eq!(hold_cpu_seconds((Some(1.0), Some(3.5)), || None), Some(2.5));
+    }
+
+    #[test]
+    fn a_hold_that_ended_with_the_workers_is_closed_by_the_last_reading() {
+        // Before the fix this was None, and a short run's summary lost its hold cost.
+        assert_eq!(hold_cpu_seconds((Some(1.0), None), || Some(2.0)), Some(1.0));
+    }
+
+    #[test]
+    fn a_run_that_never_reached_its_hold_has_no_hold_cpu() {
+        assert_eq!(hold_cpu_seconds((None, None), || Some(2.0)), None);
+        assert_eq!(hold_cpu_seconds((None, Some(2.0)), || Some(2.0)), None);
+    }
 }

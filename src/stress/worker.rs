@@ -6,7 +6,7 @@
 
 use super::failure::FailureClass;
 use super::http_session::HttpSession;
-use super::machine::process_cpu_seconds;
+use super::machine::{process_cpu_seconds, process_peak_memory_bytes};
 use super::placement::{slot_targets, source_for};
 use super::recorder::Recorder;
 use super::schedule::OpenSchedule;
@@ -90,6 +90,9 @@ pub enum WorkerEvent {
     Done {
         /// CPU time (user + system) the worker process used, when it is its own process.
         cpu_seconds: Option<f64>,
+        /// Peak resident memory of the worker process (`VmHWM`), when it is its own process.
+        #[serde(default)]
+        peak_memory_bytes: Option<u64>,
     },
 }
 
@@ -471,7 +474,10 @@ pub fn worker_main() -> anyhow::Result<()> {
             stdout.flush().await?;
         }
         shard.await?;
-        let done = WorkerEvent::Done { cpu_seconds: process_cpu_seconds("self").ok() };
+        let done = WorkerEvent::Done {
+            cpu_seconds: process_cpu_seconds("self").ok(),
+            peak_memory_bytes: process_peak_memory_bytes("self").ok(),
+        };
         let mut line = serde_json::to_string(&done)?;
         line.push('\n');
         stdout.write_all(line.as_bytes()).await?;
@@ -530,6 +536,7 @@ mod tests {
             WorkerEvent::Second(Box::new(row)),
             WorkerEvent::Done {
                 cpu_seconds: Some(1.5),
+                peak_memory_bytes: Some(4096),
             },
         ] {
             let line = serde_json::to_string(&event).unwrap();
