@@ -64,8 +64,14 @@ pub enum Addressing {
         service: String,
         /// The coordinator's pod name (`<statefulset>-0`).
         coordinator_pod: String,
+        /// The names clients reach the API by (the client Service's), which the node's
+        /// DNS-rebinding check must accept besides its own.
+        allowed_hosts: Vec<String>,
     },
 }
+
+/// The node's variable for the extra `Host` names its API accepts (Kubernetes only).
+pub const ALLOWED_HOSTS_VAR: &str = "ERLMCP_ALLOWED_HOSTS";
 
 /// One environment variable of the node's contract.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -320,6 +326,7 @@ pub fn node_env(cluster: &Cluster, node: &Node, addressing: &Addressing) -> Vec<
         Addressing::Kubernetes {
             service,
             coordinator_pod,
+            ..
         } => (
             "0.0.0.0".to_string(),
             CONTAINER_API_PORT,
@@ -344,7 +351,7 @@ pub fn node_env(cluster: &Cluster, node: &Node, addressing: &Addressing) -> Vec<
     } else {
         node.name.clone()
     };
-    vec![
+    let mut env = vec![
         var("ERLMCP_CLUSTER", cluster.name.clone()),
         pod_var("ERLMCP_NODE_NAME", node_name),
         var("ERLMCP_ROLE", node.role.as_str().into()),
@@ -357,7 +364,13 @@ pub fn node_env(cluster: &Cluster, node: &Node, addressing: &Addressing) -> Vec<
         var("ERLMCP_SEEDS", seeds),
         // A path, never the value: `docker inspect` and /proc show the environment.
         var("ERLMCP_CLUSTER_SECRET_FILE", secret_file),
-    ]
+    ];
+    // Only where clients come through a Service's names: elsewhere the node's own name and
+    // loopback are all, and an extra variable would change every existing config hash.
+    if let Addressing::Kubernetes { allowed_hosts, .. } = addressing {
+        env.push(var(ALLOWED_HOSTS_VAR, allowed_hosts.join(",")));
+    }
+    env
 }
 
 /// Prometheus's deployment with `image`. `probe_binary` names a health-check program the image
@@ -522,6 +535,7 @@ mod tests {
         let addressing = Addressing::Kubernetes {
             service: "erlmcp-nodes".into(),
             coordinator_pod: "erlmcp-coordinator-0".into(),
+            allowed_hosts: vec!["erlmcp".into(), "erlmcp.ns".into()],
         };
         let env = node_env(&cluster, &cluster.nodes[1], &addressing);
         let of = |name: &str| env.iter().find(|v| v.name == name).unwrap();
@@ -539,12 +553,19 @@ mod tests {
             of("ERLMCP_CLUSTER_SECRET_FILE").value,
             CONTAINER_SECRET_PATH
         );
+        assert_eq!(of(ALLOWED_HOSTS_VAR).value, "erlmcp,erlmcp.ns");
+        assert!(!of(ALLOWED_HOSTS_VAR).after_pod_name);
         let names: Vec<_> = env.iter().map(|v| v.name).collect();
-        let compose: Vec<_> = node_env(&cluster, &cluster.nodes[1], &Addressing::ClusterNetwork)
-            .iter()
-            .map(|v| v.name)
-            .collect();
-        assert_eq!(names, compose);
+        let mut compose: Vec<_> =
+            node_env(&cluster, &cluster.nodes[1], &Addressing::ClusterNetwork)
+                .iter()
+                .map(|v| v.name)
+                .collect();
+        compose.push(ALLOWED_HOSTS_VAR);
+        assert_eq!(
+            names, compose,
+            "the compose contract plus the Service names"
+        );
     }
 
     #[test]

@@ -34,9 +34,6 @@ pub const SECRET_FILE: &str = "cluster-secret";
 /// The variable the pod's own name is put in (from the downward API), which the variables that
 /// follow the pod name refer to.
 pub const POD_NAME_VAR: &str = "ERLMCP_POD_NAME";
-/// The variable naming the extra Host names a node's API answers (beyond loopback and its own
-/// names), so requests through the client Service's DNS names are not taken for DNS rebinding.
-pub const ALLOWED_HOSTS_VAR: &str = "ERLMCP_ALLOWED_HOSTS";
 /// Label telling node pods from Prometheus's, which share the cluster label.
 pub const LABEL_COMPONENT: &str = "app.kubernetes.io/component";
 /// Longest StatefulSet name: its pods carry `controller-revision-hash: <name>-<10 characters>`,
@@ -146,6 +143,7 @@ pub fn addressing(cluster: &Cluster) -> Addressing {
     let names = Names::of(cluster);
     Addressing::Kubernetes {
         coordinator_pod: format!("{}-0", names.coordinator_set),
+        allowed_hosts: client_service_names(&names.client_service, &cluster.kubernetes.namespace),
         service: names.headless_service,
     }
 }
@@ -314,8 +312,6 @@ struct KubernetesContext {
     api_port: u16,
     listener_port: u16,
     pod_name_var: &'static str,
-    allowed_hosts_var: &'static str,
-    allowed_hosts: String,
     uid: String,
     gid: String,
     nofile: u64,
@@ -499,9 +495,6 @@ pub fn render(cluster: &Cluster) -> Result<Vec<RenderedFile>, RenderError> {
         api_port: CONTAINER_API_PORT,
         listener_port: CONTAINER_LISTENER_PORT,
         pod_name_var: POD_NAME_VAR,
-        allowed_hosts_var: ALLOWED_HOSTS_VAR,
-        allowed_hosts: client_service_names(&names.client_service, &cluster.kubernetes.namespace)
-            .join(","),
         uid,
         gid,
         nofile: cluster.nodes.iter().map(|n| n.nofile).max().unwrap_or(0),
@@ -584,6 +577,7 @@ pub fn render(cluster: &Cluster) -> Result<Vec<RenderedFile>, RenderError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::deploy_spec::ALLOWED_HOSTS_VAR;
 
     fn colima() -> Cluster {
         crate::config::committed_cluster("colima.toml")
@@ -707,8 +701,8 @@ mod tests {
                     (v.name.to_string(), value)
                 })
                 .collect();
-            let (allowed, contract) = values.split_last().unwrap();
-            assert_eq!(contract, wanted);
+            assert_eq!(values, wanted);
+            let allowed = values.last().unwrap();
             assert_eq!(allowed.0, ALLOWED_HOSTS_VAR);
             assert_eq!(
                 allowed.1,
