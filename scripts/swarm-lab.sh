@@ -6,6 +6,9 @@
 #
 #   scripts/swarm-lab.sh up N [IMAGE…]   start the lab, load IMAGE… (default: every erlmcp-node:*
 #                                        image on the host) into every inner engine
+#   scripts/swarm-lab.sh load [IMAGE…]   copy IMAGE… (default: every erlmcp-* image) from the
+#                                        manager's engine to the others (what `erlmcp-gen apply`
+#                                        built there; it stops until every engine has them)
 #   scripts/swarm-lab.sh check           exit 0 when this machine can run the lab's engines
 #   scripts/swarm-lab.sh status          lab containers and the manager's view of the swarm
 #   scripts/swarm-lab.sh lose I          SIGKILL lab engine I, as a host lost without warning
@@ -47,7 +50,7 @@ say() {
 }
 
 usage() {
-  sed -n '7,13p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '7,16p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -261,6 +264,23 @@ cmd_up() {
   echo "export DOCKER_HOST=unix://$lab_dir/1/docker.sock"
 }
 
+cmd_load() {
+  [ -S "$lab_dir/1/docker.sock" ] || die "no lab running (scripts/swarm-lab.sh up N)"
+  local images=("$@") i n archive
+  if [ ${#images[@]} -eq 0 ]; then
+    mapfile -t images < <(inner 1 images --format '{{.Repository}}:{{.Tag}}' | grep '^erlmcp-' || true)
+  fi
+  [ ${#images[@]} -gt 0 ] || die "the manager's engine has no erlmcp-* image to copy"
+  n="$(find "$lab_dir" -mindepth 1 -maxdepth 1 -type d | wc -l)"
+  archive="$(mktemp)"
+  inner 1 save -o "$archive" "${images[@]}" || die "saving ${images[*]} on erlmcp-lab-1 failed"
+  for ((i = 2; i <= n; i++)); do
+    inner "$i" load -q -i "$archive" >/dev/null || die "loading ${images[*]} into erlmcp-lab-$i failed"
+  done
+  rm -f "$archive"
+  say "copied ${images[*]} from erlmcp-lab-1 to the other $((n - 1)) engines"
+}
+
 cmd_check() {
   timeout 10 docker info >/dev/null 2>&1 || die "no Docker engine answers (docker info)"
   [ -x /usr/sbin/dockerd ] || [ -x /usr/bin/dockerd ] || die "no dockerd in the host's /usr to run nested"
@@ -314,6 +334,10 @@ case "${1:-}" in
   up)
     shift
     cmd_up "$@"
+    ;;
+  load)
+    shift
+    cmd_load "$@"
     ;;
   check) cmd_check ;;
   status) cmd_status ;;

@@ -10,9 +10,11 @@
 //! - `steps`: the overlay network, secrets, configs, a service's create, update and removal,
 //!   and the wait for its task to be healthy.
 //! - `status` (tasks: where each node runs, its state and health), `down` (by label).
+//! - `image_presence`: before the first service, whether every engine has the images.
 
 mod desired;
 mod down;
+mod image_presence;
 mod observe;
 pub mod service_spec;
 mod status;
@@ -38,6 +40,8 @@ use crate::progress::{Progress, Task};
 pub struct SwarmEngine {
     engine: DockerEngine,
     docker: Docker,
+    /// The images' check on every engine, made once per command before the first service.
+    images_checked: tokio::sync::OnceCell<Result<(), String>>,
 }
 
 fn engine_error(what: &str, error: bollard::errors::Error) -> anyhow::Error {
@@ -71,7 +75,11 @@ impl SwarmEngine {
                 engine.version().await
             );
         }
-        Ok(SwarmEngine { engine, docker })
+        Ok(SwarmEngine {
+            engine,
+            docker,
+            images_checked: tokio::sync::OnceCell::new(),
+        })
     }
 
     /// The engine client (cheap to clone).
@@ -146,6 +154,27 @@ impl Driver for SwarmEngine {
         progress: &Progress,
         task: &Task,
     ) -> anyhow::Result<()> {
+        let checked = self
+            .images_checked
+            .get_or_init(|| async {
+                task.step("images on every engine");
+                let mut images = Vec::new();
+                let tags = std::iter::once(&want.images.node_image)
+                    .chain(&want.images.prometheus_image)
+                    .map(|image| image.tag.clone());
+                for tag in tags {
+                    if let Ok(Some(id)) = self.docker.inspect_image(&tag).await.map(|i| i.id) {
+                        images.push((tag, id));
+                    }
+                }
+                self.check_images_on_every_engine(cluster, &images)
+                    .await
+                    .map_err(|e| format!("{e:#}"))
+            })
+            .await;
+        if let Err(error) = checked {
+            bail!("{error}");
+        }
         self.start_service(cluster, want.service(&step.name), step, progress, task)
             .await
     }

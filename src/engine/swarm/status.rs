@@ -2,12 +2,13 @@
 //! state and health, its uptime, and the node's own figures.
 
 use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 
 use bollard::models::{Task, TaskState};
 use bollard::query_parameters::ListTasksOptionsBuilder;
 
 use super::{SwarmEngine, engine_error};
-use crate::config::model::Cluster;
+use crate::config::model::{Cluster, PublishMode};
 use crate::deploy_spec::resource_name;
 use crate::engine::status::{self, ClusterStatus, NodeStatus};
 
@@ -40,21 +41,41 @@ pub(super) fn current_task(tasks: &[Task]) -> Option<&Task> {
         .or_else(|| tasks.iter().max_by_key(newest))
 }
 
+/// Where a port published by a task is reached: in host mode on the engine that runs it (the
+/// address the swarm knows that engine by), through the routing mesh on this machine.
+pub(super) fn published_at(cluster: &Cluster, host: Option<&IpAddr>, port: u16) -> SocketAddr {
+    match (cluster.swarm.publish_mode, host) {
+        (PublishMode::Host, Some(addr)) => SocketAddr::new(*addr, port),
+        _ => cluster.reachable(port),
+    }
+}
+
 impl SwarmEngine {
     /// Per-node task state, health, host and uptime, figures, and Prometheus's target health.
     pub(super) async fn cluster_status(&self, cluster: &Cluster) -> anyhow::Result<ClusterStatus> {
         let mut hosts: HashMap<String, String> = HashMap::new();
+        // Where each engine's host-mode ports are reached: the address the swarm knows it by.
+        let mut addresses: HashMap<String, IpAddr> = HashMap::new();
         for node in self
             .docker
             .list_nodes(None::<bollard::query_parameters::ListNodesOptions>)
             .await
             .map_err(|e| engine_error("listing swarm nodes", e))?
         {
+            let id = node.id.unwrap_or_default();
+            if let Some(addr) = node
+                .status
+                .and_then(|s| s.addr)
+                .and_then(|a| a.parse::<IpAddr>().ok())
+                .filter(|a| !a.is_unspecified())
+            {
+                addresses.insert(id.clone(), addr);
+            }
             let hostname = node
                 .description
                 .and_then(|d| d.hostname)
                 .unwrap_or_default();
-            hosts.insert(node.id.unwrap_or_default(), hostname);
+            hosts.insert(id, hostname);
         }
         let mut nodes = Vec::new();
         for node in &cluster.nodes {
@@ -76,8 +97,11 @@ impl SwarmEngine {
             let host = task
                 .and_then(|t| t.node_id.as_ref())
                 .and_then(|id| hosts.get(id).cloned());
+            let host_addr = task
+                .and_then(|t| t.node_id.as_ref())
+                .and_then(|id| addresses.get(id));
             let (connections, rss) = if state == "running" {
-                status::node_figures(cluster.reachable(node.api_port)).await
+                status::node_figures(published_at(cluster, host_addr, node.api_port)).await
             } else {
                 (None, None)
             };
@@ -93,7 +117,19 @@ impl SwarmEngine {
             });
         }
         let prometheus = if cluster.prometheus.enabled {
-            status::prometheus_targets(cluster.reachable(cluster.prometheus.port)).await
+            let name = resource_name(cluster, crate::deploy_spec::PROMETHEUS_NAME);
+            let filters = HashMap::from([("service", vec![name.as_str()])]);
+            let options = ListTasksOptionsBuilder::default().filters(&filters).build();
+            let tasks = self
+                .docker
+                .list_tasks(Some(options))
+                .await
+                .unwrap_or_default();
+            let host_addr = current_task(&tasks)
+                .and_then(|t| t.node_id.as_ref())
+                .and_then(|id| addresses.get(id));
+            let at = published_at(cluster, host_addr, cluster.prometheus.port);
+            status::prometheus_targets(at).await
         } else {
             Err("disabled in the cluster file".into())
         };
