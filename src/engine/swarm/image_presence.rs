@@ -13,7 +13,7 @@ use bollard::models::{
     NodeState, ServiceSpec, ServiceSpecMode, Task, TaskSpec, TaskSpecContainerSpec,
     TaskSpecPlacement, TaskSpecRestartPolicy, TaskSpecRestartPolicyConditionEnum, TaskState,
 };
-use bollard::query_parameters::{ListNodesOptions, ListTasksOptionsBuilder};
+use bollard::query_parameters::ListNodesOptions;
 
 use super::service_spec::object_name;
 use super::{SwarmEngine, engine_error};
@@ -219,15 +219,9 @@ impl SwarmEngine {
     /// is up. Swarm replaces a rejected task with a new one on the same engine, again and again,
     /// so an engine's answer is its first ended task, not its last.
     async fn wait_for_answers(&self, service: &str) -> anyhow::Result<Vec<(String, Presence)>> {
-        let filters = HashMap::from([("service", vec![service])]);
         let deadline = Instant::now() + CHECK_TIMEOUT;
         loop {
-            let options = ListTasksOptionsBuilder::default().filters(&filters).build();
-            let tasks = self
-                .docker
-                .list_tasks(Some(options))
-                .await
-                .map_err(|e| engine_error(&format!("listing tasks of {service}"), e))?;
+            let tasks = self.service_tasks(service).await?;
             let answers = answers_by_engine(&tasks);
             let all_answered = !answers.is_empty() && answers.values().all(Option::is_some);
             if all_answered || Instant::now() >= deadline {

@@ -51,6 +51,16 @@ pub(super) fn published_at(cluster: &Cluster, host: Option<&IpAddr>, port: u16) 
 }
 
 impl SwarmEngine {
+    /// Every task of service `name`, old ones included.
+    pub(super) async fn service_tasks(&self, name: &str) -> anyhow::Result<Vec<Task>> {
+        let filters = HashMap::from([("service", vec![name])]);
+        let options = ListTasksOptionsBuilder::default().filters(&filters).build();
+        self.docker
+            .list_tasks(Some(options))
+            .await
+            .map_err(|e| engine_error(&format!("listing tasks of {name}"), e))
+    }
+
     /// Per-node task state, health, host and uptime, figures, and Prometheus's target health.
     pub(super) async fn cluster_status(&self, cluster: &Cluster) -> anyhow::Result<ClusterStatus> {
         let mut hosts: HashMap<String, String> = HashMap::new();
@@ -80,13 +90,7 @@ impl SwarmEngine {
         let mut nodes = Vec::new();
         for node in &cluster.nodes {
             let name = resource_name(cluster, &node.name);
-            let filters = HashMap::from([("service", vec![name.as_str()])]);
-            let options = ListTasksOptionsBuilder::default().filters(&filters).build();
-            let tasks = self
-                .docker
-                .list_tasks(Some(options))
-                .await
-                .map_err(|e| engine_error(&format!("listing tasks of {name}"), e))?;
+            let tasks = self.service_tasks(&name).await?;
             let task = current_task(&tasks);
             let (state, health) = state_and_health(task);
             let uptime = task
@@ -118,13 +122,7 @@ impl SwarmEngine {
         }
         let prometheus = if cluster.prometheus.enabled {
             let name = resource_name(cluster, crate::deploy_spec::PROMETHEUS_NAME);
-            let filters = HashMap::from([("service", vec![name.as_str()])]);
-            let options = ListTasksOptionsBuilder::default().filters(&filters).build();
-            let tasks = self
-                .docker
-                .list_tasks(Some(options))
-                .await
-                .unwrap_or_default();
+            let tasks = self.service_tasks(&name).await.unwrap_or_default();
             let host_addr = current_task(&tasks)
                 .and_then(|t| t.node_id.as_ref())
                 .and_then(|id| addresses.get(id));
