@@ -8,6 +8,8 @@
 //!   (rendered by annotate-snippets).
 //! - [`validate`]: semantic checks of a resolved cluster.
 //! - [`host`]: the facts of this machine that bound a plan (`validate --host`).
+//! - [`inherited_descriptors`]: descriptors a parent handed us never reach the processes we
+//!   start (native nodes outlive `apply`).
 //! - [`init`]: a commented cluster file sized for this machine (`init`).
 //! - [`logs`]: `logs`: every node's lines, prefixed with its name, merged in time order.
 //! - [`metrics_collection`]: whether anything provides Prometheus; a cluster without it says so.
@@ -29,6 +31,7 @@ pub mod diagnostic;
 pub mod engine;
 pub mod engine_probe;
 pub mod host;
+pub mod inherited_descriptors;
 pub mod init;
 pub mod logs;
 pub mod metrics_collection;

@@ -21,6 +21,8 @@ use erlmcp_gen::stress_command::{self, StressRequest};
 use erlmcp_gen::{host, init, logs, metrics_collection, render, terminal, validate};
 
 fn main() -> ExitCode {
+    // Before any thread or child exists: nothing inherited may outlive this command in a node.
+    erlmcp_gen::inherited_descriptors::keep_from_children();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => {

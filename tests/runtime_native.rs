@@ -13,11 +13,15 @@ const NAME: &str = "erlmcp-test-native";
 const BASE: u16 = 38080;
 
 fn pids(cluster: &TestCluster) -> Vec<(String, i64)> {
+    pids_of(cluster, NAME)
+}
+
+fn pids_of(cluster: &TestCluster, name: &str) -> Vec<(String, i64)> {
     let path = cluster
         .dir
         .path()
         .join("state")
-        .join(NAME)
+        .join(name)
         .join("state.json");
     let Ok(text) = std::fs::read_to_string(path) else {
         return Vec::new();
@@ -168,4 +172,38 @@ fn a_taken_port_fails_clearly_without_a_dead_process_in_the_state() {
         !text.contains("node1"),
         "state still names the failed node: {text}"
     );
+}
+
+#[test]
+fn nodes_do_not_inherit_descriptors_erlmcp_gen_inherited() {
+    const INHERIT_NAME: &str = "erlmcp-test-native-fds";
+    const INHERIT_BASE: u16 = 38680;
+    let cluster = TestCluster::new(INHERIT_NAME, INHERIT_BASE, "native");
+    let held = cluster.dir.path().join("held-by-the-caller");
+    // A shell opens fd 7 without close-on-exec, as `flock` or a CI runner would hand it over.
+    let applied = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(r#"exec 7>>"$HELD"; exec "$BIN" apply "$FILE" --runtime native"#)
+        .env("HELD", &held)
+        .env("BIN", env!("CARGO_BIN_EXE_erlmcp-gen"))
+        .env("FILE", &cluster.file)
+        .env("ERLMCP_STATE_DIR", cluster.dir.path().join("state"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert!(applied.status.success(), "{}", text(&applied));
+    let nodes = pids_of(&cluster, INHERIT_NAME);
+    assert_eq!(nodes.len(), 2, "{nodes:?}");
+    for (name, pid) in nodes {
+        let open: Vec<_> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+            .collect();
+        assert!(
+            !open.contains(&held),
+            "{name} (pid {pid}) holds the caller's descriptor: {open:?}"
+        );
+    }
+    let down = cluster.run("down", &[]);
+    assert!(down.status.success(), "{}", text(&down));
 }
