@@ -46,6 +46,8 @@ pub struct Conntrack {
     pub count: u64,
     /// Whether loopback connections take an entry.
     pub loopback: LoopbackTracking,
+    /// `nf_conntrack_tcp_timeout_time_wait`: seconds a closed connection stays tracked.
+    pub time_wait_seconds: Option<u64>,
 }
 
 /// Whether loopback connections take a conntrack entry, and how that was found out.
@@ -198,6 +200,10 @@ pub fn read() -> SystemLimits {
             max,
             count,
             loopback: loopback_tracking_from_rules(),
+            time_wait_seconds: read_proc(
+                "/proc/sys/net/netfilter/nf_conntrack_tcp_timeout_time_wait",
+            )
+            .and_then(|t| number(&t)),
         }),
         _ => None,
     };
@@ -247,6 +253,24 @@ pub struct Demand {
     pub node_memory_limits: u64,
     /// This machine's memory.
     pub memory_total: Option<u64>,
+    /// `[stress] ramp` in seconds: `stress` runs its bare baseline first, and the baseline's
+    /// closed connections are still tracked while the cluster's ramp opens its sessions.
+    pub ramp_seconds: u64,
+}
+
+/// Linux's default `nf_conntrack_tcp_timeout_time_wait`, when it cannot be read.
+const DEFAULT_TIME_WAIT_SECONDS: u64 = 120;
+
+/// Conntrack entries a stress run needs at its peak: one per session, plus the baseline's
+/// closed connections still in TIME_WAIT while the cluster opens its own (at most all of
+/// them, when the ramp is shorter than the TIME_WAIT timeout). Returns (total, baseline part).
+fn tracked_at_peak(demand: Demand, time_wait_seconds: u64) -> (u64, u64) {
+    let overlap = if demand.ramp_seconds <= time_wait_seconds {
+        demand.sessions
+    } else {
+        demand.sessions * time_wait_seconds / demand.ramp_seconds
+    };
+    (demand.sessions + overlap, overlap)
 }
 
 const NOT_APPLIED: &str = "apply it yourself (validate never changes the host)";
@@ -358,13 +382,21 @@ pub fn judge_conntrack(limits: &SystemLimits, demand: Demand) -> HostCheck {
             ceiling: None,
         };
     }
-    let fits = demand.sessions <= room;
+    let time_wait = conntrack
+        .time_wait_seconds
+        .unwrap_or(DEFAULT_TIME_WAIT_SECONDS);
+    let (need, baseline) = tracked_at_peak(demand, time_wait);
+    let fits = need <= room;
     HostCheck {
         name,
         have,
         need: format!(
-            "{} entries (one per loopback connection)",
-            grouped(demand.sessions)
+            "{} entries: one per loopback connection ({}), plus up to {} of the baseline's closed \
+             connections, tracked for {time_wait} s after it while the {} s ramp opens the cluster's",
+            grouped(need),
+            grouped(demand.sessions),
+            grouped(baseline),
+            demand.ramp_seconds
         ),
         verdict: match (fits, tracked) {
             (true, _) => Verdict::Ok,
@@ -374,16 +406,20 @@ pub fn judge_conntrack(limits: &SystemLimits, demand: Demand) -> HostCheck {
         fix: if fits {
             String::new()
         } else {
-            let max = (demand.sessions + conntrack.count) * 11 / 10;
+            let max = (need + conntrack.count) * 11 / 10;
             format!(
                 "either `sysctl -w net.netfilter.nf_conntrack_max={max}` (a larger table: every entry \
-                 costs kernel memory, which the probe's per-connection figure includes), or stop \
+                 costs kernel memory, which the probe's per-connection figure includes; raise \
+                 /sys/module/nf_conntrack/parameters/hashsize with it, or lookups slow down), or stop \
                  tracking loopback: `iptables -t raw -A PREROUTING -i lo -j CT --notrack` and \
                  `iptables -t raw -A OUTPUT -o lo -j CT --notrack` (loopback connections then take no \
                  entry, and state or NAT rules no longer see loopback traffic); {NOT_APPLIED}"
             )
         },
-        ceiling: tracked.is_none_or(|t| t).then_some(room),
+        // In sessions: the room, shared by the sessions and the baseline's overlap.
+        ceiling: tracked
+            .is_none_or(|t| t)
+            .then_some(room * demand.sessions.max(1) / need.max(1)),
     }
 }
 
@@ -582,6 +618,7 @@ mod tests {
                 max: 262_144,
                 count: 258,
                 loopback: LoopbackTracking::Tracked("test".into()),
+                time_wait_seconds: Some(120),
             }),
             tcp_mem_pages: tcp_mem_from_sysctl("287889\t383855\t575778\n"),
             tcp_pages_in_use: Some(186),
@@ -596,6 +633,7 @@ mod tests {
             largest_nofile: 20_000,
             node_memory_limits: 63 * (320 << 20),
             memory_total: Some(24_683_568 * 1024),
+            ramp_seconds: 600,
         }
     }
 
@@ -655,9 +693,15 @@ mod tests {
     fn a_million_tracked_loopback_sessions_overflow_this_conntrack_table() {
         let check = judge_conntrack(&limits(), demand(1_000_000));
         assert_eq!(check.verdict, Verdict::Fail);
-        assert_eq!(check.ceiling, Some(262_144 - 258));
+        // A 600 s ramp: the baseline's last 120 s of closed connections overlap the cluster's.
         assert!(
-            check.fix.contains("nf_conntrack_max=1100283"),
+            check.need.starts_with("1,200,000 entries"),
+            "{}",
+            check.need
+        );
+        assert_eq!(check.ceiling, Some((262_144 - 258) * 1_000_000 / 1_200_000));
+        assert!(
+            check.fix.contains("nf_conntrack_max=1320283"),
             "{}",
             check.fix
         );
@@ -677,6 +721,40 @@ mod tests {
         assert_eq!(
             judge_conntrack(&limits(), demand(100_000)).verdict,
             Verdict::Ok
+        );
+    }
+
+    #[test]
+    fn the_baseline_s_closed_connections_are_still_tracked_during_the_cluster_s_ramp() {
+        // 250,000 sessions ramped over 150 s fit a 262,144 table by themselves, but the
+        // baseline's closed connections are tracked for 120 s into that ramp, while it opens
+        // 200,000 (measured 2026-12-02: 313,054 entries at the peak of such a run).
+        let stage = Demand {
+            ramp_seconds: 150,
+            ..demand(250_000)
+        };
+        assert_eq!(tracked_at_peak(stage, 120), (450_000, 200_000));
+        assert_eq!(
+            tracked_at_peak(
+                Demand {
+                    ramp_seconds: 60,
+                    ..stage
+                },
+                120
+            ),
+            (500_000, 250_000)
+        );
+        let check = judge_conntrack(&limits(), stage);
+        assert_eq!(check.verdict, Verdict::Fail, "{}", check.need);
+        assert_eq!(
+            tracked_at_peak(
+                Demand {
+                    ramp_seconds: 1200,
+                    ..stage
+                },
+                120
+            ),
+            (275_000, 25_000)
         );
     }
 
