@@ -21,7 +21,7 @@ head -c32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$secret"
 chmod 600 "$secret"
 pids=()
 cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null; done
+  for pid in "${pids[@]}"; do [ -n "$pid" ] && kill "$pid" 2>/dev/null; done
   wait 2>/dev/null
   rm -rf "$dir"
 }
@@ -44,20 +44,24 @@ for pid in "${pids[@]}"; do
   [ -d /proc/$pid ] || { echo "pid $pid exited; its log:"; cat "$dir"/*.log | tail -5; exit 1; }
 done
 echo "after 20 s: node1 lists $(alive $API_BASE) alive, node2 $(alive $((API_BASE + 1))), node$N $(alive $((API_BASE + N - 1))) (of $N)"
-ticks() { local sum=0 t; for pid in "${pids[@]}"; do
-  t=$(awk '{print $14 + $15}' /proc/$pid/stat); sum=$((sum + t)); done; echo $sum; }
+# One line of utime+stime ticks, one figure per pid in start order (node1 first).
+ticks() { for pid in "${pids[@]}"; do awk '{printf "%d ", $14 + $15}' /proc/$pid/stat; done; }
 hz=$(getconf CLK_TCK)
 t0=$(ticks); s0=$(date +%s%N)
 sleep 60
 t1=$(ticks); s1=$(date +%s%N)
-awk -v d=$((t1 - t0)) -v hz="$hz" -v n="$N" -v ns=$((s1 - s0)) 'BEGIN {
-  secs = ns / 1e9; cpu = d / hz;
-  printf "N=%d over %.1f s: %.1f ms CPU per second per node, %.3f cores in all\n",
-         n, secs, cpu * 1000 / secs / n, cpu / secs }'
+printf '%s\n%s\n' "$t0" "$t1" | awk -v hz="$hz" -v n="$N" -v ns=$((s1 - s0)) '
+  NR == 1 { for (i = 1; i <= NF; i++) before[i] = $i }
+  NR == 2 { secs = ns / 1e9
+    for (i = 1; i <= NF; i++) { ms = ($i - before[i]) * 1000 / hz / secs; sum += ms
+      if (i == 1) seed = ms; else if (ms > most) most = ms }
+    printf "N=%d over %.1f s: %.1f ms CPU per second per node (node1, the seed: %.1f; most of the others: %.1f), %.3f cores in all\n",
+           n, secs, sum / n, seed, most, sum / 1000 }'
 echo "after 80 s: node1 lists $(alive $API_BASE) alive, node2 $(alive $((API_BASE + 1))), node$N $(alive $((API_BASE + N - 1))) (of $N)"
 [ "$DETECT" = detect ] || exit 0
 for victim in $N $((N - 1)) $((N - 2)); do
-  kill -9 "${pids[$((victim - 1))]}"
+  { kill -9 "${pids[$((victim - 1))]}"; wait "${pids[$((victim - 1))]}"; } 2>/dev/null
+  pids[$((victim - 1))]=""  # reaped: never signal that pid again
   start=$(date +%s%N)
   seen=no
   for _ in $(seq 1 200); do

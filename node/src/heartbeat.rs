@@ -66,17 +66,17 @@ pub async fn beat_once(node: &Node, random: &mut SplitMix64) {
                 .peers
                 .heartbeat(&address, record, &node.config.membership, timeout)
                 .await;
-            (address, reply)
-        }
-    });
-    for (address, reply) in join_all(exchanges).await {
-        match reply {
-            Ok(reply) => fold_reply(node, reply, sent_at),
-            Err(error) => {
-                tracing::debug!(%address, error = %format!("{error:#}"), "heartbeat failed")
+            // Folded on arrival, not after the slowest exchange: direct contact is dated when
+            // the reply came, which keeps detection within dead_after of the last contact.
+            match reply {
+                Ok(reply) => fold_reply(node, reply, sent_at),
+                Err(error) => {
+                    tracing::debug!(%address, error = %format!("{error:#}"), "heartbeat failed")
+                }
             }
         }
-    }
+    });
+    join_all(exchanges).await;
 }
 
 /// Every seed and a bounded fan-out of members, without this node's own address; learned
