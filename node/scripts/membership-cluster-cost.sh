@@ -40,8 +40,8 @@ for (( i = 0; i < N; i++ )); do
 done
 alive() { curl -s --max-time 2 "127.0.0.1:$1/cluster" | grep -o '"state":"alive"' | wc -l; }
 sleep 20
-for pid in "${pids[@]}"; do
-  [ -d /proc/$pid ] || { echo "pid $pid exited; its log:"; cat "$dir"/*.log | tail -5; exit 1; }
+for (( i = 0; i < N; i++ )); do
+  [ -d /proc/${pids[$i]} ] || { echo "node$((i + 1)) exited; its log ends:"; tail -5 "$dir/node$((i + 1)).log"; exit 1; }
 done
 echo "after 20 s: node1 lists $(alive $API_BASE) alive, node2 $(alive $((API_BASE + 1))), node$N $(alive $((API_BASE + N - 1))) (of $N)"
 # One line of utime+stime ticks, one figure per pid in start order (node1 first).
