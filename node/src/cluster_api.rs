@@ -68,7 +68,8 @@ async fn placement(State(node): State<Node>) -> Response {
 }
 
 /// Records the sender as heard from directly and answers with what this node knows (dated
-/// word of its live members), so the sender learns members and how fresh they are. A draining node answers 503: peers must not count it alive.
+/// word of its live members), so the sender learns members and how fresh they are. A draining
+/// node answers 503: peers must not count it alive.
 /// With a secret, a heartbeat without a valid MAC, stale, or replayed gets 401 and changes
 /// nothing, and the reply carries a MAC bound to the request's.
 async fn heartbeat(State(node): State<Node>, headers: HeaderMap, body: Bytes) -> Response {

@@ -3,10 +3,11 @@
 //! A member is alive while the freshest word of it is younger than `dead_after`: this node's
 //! direct contact (its heartbeat, or its reply to ours), or dated second-hand word from replies
 //! ("the replier's freshest word of this member is `heard_ms_ago` old"), so a node lists the
-//! whole cluster from a few replies without contacting everyone. Word only ages as it travels: the receiver dates it from when
-//! it *sent* its request, never later, and passes on at most the freshness it holds, so no
-//! claim about a stopped member is ever fresher than that member's last real contact, and a
-//! stopped member is dead everywhere within `dead_after` (plus one exchange) of stopping.
+//! whole cluster from a few replies without contacting everyone. Word only ages as it travels:
+//! the receiver dates it from when it *sent* its request, never later, and passes on at most
+//! the freshness it holds, so no claim about a stopped member is ever fresher than that
+//! member's last real contact, and a stopped member is dead everywhere within `dead_after`
+//! (plus one exchange) of stopping.
 //! Undated records (replies from older nodes) are only addresses to try. Every function takes
 //! `now`, so liveness is tested with explicit timestamps.
 
