@@ -67,8 +67,9 @@ async fn placement(State(node): State<Node>) -> Response {
     }
 }
 
-/// Records the sender as heard from directly and answers with what this node knows, so the
-/// sender learns every member. A draining node answers 503: peers must not count it alive.
+/// Records the sender as heard from directly and answers with what this node knows (dated
+/// word of its live members), so the sender learns members and how fresh they are. A draining
+/// node answers 503: peers must not count it alive.
 /// With a secret, a heartbeat without a valid MAC, stale, or replayed gets 401 and changes
 /// nothing, and the reply carries a MAC bound to the request's.
 async fn heartbeat(State(node): State<Node>, headers: HeaderMap, body: Bytes) -> Response {
@@ -98,7 +99,7 @@ async fn heartbeat(State(node): State<Node>, headers: HeaderMap, body: Bytes) ->
     if let Err(why) = record.check() {
         return refusal(StatusCode::BAD_REQUEST, &why);
     }
-    let mut members = vec![node.as_record()];
+    let own = node.as_record();
     let now = tokio::time::Instant::now();
     let mut table = node.member_table.lock().expect("member table lock");
     let heard = match sent_ms {
@@ -108,7 +109,7 @@ async fn heartbeat(State(node): State<Node>, headers: HeaderMap, body: Bytes) ->
     if heard == Err(Replayed) {
         return refusal(StatusCode::UNAUTHORIZED, "replayed heartbeat");
     }
-    members.extend(table.alive_records(now, node.config.dead_after));
+    let members = table.reply_records(own, now, node.config.dead_after);
     drop(table);
     let reply = HeartbeatReply {
         node: node.config.node_name.clone(),

@@ -75,9 +75,9 @@ pub struct NodeConfig {
     pub drain_timeout: Duration,
     /// Listen backlog (the kernel caps it at `net.core.somaxconn`).
     pub backlog: u32,
-    /// How often the node sends its heartbeat to every seed and known member.
+    /// How often the node sends its heartbeat to every seed and its fan-out of members.
     pub heartbeat_interval: Duration,
-    /// A member not heard from directly this long is dead.
+    /// A member with no word of it this long (direct, or a peer's dated word) is dead.
     pub dead_after: Duration,
     /// A dead member silent this long is dropped from the table (so past members cannot fill it).
     pub forget_dead_after: Duration,

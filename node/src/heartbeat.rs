@@ -1,14 +1,17 @@
-//! The heartbeat loop: every `heartbeat_interval` the node POSTs its record to every seed and
-//! every member it knows (all at once, each bounded), and folds the replies into its table.
-//! A reply is direct contact with the node that sent it; the member list in it is second-hand.
+//! The heartbeat loop: every `heartbeat_interval` the node POSTs its record to every seed and a
+//! bounded fan-out of members ([`crate::fanout`]), all at once, each bounded, and folds the
+//! replies into its table. A reply is direct contact with the node that sent it; the member
+//! list in it is dated second-hand word.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
+use std::hash::{Hash, Hasher};
 use std::time::Duration;
 
 use futures_util::future::join_all;
 use tokio::sync::watch;
 use tokio::time::{Instant, MissedTickBehavior};
 
+use crate::fanout::{self, SplitMix64};
 use crate::membership::Liveness;
 use crate::peer::HeartbeatReply;
 use crate::state::Node;
@@ -27,13 +30,14 @@ pub async fn run(node: Node, mut stopped: watch::Receiver<bool>) {
     // A slow round delays the next one instead of bunching rounds up.
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut last_states = BTreeMap::new();
+    let mut random = random_for(&node);
     loop {
         tokio::select! {
             biased;
             _ = stopped.wait_for(|stop| *stop) => return,
             _ = async {
                 ticker.tick().await;
-                beat_once(&node).await;
+                beat_once(&node, &mut random).await;
             } => {
                 log_changes(&node, &mut last_states);
                 forget_past_members(&node, &mut last_states);
@@ -42,59 +46,57 @@ pub async fn run(node: Node, mut stopped: watch::Receiver<bool>) {
     }
 }
 
-/// One round: a heartbeat to every target, concurrently, each bounded by the exchange timeout.
-pub async fn beat_once(node: &Node) {
+/// Nodes started together pick different targets: the seed mixes the name and the start time.
+fn random_for(node: &Node) -> SplitMix64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    node.config.node_name.hash(&mut hasher);
+    SplitMix64::new(hasher.finish() ^ node.incarnation)
+}
+
+/// One round: a heartbeat to each of this round's targets, concurrently, each bounded by the
+/// exchange timeout.
+pub async fn beat_once(node: &Node, random: &mut SplitMix64) {
     let record = node.as_record();
     let timeout = node.config.heartbeat_interval.min(MAX_EXCHANGE);
-    let exchanges = targets(node).into_iter().map(|address| {
+    let sent_at = Instant::now();
+    let exchanges = targets(node, random).into_iter().map(|address| {
         let record = &record;
         async move {
             let reply = node
                 .peers
                 .heartbeat(&address, record, &node.config.membership, timeout)
                 .await;
-            (address, reply)
-        }
-    });
-    for (address, reply) in join_all(exchanges).await {
-        match reply {
-            Ok(reply) => fold_reply(node, reply),
-            Err(error) => {
-                tracing::debug!(%address, error = %format!("{error:#}"), "heartbeat failed")
+            // Folded on arrival, not after the slowest exchange: direct contact is dated when
+            // the reply came, which keeps detection within dead_after of the last contact.
+            match reply {
+                Ok(reply) => fold_reply(node, reply, sent_at),
+                Err(error) => {
+                    tracing::debug!(%address, error = %format!("{error:#}"), "heartbeat failed")
+                }
             }
         }
-    }
+    });
+    join_all(exchanges).await;
 }
 
-/// Seeds and known members' API addresses, without this node's own.
-fn targets(node: &Node) -> BTreeSet<String> {
+/// Every seed and a bounded fan-out of members, without this node's own address; learned
+/// addresses among them are marked tried.
+fn targets(node: &Node, random: &mut SplitMix64) -> Vec<String> {
     let own = node.as_record().api;
-    let known = node
-        .member_table
-        .lock()
-        .expect("member table lock")
-        .addresses();
-    node.config
-        .seeds
-        .iter()
-        .cloned()
-        .chain(known)
-        .filter(|address| *address != own)
-        .collect()
-}
-
-/// The replier's own record is direct contact; the rest of its list is addresses to try.
-fn fold_reply(node: &Node, reply: HeartbeatReply) {
     let now = Instant::now();
     let mut table = node.member_table.lock().expect("member table lock");
-    let (own, others): (Vec<_>, Vec<_>) = reply
-        .members
-        .into_iter()
-        .partition(|record| record.name == reply.node);
-    for record in own {
-        table.heard_directly(record, now);
-    }
-    table.learn(others, now);
+    let candidates = table.fanout_candidates(now, node.config.dead_after);
+    let targets = fanout::choose(&node.config.seeds, &own, &candidates, random);
+    table.tried(&targets, now);
+    targets
+}
+
+/// The replier's own record is direct contact; the rest of its list is word dated from
+/// `sent_at`, when this node sent the request.
+fn fold_reply(node: &Node, reply: HeartbeatReply, sent_at: Instant) {
+    let now = Instant::now();
+    let mut table = node.member_table.lock().expect("member table lock");
+    table.fold_reply(&reply.node, reply.members, sent_at, now);
 }
 
 /// Drops members silent for `forget_dead_after`, so the table holds current members only.
@@ -133,7 +135,7 @@ fn log_changes(node: &Node, last_states: &mut BTreeMap<String, Liveness>) {
 mod tests {
     use super::*;
     use crate::config::{NodeConfig, Role};
-    use crate::membership::MemberRecord;
+    use crate::membership::{DatedRecord, MemberRecord};
     use crate::state::NodeState;
 
     fn record(name: &str, api: &str) -> MemberRecord {
@@ -148,6 +150,12 @@ mod tests {
         }
     }
 
+    fn sorted_targets(node: &Node) -> Vec<String> {
+        let mut targets = targets(node, &mut SplitMix64::new(1));
+        targets.sort();
+        targets
+    }
+
     fn node(seeds: &[&str]) -> Node {
         let mut config = NodeConfig::for_tests();
         config.node_name = "me".into();
@@ -159,23 +167,25 @@ mod tests {
     #[test]
     fn a_reply_is_direct_contact_with_its_sender_only() {
         let node = node(&[]);
+        let undated = |record| DatedRecord {
+            record,
+            heard_ms_ago: None,
+        };
         fold_reply(
             &node,
             HeartbeatReply {
                 node: "seed".into(),
                 members: vec![
-                    record("seed", "seed:8080"),
-                    record("other", "other:8080"),
-                    record("me", "127.0.0.1:8080"),
+                    undated(record("seed", "seed:8080")),
+                    undated(record("other", "other:8080")),
+                    undated(record("me", "127.0.0.1:8080")),
                 ],
             },
+            Instant::now(),
         );
         let names: Vec<String> = node.members().into_iter().map(|m| m.name).collect();
         assert_eq!(names, ["me", "seed"]); // `other` is only an address to try
-        assert_eq!(
-            targets(&node).into_iter().collect::<Vec<_>>(),
-            ["other:8080", "seed:8080"]
-        );
+        assert_eq!(sorted_targets(&node), ["other:8080", "seed:8080"]);
     }
 
     #[test]
@@ -185,10 +195,7 @@ mod tests {
             [record("w1", "w1:8080"), record("w2", "seed:8080")],
             Instant::now(),
         );
-        assert_eq!(
-            targets(&node).into_iter().collect::<Vec<_>>(),
-            ["seed:8080", "w1:8080"]
-        );
+        assert_eq!(sorted_targets(&node), ["seed:8080", "w1:8080"]);
     }
 
     #[tokio::test(start_paused = true)]
@@ -221,7 +228,7 @@ mod tests {
         assert_eq!(names(&node), ["gone", "me"]); // dead, still listed
         tokio::time::sleep(Duration::from_secs(12)).await;
         assert_eq!(names(&node), ["me"]);
-        assert!(targets(&node).is_empty());
+        assert!(sorted_targets(&node).is_empty());
         stop.send(true).unwrap();
         running.await.unwrap();
     }

@@ -14,10 +14,12 @@
 //! - [`long_task`]: requests that outlive their dispatch (`sleep_ms`): progress and cancellation.
 //! - [`metrics`]: Prometheus metrics and the rolling p99.
 //! - [`state`]: the shared node handle: config, metrics, drain flag, HTTP sessions, members.
-//! - [`membership`]: the member table: records heard directly, liveness, learned addresses.
+//! - [`membership`]: the member table: records heard directly, dated second-hand word,
+//!   liveness, learned addresses.
+//! - [`fanout`]: which seeds and members one heartbeat round goes to (bounded, partly random).
 //! - [`placement`]: which live member with room takes a new session (lowest load ratio).
 //! - [`peer`]: the pooled HTTP client a node reaches other nodes' API ports with.
-//! - [`heartbeat`]: the loop that POSTs this node's record to seeds and members every interval.
+//! - [`heartbeat`]: the loop that POSTs this node's record to its fan-out every interval.
 //! - [`cluster_secret`]: the cluster secret and the HMACs that authenticate heartbeats and replies.
 //! - [`cluster_api`]: `/cluster`, `/cluster/placement` and `POST /cluster/heartbeat`.
 //! - [`proxy`]: the coordinator forwards new `/mcp` sessions to the placed node, and their
@@ -46,6 +48,7 @@ pub mod cluster_secret;
 pub mod config;
 pub mod counted_io;
 pub mod dispatch;
+pub mod fanout;
 pub mod fd_limit;
 pub mod framing;
 pub mod healthcheck;

@@ -1,8 +1,15 @@
 //! The member table: what this node heard from each other member, and who is alive.
 //!
-//! Only direct contact decides liveness: a member's own heartbeat, or its reply to ours. Member
-//! lists that travel in heartbeat replies are second-hand: they only add addresses to try. Every
-//! function takes `now`, so liveness is tested with explicit timestamps.
+//! A member is alive while the freshest word of it is younger than `dead_after`: this node's
+//! direct contact (its heartbeat, or its reply to ours), or dated second-hand word from replies
+//! ("the replier's freshest word of this member is `heard_ms_ago` old"), so a node lists the
+//! whole cluster from a few replies without contacting everyone. Word only ages as it travels:
+//! the receiver dates it from when it *sent* its request, never later, and passes on at most
+//! the freshness it holds, so no claim about a stopped member is ever fresher than that
+//! member's last real contact, and a stopped member is dead everywhere within `dead_after`
+//! (plus one exchange) of stopping.
+//! Undated records (replies from older nodes) are only addresses to try. Every function takes
+//! `now`, so liveness is tested with explicit timestamps.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -11,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use crate::config::Role;
+use crate::fanout::{Candidates, LearnedPeer, LivePeer};
 
 /// A member as it describes itself in heartbeats.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -123,7 +131,8 @@ pub struct Member {
     pub capacity: usize,
     /// Open sessions, as of its last heartbeat (live for the node itself).
     pub load: usize,
-    /// Milliseconds since it was last heard from directly (0 for the node itself).
+    /// Milliseconds since the freshest word of it: this node's direct contact, or a peer's dated
+    /// word (0 for the node itself).
     pub last_heard_ms_ago: u64,
 }
 
@@ -147,9 +156,35 @@ impl Member {
 /// with open membership, anyone) must not grow the table without bound.
 pub const MAX_MEMBERS: usize = 1024;
 
+/// Most records in one heartbeat reply: the replier's own and its 63 freshest live members
+/// (a 63-node cluster fits whole; ~200 bytes a record keeps a reply near 13 KB). Records past
+/// this many in a received reply are ignored.
+pub const MAX_REPLY_MEMBERS: usize = 64;
+
+/// Dated word older than this is only an address: replies list live members only, so a
+/// genuine age is below `dead_after`; the bound keeps a hostile age from mattering.
+pub const MAX_WORD_AGE: Duration = Duration::from_secs(60);
+
+/// A record as a heartbeat reply lists it: the member's record and how old the replier's
+/// freshest word of it is. `heard_ms_ago` is absent in replies from nodes before dated word
+/// (their records are then addresses only) and on the replier's own record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DatedRecord {
+    /// The member's record, fields inline (so older nodes read the list as plain records).
+    #[serde(flatten)]
+    pub record: MemberRecord,
+    /// Milliseconds between the replier's freshest word of the member and the reply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heard_ms_ago: Option<u64>,
+}
+
 struct Heard {
     record: MemberRecord,
-    last_heard: Instant,
+    /// This node's last direct contact (what fan-out rotates on); None when only word of it
+    /// came in.
+    last_direct: Option<Instant>,
+    /// The freshest word of it: `last_direct` or a later dated claim (what liveness reads).
+    freshest: Instant,
     /// Send time of the last heartbeat accepted from it: a replay is never later than this.
     last_sent_ms: Option<u64>,
 }
@@ -157,6 +192,8 @@ struct Heard {
 struct Learned {
     record: MemberRecord,
     learned_at: Instant,
+    /// Last heartbeat sent to its address (fan-out tries never-tried addresses first).
+    last_tried: Option<Instant>,
 }
 
 /// A heartbeat refused because its send time is not later than the last one accepted from the
@@ -200,12 +237,19 @@ impl MemberTable {
         {
             self.learned.remove(&record.name);
         }
-        let last_sent_ms = self.heard.get(&record.name).and_then(|h| h.last_sent_ms);
+        let previous = self.heard.get(&record.name);
+        let last_sent_ms = previous.and_then(|h| h.last_sent_ms);
+        // Word of the same run may be fresher than this contact (it was dated later elsewhere);
+        // a new incarnation starts afresh.
+        let freshest = previous
+            .filter(|h| h.record.incarnation == record.incarnation)
+            .map_or(now, |h| h.freshest.max(now));
         self.heard.insert(
             record.name.clone(),
             Heard {
                 record,
-                last_heard: now,
+                last_direct: Some(now),
+                freshest,
                 last_sent_ms,
             },
         );
@@ -234,8 +278,8 @@ impl MemberTable {
         Ok(accepted)
     }
 
-    /// Second-hand records (a heartbeat reply's member list): addresses worth a heartbeat. They
-    /// say nothing about liveness, so a member only learned of is not listed.
+    /// Undated second-hand records (replies from nodes before dated word): addresses worth a
+    /// heartbeat. They say nothing about liveness, so a member only learned of is not listed.
     pub fn learn(&mut self, records: impl IntoIterator<Item = MemberRecord>, now: Instant) {
         for record in records {
             if record.name == self.self_name || record.check().is_err() {
@@ -257,8 +301,150 @@ impl MemberTable {
                     Learned {
                         record,
                         learned_at: now,
+                        last_tried: None,
                     },
                 );
+            }
+        }
+    }
+
+    /// Dated second-hand word: someone heard `record`'s member directly at `heard_at` (or
+    /// earlier). It freshens the member's entry, never past `now` and never backwards; word of a
+    /// member not in the table, or of a newer incarnation, enters it (not yet heard directly).
+    /// Word of an older incarnation, of this node, or past a full table is ignored.
+    pub fn heard_of(&mut self, record: MemberRecord, heard_at: Instant, now: Instant) {
+        if record.name == self.self_name || record.check().is_err() {
+            return;
+        }
+        let heard_at = heard_at.min(now);
+        match self.heard.get_mut(&record.name) {
+            Some(known) if known.record.incarnation == record.incarnation => {
+                known.freshest = known.freshest.max(heard_at);
+            }
+            Some(known) if known.record.incarnation > record.incarnation => {}
+            Some(known) => {
+                *known = Heard {
+                    record,
+                    last_direct: None,
+                    freshest: heard_at,
+                    last_sent_ms: known.last_sent_ms,
+                };
+            }
+            None => {
+                if self
+                    .learned
+                    .get(&record.name)
+                    .is_some_and(|l| l.record.incarnation > record.incarnation)
+                    || (!self.learned.contains_key(&record.name) && self.is_full())
+                {
+                    return;
+                }
+                self.learned.remove(&record.name);
+                self.heard.insert(
+                    record.name.clone(),
+                    Heard {
+                        record,
+                        last_direct: None,
+                        freshest: heard_at,
+                        last_sent_ms: None,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Folds a heartbeat reply from `replier`, to a request sent at `sent_at`: the replier's own
+    /// record is direct contact now; every other record is word dated from `sent_at` (the reply
+    /// was made after it, so the word is never taken as fresher than it is), or an address
+    /// when undated or older than [`MAX_WORD_AGE`]. At most [`MAX_REPLY_MEMBERS`] are read.
+    pub fn fold_reply(
+        &mut self,
+        replier: &str,
+        members: Vec<DatedRecord>,
+        sent_at: Instant,
+        now: Instant,
+    ) {
+        for dated in members.into_iter().take(MAX_REPLY_MEMBERS) {
+            if dated.record.name == replier {
+                self.heard_directly(dated.record, now);
+                continue;
+            }
+            let heard_at = dated
+                .heard_ms_ago
+                .map(Duration::from_millis)
+                .filter(|age| *age <= MAX_WORD_AGE)
+                .and_then(|age| sent_at.checked_sub(age));
+            match heard_at {
+                Some(heard_at) => self.heard_of(dated.record, heard_at, now),
+                None => self.learn([dated.record], now),
+            }
+        }
+    }
+
+    /// What a heartbeat reply lists: `own` first, then up to [`MAX_REPLY_MEMBERS`] − 1 members
+    /// alive at `now`, freshest first, each dated by the age of the freshest word of it here.
+    pub fn reply_records(
+        &self,
+        own: MemberRecord,
+        now: Instant,
+        dead_after: Duration,
+    ) -> Vec<DatedRecord> {
+        let mut alive: Vec<&Heard> = self
+            .heard
+            .values()
+            .filter(|h| now.saturating_duration_since(h.freshest) <= dead_after)
+            .collect();
+        alive.sort_by_key(|h| std::cmp::Reverse(h.freshest));
+        let own = DatedRecord {
+            record: own,
+            heard_ms_ago: None,
+        };
+        let others = alive.into_iter().take(MAX_REPLY_MEMBERS - 1).map(|h| {
+            let age = now.saturating_duration_since(h.freshest);
+            DatedRecord {
+                record: h.record.clone(),
+                // Rounded up: passing word on never makes it younger.
+                heard_ms_ago: Some(
+                    u64::try_from(age.as_micros().div_ceil(1000)).unwrap_or(u64::MAX),
+                ),
+            }
+        });
+        std::iter::once(own).chain(others).collect()
+    }
+
+    /// This round's fan-out candidates at `now`: live members with their last direct contact,
+    /// dead members' addresses, and learned addresses with when they were last tried.
+    pub fn fanout_candidates(&self, now: Instant, dead_after: Duration) -> Candidates {
+        let mut candidates = Candidates::default();
+        for heard in self.heard.values() {
+            if now.saturating_duration_since(heard.freshest) <= dead_after {
+                candidates.live.push(LivePeer {
+                    api: heard.record.api.clone(),
+                    last_direct: heard.last_direct,
+                });
+            } else {
+                candidates.dead.push(heard.record.api.clone());
+            }
+        }
+        candidates.learned = self
+            .learned
+            .values()
+            .map(|learned| LearnedPeer {
+                api: learned.record.api.clone(),
+                last_tried: learned.last_tried,
+            })
+            .collect();
+        candidates
+    }
+
+    /// Notes that a heartbeat went to each of `addresses` at `now` (learned ones are then
+    /// tried after the never-tried).
+    pub fn tried<'a>(&mut self, addresses: impl IntoIterator<Item = &'a String>, now: Instant) {
+        for address in addresses {
+            for learned in self.learned.values_mut() {
+                if learned.record.api == *address {
+                    learned.last_tried = Some(now);
+                }
             }
         }
     }
@@ -272,7 +458,7 @@ impl MemberTable {
         let gone: Vec<String> = self
             .heard
             .iter()
-            .filter(|(_, heard)| stale(heard.last_heard))
+            .filter(|(_, heard)| stale(heard.freshest))
             .map(|(name, _)| name.clone())
             .collect();
         for name in &gone {
@@ -285,12 +471,13 @@ impl MemberTable {
         self.heard.len() + self.learned.len() >= MAX_MEMBERS
     }
 
-    /// Every member heard from directly, by name, with its liveness at `now`.
+    /// Every member heard from directly, by name, with its liveness at `now` (from the freshest
+    /// word of it).
     pub fn members(&self, now: Instant, dead_after: Duration) -> Vec<Member> {
         self.heard
             .values()
             .map(|heard| {
-                let ago = now.saturating_duration_since(heard.last_heard);
+                let ago = now.saturating_duration_since(heard.freshest);
                 let state = if ago > dead_after {
                     Liveness::Dead
                 } else {
@@ -298,16 +485,6 @@ impl MemberTable {
                 };
                 Member::from_record(&heard.record, state, ago)
             })
-            .collect()
-    }
-
-    /// The last record of each member alive at `now` (what a heartbeat reply carries: passing on
-    /// dead addresses would only have every newcomer heartbeat them too).
-    pub fn alive_records(&self, now: Instant, dead_after: Duration) -> Vec<MemberRecord> {
-        self.heard
-            .values()
-            .filter(|h| now.saturating_duration_since(h.last_heard) <= dead_after)
-            .map(|h| h.record.clone())
             .collect()
     }
 
@@ -396,11 +573,210 @@ mod tests {
         let later = start + Duration::from_secs(4);
         table.heard_directly(record("new", "new:8080", 1), later);
         let names: Vec<String> = table
-            .alive_records(later, DEAD_AFTER)
+            .reply_records(record("self", "me:8080", 1), later, DEAD_AFTER)
             .into_iter()
-            .map(|r| r.name)
+            .map(|r| r.record.name)
             .collect();
-        assert_eq!(names, ["new"]);
+        assert_eq!(names, ["self", "new"]);
+    }
+
+    fn dated(name: &str, incarnation: u64, heard_ms_ago: Option<u64>) -> DatedRecord {
+        DatedRecord {
+            record: record(name, &format!("{name}:8080"), incarnation),
+            heard_ms_ago,
+        }
+    }
+
+    fn silent_ms(table: &MemberTable, name: &str, now: Instant) -> u64 {
+        let members = table.members(now, DEAD_AFTER);
+        members
+            .iter()
+            .find(|m| m.name == name)
+            .unwrap()
+            .last_heard_ms_ago
+    }
+
+    #[test]
+    fn dated_word_keeps_a_member_alive_aged_from_the_request_send_time() {
+        let start = Instant::now();
+        let at = |ms| start + Duration::from_millis(ms);
+        let mut table = MemberTable::new("self");
+        table.heard_directly(record("w1", "w1:8080", 1), start);
+        // Sent at 2000, answered at 2400: the replier heard w1 500 ms before it replied, so
+        // w1 was heard at 1500 or later; the table takes 1500, never 1900.
+        table.fold_reply(
+            "w2",
+            vec![dated("w2", 1, None), dated("w1", 1, Some(500))],
+            at(2000),
+            at(2400),
+        );
+        assert_eq!(silent_ms(&table, "w1", at(2400)), 900);
+        assert_eq!(
+            states(&table, at(4500)),
+            [
+                ("w1".into(), Liveness::Alive),
+                ("w2".into(), Liveness::Alive)
+            ]
+        );
+        assert_eq!(states(&table, at(4501))[0], ("w1".into(), Liveness::Dead));
+    }
+
+    #[test]
+    fn word_never_makes_a_member_fresher_than_the_freshest_claim() {
+        let start = Instant::now();
+        let at = |ms| start + Duration::from_millis(ms);
+        let mut table = MemberTable::new("self");
+        table.heard_directly(record("w1", "w1:8080", 1), at(1000));
+        // Older word than what the table holds changes nothing.
+        table.fold_reply("w2", vec![dated("w1", 1, Some(800))], at(1500), at(1500));
+        assert_eq!(silent_ms(&table, "w1", at(1500)), 500);
+        // A claim dated in the future (a lying clock) is taken as `now` at most.
+        table.heard_of(record("w1", "w1:8080", 1), at(9000), at(2000));
+        assert_eq!(silent_ms(&table, "w1", at(2000)), 0);
+        // Passing word on only ages it: the reply's age is what the table holds, rounded up.
+        let reply = table.reply_records(record("self", "me:8080", 1), at(2700), DEAD_AFTER);
+        assert_eq!(reply[1].heard_ms_ago, Some(700));
+    }
+
+    #[test]
+    fn a_stopped_member_dies_everywhere_however_often_word_is_passed_around() {
+        // Three tables pass word of w1 around every 100 ms after w1's last contact at 0:
+        // without resurrection, each lists it dead once dead_after has passed since 0.
+        let start = Instant::now();
+        let at = |ms| start + Duration::from_millis(ms);
+        let mut tables: Vec<MemberTable> = ["a", "b", "c"]
+            .iter()
+            .map(|n| MemberTable::new(*n))
+            .collect();
+        for table in &mut tables {
+            table.heard_directly(record("w1", "w1:8080", 1), start);
+        }
+        for step in 1..=40u64 {
+            let now = at(step * 100);
+            let from = (step % 3) as usize;
+            let to = ((step + 1) % 3) as usize;
+            let reply = tables[from].reply_records(record("x", "x:8080", 1), now, DEAD_AFTER);
+            let word = reply.into_iter().skip(1).collect(); // without the replier's own record
+            tables[to].fold_reply("x", word, now, now);
+        }
+        for table in &tables {
+            assert_eq!(states(table, at(3000)), [("w1".into(), Liveness::Alive)]);
+            assert_eq!(states(table, at(3001)), [("w1".into(), Liveness::Dead)]);
+        }
+    }
+
+    #[test]
+    fn undated_stale_or_unknown_word_is_only_an_address() {
+        let start = Instant::now();
+        let at = |ms| start + Duration::from_millis(ms);
+        let mut table = MemberTable::new("self");
+        table.heard_directly(record("w1", "w1:8080", 1), start);
+        table.fold_reply(
+            "old-node",
+            vec![
+                dated("w1", 1, None),           // a reply from before dated word
+                dated("w1", 1, Some(u64::MAX)), // an absurd age
+                dated("w1", 1, Some(61_000)),   // older than MAX_WORD_AGE
+                dated("w3", 1, None),           // never heard, undated: an address
+            ],
+            at(2000),
+            at(2000),
+        );
+        assert_eq!(silent_ms(&table, "w1", at(2000)), 2000);
+        assert_eq!(table.members(at(2000), DEAD_AFTER).len(), 1);
+        assert_eq!(table.addresses(), ["w1:8080", "w3:8080"]);
+    }
+
+    #[test]
+    fn dated_word_of_an_unknown_member_or_a_newer_incarnation_lists_it() {
+        let start = Instant::now();
+        let at = |ms| start + Duration::from_millis(ms);
+        let mut table = MemberTable::new("self");
+        table.heard_directly(record("w1", "w1:8080", 2), start);
+        table.fold_reply(
+            "x",
+            vec![
+                dated("w3", 1, Some(100)),
+                dated("w1", 1, Some(0)), // an older run: ignored
+            ],
+            at(1000),
+            at(1000),
+        );
+        assert_eq!(silent_ms(&table, "w3", at(1000)), 100);
+        assert_eq!(silent_ms(&table, "w1", at(1000)), 1000);
+        let candidates = table.fanout_candidates(at(1000), DEAD_AFTER);
+        let never_direct: Vec<&str> = candidates
+            .live
+            .iter()
+            .filter(|p| p.last_direct.is_none())
+            .map(|p| p.api.as_str())
+            .collect();
+        assert_eq!(never_direct, ["w3:8080"]);
+        // w1 restarted: word of its new run replaces the old record.
+        table.fold_reply("x", vec![dated("w1", 3, Some(0))], at(3500), at(3500));
+        assert_eq!(states(&table, at(3500))[0], ("w1".into(), Liveness::Alive));
+        // Word never enters a full table.
+        let mut full = MemberTable::new("self");
+        for i in 0..MAX_MEMBERS {
+            full.heard_directly(record(&format!("m{i}"), "m:8080", 1), start);
+        }
+        full.heard_of(record("late", "late:8080", 1), start, start);
+        assert_eq!(full.members(start, DEAD_AFTER).len(), MAX_MEMBERS);
+    }
+
+    #[test]
+    fn a_reply_lists_and_reads_a_bounded_number_of_records() {
+        let now = Instant::now();
+        let mut table = MemberTable::new("self");
+        for i in 0..200 {
+            table.heard_directly(record(&format!("m{i}"), "m:8080", 1), now);
+        }
+        let reply = table.reply_records(record("self", "me:8080", 1), now, DEAD_AFTER);
+        assert_eq!(reply.len(), MAX_REPLY_MEMBERS);
+        assert_eq!(reply[0].record.name, "self");
+        let mut other = MemberTable::new("other");
+        let long: Vec<DatedRecord> = (0..300)
+            .map(|i| dated(&format!("n{i}"), 1, Some(0)))
+            .collect();
+        other.fold_reply("x", long, now, now);
+        assert_eq!(other.members(now, DEAD_AFTER).len(), MAX_REPLY_MEMBERS);
+    }
+
+    #[test]
+    fn an_old_reply_without_dates_still_parses_and_new_ones_read_as_plain_records() {
+        let old = r#"{"name":"w1","role":"worker","api":"w1:8080","listener":"w1:9100","capacity":1,"load":0,"incarnation":3}"#;
+        let parsed: DatedRecord = serde_json::from_str(old).unwrap();
+        assert_eq!(parsed.heard_ms_ago, None);
+        assert_eq!(parsed.record.incarnation, 3);
+        let new = serde_json::to_string(&DatedRecord {
+            heard_ms_ago: Some(250),
+            ..parsed
+        })
+        .unwrap();
+        assert!(
+            new.ends_with(r#""incarnation":3,"heard_ms_ago":250}"#),
+            "{new}"
+        );
+        let as_old: MemberRecord = serde_json::from_str(&new).unwrap();
+        assert_eq!(as_old.name, "w1");
+    }
+
+    #[test]
+    fn fanout_candidates_split_live_dead_and_learned_and_remember_tries() {
+        let start = Instant::now();
+        let at = |ms| start + Duration::from_millis(ms);
+        let mut table = MemberTable::new("self");
+        table.heard_directly(record("gone", "gone:8080", 1), start);
+        table.heard_directly(record("here", "here:8080", 1), at(4000));
+        table.learn([record("new", "new:8080", 1)], at(4000));
+        let candidates = table.fanout_candidates(at(4000), DEAD_AFTER);
+        assert_eq!(candidates.live.len(), 1);
+        assert_eq!(candidates.live[0].api, "here:8080");
+        assert_eq!(candidates.dead, ["gone:8080"]);
+        assert_eq!(candidates.learned[0].last_tried, None);
+        table.tried(&["new:8080".to_string()], at(4100));
+        let candidates = table.fanout_candidates(at(4100), DEAD_AFTER);
+        assert_eq!(candidates.learned[0].last_tried, Some(at(4100)));
     }
 
     #[test]

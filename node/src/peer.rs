@@ -13,7 +13,7 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use serde::{Deserialize, Serialize};
 
 use crate::cluster_secret::{MAC_HEADER, MembershipAuth, SENT_HEADER, unix_ms_now};
-use crate::membership::MemberRecord;
+use crate::membership::{DatedRecord, MemberRecord};
 
 /// Connecting to a peer takes at most this long (a dead host must not stall a proxied request).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
@@ -29,8 +29,9 @@ pub const HEARTBEAT_PATH: &str = "/cluster/heartbeat";
 pub struct HeartbeatReply {
     /// The receiver's name; its own record is in `members`.
     pub node: String,
-    /// The receiver's own record first, then every member it heard from directly.
-    pub members: Vec<MemberRecord>,
+    /// The receiver's own record first, then the live members it knows, freshest first, each
+    /// dated (at most [`crate::membership::MAX_REPLY_MEMBERS`] in all).
+    pub members: Vec<DatedRecord>,
 }
 
 /// A pooled HTTP/1.1 client to other nodes.

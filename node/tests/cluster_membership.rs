@@ -151,6 +151,39 @@ fn members_find_each_other_through_the_seed_and_a_stopped_one_turns_dead_then_re
 }
 
 #[test]
+fn twenty_members_list_each_other_through_a_bounded_fanout_and_all_see_a_stopped_one_dead() {
+    // Twenty debug-build nodes share the test machine: a slower beat than `member`'s keeps a
+    // busy machine's late replies from reading as deaths.
+    let start = |name: String, role, seeds: Vec<String>| {
+        TestNode::start(move |config| {
+            config.node_name = name;
+            config.role = role;
+            config.seeds = seeds;
+            config.heartbeat_interval = Duration::from_millis(300);
+            config.dead_after = Duration::from_millis(2000);
+        })
+    };
+    let seed = start("m00".into(), Role::Coordinator, vec![]);
+    let mut workers: Vec<TestNode> = (1..20)
+        .map(|i| start(format!("m{i:02}"), Role::Worker, vec![seed.api.to_string()]))
+        .collect();
+    let alive = |node: &TestNode| states(node).iter().filter(|(_, s)| s == "alive").count();
+    for node in std::iter::once(&seed).chain(&workers) {
+        assert!(eventually(|| alive(node) == 20), "{:?}", states(node));
+    }
+    let mut gone = workers.pop().unwrap();
+    let gone_dead = ("m19".to_string(), "dead".to_string());
+    gone.shutdown();
+    for node in std::iter::once(&seed).chain(&workers) {
+        assert!(
+            eventually(|| states(node).contains(&gone_dead) && alive(node) == 19),
+            "{:?}",
+            states(node)
+        );
+    }
+}
+
+#[test]
 fn workers_keep_each_other_and_placement_when_the_coordinator_is_gone() {
     let mut coordinator = member("coordinator", Role::Coordinator, &[]);
     let w1 = member("w1", Role::Worker, &[coordinator.api]);
