@@ -8,7 +8,7 @@ use erlmcp_gen::stress::rate_search::{find_max_async, step_dir_name};
 use erlmcp_gen::stress::resources::{NoSampler, ResourceSampler};
 use erlmcp_gen::stress::{Slo, StressOptions, StressTarget, TargetKind};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::Path;
 use std::time::Duration;
 use support::{MockConfig, MockServer};
 
@@ -56,7 +56,7 @@ fn search(
         .unwrap()
 }
 
-fn csv_rows(dir: &PathBuf) -> Vec<String> {
+fn csv_rows(dir: &Path) -> Vec<String> {
     std::fs::read_to_string(dir.join("find-max.csv"))
         .unwrap()
         .lines()

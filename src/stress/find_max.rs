@@ -362,10 +362,12 @@ mod tests {
         }
     }
 
+    /// (start, step, max, rates, truncated)
+    type PlanCase = (f64, Option<RateStep>, Option<f64>, &'static [f64], bool);
+
     #[test]
     fn plans_step_from_start_to_max() {
-        // (start, step, max, rates, truncated)
-        let cases: [(f64, Option<RateStep>, Option<f64>, &[f64], bool); 5] = [
+        let cases: [PlanCase; 5] = [
             (
                 1000.0,
                 Some(RateStep::Plus(1000.0)),
