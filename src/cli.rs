@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use erlmcp_gen::config::model::Transport;
 use erlmcp_gen::config::units::HumanDuration;
+use erlmcp_gen::stress::find_max::RateStep;
 use erlmcp_gen::stress_command::WorkersOn;
 
 /// Validate, render, run and load-test a cluster of MCP servers described in one TOML file.
@@ -228,6 +229,20 @@ pub enum Command {
         /// Run the profile on two runtimes and report the second's overhead, e.g. native,docker.
         #[arg(long, value_enum, value_delimiter = ',')]
         compare: Vec<RuntimeChoice>,
+        /// Step the rate up (a short baseline and cluster run per step) until the cluster breaks
+        /// the SLO or falls more than 5 % behind; writes find-max.txt and find-max.csv.
+        #[arg(long, conflicts_with = "compare")]
+        find_max: bool,
+        /// With --find-max: the first step's rate (default: --rate, else `[stress] rate`).
+        #[arg(long, requires = "find_max")]
+        start: Option<f64>,
+        /// With --find-max: how the rate grows each step, `5000` (add) or `x1.5` (multiply);
+        /// default x2.
+        #[arg(long, requires = "find_max")]
+        step: Option<RateStep>,
+        /// With --find-max: the highest rate to offer (default 16 × --start; at most 24 steps).
+        #[arg(long, requires = "find_max")]
+        max: Option<f64>,
     },
     /// Internal: one load-generator worker process of `stress` (shard spec on stdin).
     #[command(hide = true)]

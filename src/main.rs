@@ -17,6 +17,7 @@ use erlmcp_gen::diagnostic::{self, Severity};
 use erlmcp_gen::engine::Runtime;
 use erlmcp_gen::output::{self, Format, InvalidFile, Outcome};
 use erlmcp_gen::progress::Progress;
+use erlmcp_gen::stress::find_max::FindMaxPlan;
 use erlmcp_gen::stress_command::{self, StressRequest};
 use erlmcp_gen::{host, init, logs, metrics_collection, render, terminal, validate};
 
@@ -77,11 +78,22 @@ fn main() -> ExitCode {
             sessions_per_worker,
             workers,
             compare,
+            find_max,
+            start,
+            step,
+            max,
         } => block_on(async move {
             let cluster = load_valid(&runtime.cluster)?;
+            // A find-max step is a short hold unless --duration names one; the file's
+            // duration is for a single run.
+            let default_duration = if find_max {
+                erlmcp_gen::stress::find_max::DEFAULT_STEP_HOLD
+            } else {
+                cluster.stress.duration.0
+            };
             let request = StressRequest {
                 connections: connections.unwrap_or(cluster.stress.connections),
-                duration: duration.map_or(cluster.stress.duration.0, |d| d.0),
+                duration: duration.map_or(default_duration, |d| d.0),
                 ramp: ramp.map_or(cluster.stress.ramp.0, |d| d.0),
                 rate: rate.unwrap_or(cluster.stress.rate),
                 transport: transport.unwrap_or(cluster.stress.transport),
@@ -92,6 +104,10 @@ fn main() -> ExitCode {
                 progress: !runtime.quiet,
                 workers_on: workers,
             };
+            if find_max {
+                let plan = FindMaxPlan::new(start.unwrap_or(request.rate), step, max)?;
+                return cmd_find_max(cluster, runtime, request, plan).await;
+            }
             cmd_stress(cluster, runtime, request, compare).await
         }),
         Command::Logs {
@@ -517,6 +533,26 @@ fn runtime_kind(choice: RuntimeChoice) -> RuntimeKind {
         RuntimeChoice::Native => RuntimeKind::Native,
         RuntimeChoice::Swarm => RuntimeKind::Swarm,
     }
+}
+
+async fn cmd_find_max(
+    cluster: Cluster,
+    args: RuntimeArgs,
+    request: StressRequest,
+    plan: FindMaxPlan,
+) -> anyhow::Result<Outcome> {
+    let progress = Progress::new(args.quiet);
+    let out = request
+        .out
+        .clone()
+        .unwrap_or_else(|| stress_command::default_out_dir(&cluster.name));
+    let runtime = Runtime::select(&cluster, args.runtime.map(runtime_kind), &progress).await?;
+    let slo = stress_command::slo(&cluster);
+    let result =
+        stress_command::find_max_on(&cluster, &runtime, &request, &plan, &out, &progress).await?;
+    print!("{}", result.to_text(&slo));
+    println!("find-max: {}", out.join("find-max.txt").display());
+    Ok(Outcome::Success)
 }
 
 async fn cmd_stress(

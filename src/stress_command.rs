@@ -16,7 +16,9 @@ use crate::stress::containers::{
     ContainerBaselines, ContainerWorkers, network_targets, remove_stress_containers,
 };
 use crate::stress::docker_stats::DockerSampler;
-use crate::stress::resources::{NativeSampler, ResourceSampler};
+use crate::stress::find_max::{FindMaxPlan, FindMaxResult};
+use crate::stress::rate_search::find_max_async;
+use crate::stress::resources::{NativeSampler, NoSampler, ResourceSampler};
 use crate::stress::targets::{Baselines, cluster_targets};
 use crate::stress::{
     RemoteWorkers, Slo, StressOptions, StressSummary, StressTarget, Transport, WorkerHost as _,
@@ -86,6 +88,14 @@ pub fn default_out_dir(cluster: &str) -> PathBuf {
     ))
 }
 
+/// The cluster file's `[slo]` as the stress run judges it.
+pub fn slo(cluster: &Cluster) -> Slo {
+    Slo {
+        p99_ms: cluster.slo.p99.0.as_secs_f64() * 1000.0,
+        max_error_rate: cluster.slo.error_rate_percent / 100.0,
+    }
+}
+
 fn options(cluster: &Cluster, request: &StressRequest, runtime: &str, out: &Path) -> StressOptions {
     let mut options = StressOptions::new(
         request.connections,
@@ -96,10 +106,7 @@ fn options(cluster: &Cluster, request: &StressRequest, runtime: &str, out: &Path
     options.ramp = request.ramp;
     options.transport = request.transport;
     options.sessions_per_worker = request.sessions_per_worker;
-    options.slo = Slo {
-        p99_ms: cluster.slo.p99.0.as_secs_f64() * 1000.0,
-        max_error_rate: cluster.slo.error_rate_percent / 100.0,
-    };
+    options.slo = slo(cluster);
     options.cluster = cluster.name.clone();
     options.runtime = runtime.to_string();
     options.command_line = request.command_line.clone();
@@ -156,6 +163,43 @@ pub async fn run_on(
             let sampler: Box<dyn ResourceSampler> = Box::new(NativeSampler::new(&targets));
             let _baselines = host_baselines(cluster, request, &mut targets, progress)?;
             crate::stress::run::run_async(targets, &options, sampler).await
+        }
+    }
+}
+
+/// Runs `stress --find-max`: the profile at each rate of `plan` against the cluster on `runtime`
+/// (workers on this machine), each step in its own directory under `out`.
+pub async fn find_max_on(
+    cluster: &Cluster,
+    runtime: &Runtime,
+    request: &StressRequest,
+    plan: &FindMaxPlan,
+    out: &Path,
+    progress: &Progress,
+) -> anyhow::Result<FindMaxResult> {
+    if request.workers_on == WorkersOn::Network {
+        bail!("--find-max runs its workers on this machine: use `--workers host` (or auto)");
+    }
+    let mut targets = cluster_targets(cluster, runtime).await?;
+    let options = options(cluster, request, runtime.name(), out);
+    let _baselines = host_baselines(cluster, request, &mut targets, progress)?;
+    match runtime {
+        Runtime::Docker(engine) => {
+            let client = engine.client();
+            let name = cluster.name.clone();
+            find_max_async(targets, &options, plan, |nodes| {
+                match DockerSampler::new(client.clone(), &name, nodes) {
+                    Ok(sampler) => Box::new(sampler) as Box<dyn ResourceSampler>,
+                    Err(_) => Box::new(NoSampler),
+                }
+            })
+            .await
+        }
+        Runtime::Native(_) | Runtime::Swarm(_) => {
+            find_max_async(targets, &options, plan, |nodes| {
+                Box::new(NativeSampler::new(nodes)) as Box<dyn ResourceSampler>
+            })
+            .await
         }
     }
 }

@@ -84,6 +84,8 @@ fn mcp_run_holds_every_session_and_writes_every_file() {
     assert!(summary.verdict.passed);
     assert!(summary.generator.cpu_us_per_request.is_some());
     assert!(summary.generator.hold_cpu_us_per_request.is_some());
+    let share = summary.generator.hold_machine_share.expect("hold share");
+    assert!(share > 0.0 && share <= 1.0, "{share}");
 
     let dir = &options.out_dir;
     assert_eq!(first_line(dir.join("connections.csv")), CONNECTIONS_HEADER);
@@ -92,6 +94,7 @@ fn mcp_run_holds_every_session_and_writes_every_file() {
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
     assert_eq!(json["requests"]["sent"], summary.requests.sent);
+    assert_eq!(json["generator"]["hold_machine_share"], share);
     assert!(
         std::fs::read_to_string(dir.join("summary.txt"))
             .unwrap()

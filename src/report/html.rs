@@ -174,7 +174,7 @@ fn summary_table(out: &mut String, s: &StressSummary) {
         (
             "Generator",
             format!(
-                "{} workers; CPU {:.2} s in all ({} µs per request), {} s in the hold ({} µs per request)",
+                "{} workers; CPU {:.2} s in all ({} µs per request), {} s in the hold ({} µs per request, {} of the machine)",
                 s.generator.workers,
                 s.generator.cpu_seconds,
                 s.generator
@@ -185,7 +185,10 @@ fn summary_table(out: &mut String, s: &StressSummary) {
                     .map_or("n/a".into(), |v| format!("{v:.2}")),
                 s.generator
                     .hold_cpu_us_per_request
-                    .map_or("n/a".into(), |v| format!("{v:.1}"))
+                    .map_or("n/a".into(), |v| format!("{v:.1}")),
+                s.generator
+                    .hold_machine_share
+                    .map_or("n/a".into(), |v| format!("{:.1} %", v * 100.0))
             ),
         ),
         ("SLO", format!("{}: {verdict}", slo_text(s))),

@@ -115,6 +115,23 @@ pub struct GeneratorCost {
     pub hold_cpu_seconds: Option<f64>,
     /// Hold CPU microseconds per request sent: the cost of driving the load, without the ramp.
     pub hold_cpu_us_per_request: Option<f64>,
+    /// The generator's share of the whole machine in the hold: hold CPU seconds over
+    /// (hold seconds × cores); 1.0 would be every core busy generating load.
+    #[serde(default)]
+    pub hold_machine_share: Option<f64>,
+}
+
+/// Generator CPU seconds in the hold over the CPU seconds the machine had in it
+/// (`hold_seconds × cores`); `None` without a reading, a hold, or a core count.
+pub fn hold_machine_share(
+    hold_cpu_seconds: Option<f64>,
+    hold_seconds: f64,
+    cores: usize,
+) -> Option<f64> {
+    let available = hold_seconds * cores as f64;
+    hold_cpu_seconds
+        .filter(|_| available > 0.0)
+        .map(|cpu| cpu / available)
 }
 
 /// What the held sessions cost in memory, each total also per session at the peak.
@@ -480,6 +497,11 @@ impl StressSummary {
                 .generator_hold_cpu_seconds
                 .filter(|_| total.sent > 0)
                 .map(|cpu| cpu * 1e6 / total.sent as f64),
+            hold_machine_share: hold_machine_share(
+                inputs.generator_hold_cpu_seconds,
+                inputs.hold_seconds,
+                inputs.machine.cores,
+            ),
         };
         let memory = MemoryUse::build(
             inputs.samples,
@@ -624,7 +646,7 @@ impl StressSummary {
         let g = &self.generator;
         let _ = writeln!(
             out,
-            "generator:   {} workers, {:.2} CPU s in all ({} µs/request), {} CPU s in the hold ({} µs/request){}",
+            "generator:   {} workers, {:.2} CPU s in all ({} µs/request), {} CPU s in the hold ({} µs/request, {} of the machine){}",
             g.workers,
             g.cpu_seconds,
             g.cpu_us_per_request
@@ -633,6 +655,8 @@ impl StressSummary {
                 .map_or("n/a".to_string(), |v| format!("{v:.2}")),
             g.hold_cpu_us_per_request
                 .map_or("n/a".to_string(), |v| format!("{v:.1}")),
+            g.hold_machine_share
+                .map_or("n/a".to_string(), |v| format!("{:.1} %", v * 100.0)),
             if g.workers_lost > 0 {
                 format!(
                     ", {} workers LOST (ended without completing)",
@@ -699,6 +723,25 @@ pub fn bytes_per_second(rate: Option<f64>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hold_machine_share_divides_by_the_machine_s_cpu_seconds() {
+        // (hold CPU s, hold s, cores, share)
+        let cases = [
+            (Some(6.0), 30.0, 2, Some(0.1)),
+            (Some(60.0), 30.0, 2, Some(1.0)),
+            (Some(1.0), 0.0, 2, None),
+            (Some(1.0), 10.0, 0, None),
+            (None, 30.0, 2, None),
+        ];
+        for (cpu, hold, cores, share) in cases {
+            assert_eq!(
+                hold_machine_share(cpu, hold, cores),
+                share,
+                "{cpu:?} {hold} {cores}"
+            );
+        }
+    }
 
     #[test]
     fn node_resources_summarise_their_samples() {

@@ -427,7 +427,7 @@ fn judge_initialize(answer: &Answer) -> Result<(HeaderValue, HeaderValue), Failu
         return Err(FailureClass::ProtocolError);
     }
     let text = std::str::from_utf8(&answer.body).map_err(|_| FailureClass::ProtocolError)?;
-    if protocol::parse_reply(text) != Reply::Ok(protocol::INITIALIZE_ID) {
+    if protocol::parse_reply(text.as_bytes()) != Reply::Ok(protocol::INITIALIZE_ID) {
         return Err(FailureClass::ProtocolError);
     }
     let session_id = answer
@@ -451,9 +451,9 @@ fn judge_initialize(answer: &Answer) -> Result<(HeaderValue, HeaderValue), Failu
 /// What the answer to echo request `id` means.
 fn judge_echo(status: StatusCode, body: &[u8], id: u64) -> Outcome {
     match status {
-        StatusCode::OK => match std::str::from_utf8(body).map(protocol::parse_reply) {
-            Ok(Reply::Ok(answered)) if answered == id => Outcome::Ok,
-            Ok(Reply::Error(answered)) if answered == id => {
+        StatusCode::OK => match protocol::parse_reply(body) {
+            Reply::Ok(answered) if answered == id => Outcome::Ok,
+            Reply::Error(answered) if answered == id => {
                 Outcome::Failed(FailureClass::ProtocolError)
             }
             _ => Outcome::Died(FailureClass::ProtocolError),

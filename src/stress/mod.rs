@@ -10,6 +10,8 @@
 //! - `stats`: HDR latency histograms, per-second rows and their merge over workers.
 //! - `placement`: pure planning of sessions over targets, workers and source addresses.
 //! - `worker`: one shard of sessions (in a `stress-worker` process, a container, or in-process).
+//! - `find_max`: `--find-max`'s pure part: the rates to step through, each step's verdict, the table.
+//! - `rate_search`: runs those steps (a baseline and a cluster run each) and writes find-max.txt/csv.
 //! - `run`: the parent: plans, starts workers (together, on `go`), aggregates, samples, writes the report.
 //! - `resources`: per-node resource sampling (/proc and the node's `/metrics`).
 //! - `machine`: facts about the machine and CPU time of processes.
@@ -23,10 +25,12 @@
 pub mod containers;
 pub mod docker_stats;
 pub mod failure;
+pub mod find_max;
 pub mod http_session;
 pub mod machine;
 pub mod placement;
 pub mod protocol;
+pub mod rate_search;
 pub mod recorder;
 pub mod resources;
 pub mod run;

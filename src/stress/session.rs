@@ -7,7 +7,7 @@ use super::recorder::Recorder;
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::mpsc::UnboundedReceiver;
@@ -22,12 +22,79 @@ const MAX_HANDSHAKE_LINES: usize = 8;
 /// of generator memory each).
 const READ_BUFFER_BYTES: usize = 1024;
 
+/// Longest line a session accepts from a server; a longer one ends the session as a protocol error.
+pub const MAX_LINE_BYTES: usize = 1024 * 1024;
+
+/// The read half of a session: whole lines, each at most [`MAX_LINE_BYTES`], into one buffer
+/// reused for every line (a line per reply: no allocation per reply).
+#[derive(Debug)]
+struct LineReader {
+    inner: BufReader<OwnedReadHalf>,
+    line: Vec<u8>,
+    /// `line` holds a whole line that the caller has seen; the next read starts a new one.
+    complete: bool,
+}
+
+/// What [`LineReader::next_line`] found.
+#[derive(Debug, PartialEq, Eq)]
+enum LineRead {
+    Line,
+    Eof,
+    TooLong,
+}
+
+impl LineReader {
+    fn new(reader: OwnedReadHalf) -> Self {
+        Self {
+            inner: BufReader::with_capacity(READ_BUFFER_BYTES, reader),
+            line: Vec::new(),
+            complete: false,
+        }
+    }
+
+    /// Reads the next line (without its `\n`) into [`Self::line`].
+    ///
+    /// Cancel-safe, so it can sit in a `select!`: bytes read so far stay in `line` and the
+    /// next call goes on from them.
+    async fn next_line(&mut self) -> std::io::Result<LineRead> {
+        if self.complete {
+            self.line.clear();
+            self.complete = false;
+        }
+        loop {
+            let available = self.inner.fill_buf().await?;
+            if available.is_empty() {
+                return Ok(LineRead::Eof);
+            }
+            let (take, found) = match available.iter().position(|b| *b == b'\n') {
+                Some(end) => (end, true),
+                None => (available.len(), false),
+            };
+            if self.line.len() + take > MAX_LINE_BYTES {
+                return Ok(LineRead::TooLong);
+            }
+            self.line.extend_from_slice(&available[..take]);
+            self.inner.consume(take + usize::from(found));
+            if found {
+                self.complete = true;
+                return Ok(LineRead::Line);
+            }
+        }
+    }
+
+    fn line(&self) -> &[u8] {
+        &self.line
+    }
+}
+
 /// An established session, ready to carry echo requests.
 #[derive(Debug)]
 pub struct Session {
-    lines: Lines<BufReader<OwnedReadHalf>>,
+    reader: LineReader,
     writer: OwnedWriteHalf,
     next_id: u64,
+    /// The request line being written, reused for every request.
+    request: Vec<u8>,
 }
 
 /// How a session ended.
@@ -67,9 +134,10 @@ impl Session {
         let stream = connect(addr, source).await?;
         let (reader, writer) = stream.into_split();
         let mut session = Session {
-            lines: BufReader::with_capacity(READ_BUFFER_BYTES, reader).lines(),
+            reader: LineReader::new(reader),
             writer,
             next_id: protocol::INITIALIZE_ID + 1,
+            request: Vec::with_capacity(128),
         };
         if kind == TargetKind::Mcp {
             session.handshake().await?;
@@ -85,12 +153,13 @@ impl Session {
             .write_all(protocol::initialize_line().as_bytes())
             .await;
         for _ in 0..MAX_HANDSHAKE_LINES {
-            let line = match self.lines.next_line().await {
-                Ok(Some(line)) => line,
-                Ok(None) => return Err(FailureClass::Reset),
+            match self.reader.next_line().await {
+                Ok(LineRead::Line) => {}
+                Ok(LineRead::Eof) => return Err(FailureClass::Reset),
+                Ok(LineRead::TooLong) => return Err(FailureClass::ProtocolError),
                 Err(e) => return Err(FailureClass::from_stream_error(&e)),
-            };
-            match protocol::parse_reply(&line) {
+            }
+            match protocol::parse_reply(self.reader.line()) {
                 Reply::Ok(protocol::INITIALIZE_ID) if wrote.is_ok() => {
                     self.writer
                         .write_all(protocol::initialized_line().as_bytes())
@@ -121,19 +190,31 @@ impl Session {
     ) -> SessionEnd {
         let mut in_flight: VecDeque<(u64, Instant)> = VecDeque::new();
         let mut stopping = false;
+        // One timer for the whole session, armed at the oldest request's deadline. It is not
+        // moved when that request is answered: it fires early, expires nothing, and is armed
+        // again at the new oldest. So a request costs no timer of its own.
+        let expiry = sleep_until(far_future());
+        tokio::pin!(expiry);
+        let mut armed = false;
         let end = loop {
             if stopping && in_flight.is_empty() {
                 break SessionEnd::Stopped;
             }
-            let oldest_deadline = in_flight.front().map(|(_, at)| *at + request_timeout);
+            if !armed && let Some((_, at)) = in_flight.front() {
+                expiry.as_mut().reset(*at + request_timeout);
+                armed = true;
+            }
             tokio::select! {
-                line = self.lines.next_line() => match line {
-                    Ok(Some(line)) => {
-                        if let Some(died) = Self::on_line(&line, &mut in_flight, recorder) {
+                // Answers first: they free in-flight slots and stop their latency clock.
+                biased;
+                read = self.reader.next_line() => match read {
+                    Ok(LineRead::Line) => {
+                        if let Some(died) = Self::on_line(self.reader.line(), &mut in_flight, recorder) {
                             break SessionEnd::Died(died);
                         }
                     }
-                    Ok(None) => break SessionEnd::Died(FailureClass::Reset),
+                    Ok(LineRead::Eof) => break SessionEnd::Died(FailureClass::Reset),
+                    Ok(LineRead::TooLong) => break SessionEnd::Died(FailureClass::ProtocolError),
                     Err(e) => break SessionEnd::Died(FailureClass::from_stream_error(&e)),
                 },
                 next = due.recv(), if !stopping => match next {
@@ -141,8 +222,8 @@ impl Session {
                         let id = self.next_id;
                         self.next_id += 1;
                         in_flight.push_back((id, intended));
-                        let line = protocol::echo_request_line(id);
-                        match timeout(request_timeout, self.writer.write_all(line.as_bytes())).await {
+                        protocol::write_echo_request_line(&mut self.request, id);
+                        match timeout(request_timeout, self.writer.write_all(&self.request)).await {
                             Ok(Ok(())) => {}
                             Ok(Err(e)) => break SessionEnd::Died(FailureClass::from_stream_error(&e)),
                             Err(_) => break SessionEnd::Died(FailureClass::RequestTimeout),
@@ -150,7 +231,8 @@ impl Session {
                     }
                     None => stopping = true,
                 },
-                () = sleep_until(oldest_deadline.unwrap_or_else(far_future)), if oldest_deadline.is_some() => {
+                () = &mut expiry, if armed => {
+                    armed = false;
                     let now = Instant::now();
                     while in_flight.front().is_some_and(|(_, at)| *at + request_timeout <= now) {
                         in_flight.pop_front();
@@ -174,7 +256,7 @@ impl Session {
 
     /// Resolves one received line; returns the failure that ends the session, if it does.
     fn on_line(
-        line: &str,
+        line: &[u8],
         in_flight: &mut VecDeque<(u64, Instant)>,
         recorder: &Recorder,
     ) -> Option<FailureClass> {
@@ -234,4 +316,107 @@ pub(super) async fn connect(
 
 pub(super) fn far_future() -> Instant {
     Instant::now() + Duration::from_secs(86_400)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    /// A connected pair: the session's reader (and its write half, which must live as long
+    /// or the socket half-closes) and the server's socket.
+    async fn pair() -> ((LineReader, OwnedWriteHalf), TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap());
+        let (client, accepted) = tokio::join!(client, listener.accept());
+        let (read, write) = client.unwrap().into_split();
+        ((LineReader::new(read), write), accepted.unwrap().0)
+    }
+
+    #[tokio::test]
+    async fn lines_are_read_whole_and_the_buffer_is_reused() {
+        let ((mut reader, _write), mut server) = pair().await;
+        server.write_all(b"{\"id\":2,").await.unwrap();
+        // The first half arrives, the read is abandoned (a select! took another branch) ...
+        let abandoned = timeout(Duration::from_millis(50), reader.next_line()).await;
+        assert!(abandoned.is_err());
+        // ... and the next read goes on from what it had.
+        server.write_all(b"\"result\":1}\nsecond\n").await.unwrap();
+        assert_eq!(reader.next_line().await.unwrap(), LineRead::Line);
+        assert_eq!(reader.line(), b"{\"id\":2,\"result\":1}");
+        assert_eq!(reader.next_line().await.unwrap(), LineRead::Line);
+        assert_eq!(reader.line(), b"second");
+        drop(server);
+        assert_eq!(reader.next_line().await.unwrap(), LineRead::Eof);
+    }
+
+    #[tokio::test]
+    async fn a_line_over_the_cap_is_refused_and_one_at_the_cap_is_read() {
+        // (line length before the newline, what the read finds)
+        let cases = [
+            (MAX_LINE_BYTES, LineRead::Line),
+            (MAX_LINE_BYTES + 1, LineRead::TooLong),
+        ];
+        for (length, expected) in cases {
+            let ((mut reader, _write), mut server) = pair().await;
+            let writer = tokio::spawn(async move {
+                let mut line = vec![b'x'; length];
+                line.push(b'\n');
+                let _ = server.write_all(&line).await;
+                // Hold the socket open until the reader is done with it.
+                let _ = server.read(&mut [0u8; 1]).await;
+            });
+            assert_eq!(reader.next_line().await.unwrap(), expected, "{length}");
+            if expected == LineRead::Line {
+                assert_eq!(reader.line().len(), length);
+            }
+            drop(reader);
+            writer.abort();
+        }
+    }
+
+    /// A baseline-style server that echoes the first `answered` lines, then reads on in silence.
+    async fn echo_first(answered: usize) -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (socket, _) = listener.accept().await.unwrap();
+            let (read, mut write) = socket.into_split();
+            let mut lines = BufReader::new(read).lines();
+            let mut seen = 0;
+            while let Ok(Some(line)) = lines.next_line().await {
+                seen += 1;
+                if seen <= answered {
+                    let _ = write.write_all(format!("{line}\n").as_bytes()).await;
+                }
+            }
+        });
+        addr
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_unanswered_request_times_out_at_its_own_deadline_not_the_first_one() {
+        let addr = echo_first(1).await;
+        let session = Session::open(addr, TargetKind::BaselineEcho, None, Duration::from_secs(1))
+            .await
+            .unwrap();
+        let recorder = Recorder::new(&["baseline".to_string()]);
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let t0 = Instant::now();
+        let timeout_after = Duration::from_secs(5);
+        recorder.requests_sent(2);
+        tx.send(t0).unwrap();
+        tx.send(t0 + Duration::from_secs(2)).unwrap();
+        drop(tx);
+        // The session timer is armed at the first request's deadline (t0 + 5 s); that one is
+        // answered, so the timer fires, expires nothing, and is armed at t0 + 7 s.
+        let end = session.drive(rx, timeout_after, &recorder).await;
+        assert_eq!(end, SessionEnd::Stopped);
+        assert!(Instant::now() >= t0 + Duration::from_secs(7));
+        let row = recorder.cut(1);
+        assert_eq!((row.ok, row.failed), (1, 1));
+        assert_eq!(row.request_failures.get(FailureClass::RequestTimeout), 1);
+        assert_eq!(recorder.outstanding(), 0);
+    }
 }
