@@ -222,10 +222,8 @@ async fn run_phase(
     for stop in &mut stops {
         stop.go().await;
     }
-    if let Some(at) = start_at {
-        if let Ok(wait) = at.duration_since(SystemTime::now()) {
-            tokio::time::sleep(wait).await;
-        }
+    if let Some(wait) = start_at.and_then(|at| at.duration_since(SystemTime::now()).ok()) {
+        tokio::time::sleep(wait).await;
     }
     let started_unix = SystemTime::now()
         .duration_since(UNIX_EPOCH)
