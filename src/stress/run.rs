@@ -204,26 +204,42 @@ async fn run_phase(
         }
     }
     let (events_tx, mut events_rx) = mpsc::unbounded_channel();
+    // Listened to from here on: Ctrl-C while workers start (job services are slow to create, and
+    // the shared start may lie seconds ahead) stops the ones started rather than leaving them.
+    let mut ctrl_c = std::pin::pin!(tokio::signal::ctrl_c());
     let mut stops = Vec::new();
+    let mut failed_to_start = None;
     for spec in specs.iter().cloned() {
-        match launch(spec, &options.launch, events_tx.clone()).await {
-            Ok(stop) => stops.push(stop),
-            Err(e) => {
-                // The workers already started would run their shard without a reader.
-                for stop in &mut stops {
-                    stop.stop().await;
-                }
-                return Err(e);
-            }
+        tokio::select! {
+            started = launch(spec, &options.launch, events_tx.clone()) => match started {
+                Ok(stop) => stops.push(stop),
+                Err(e) => failed_to_start = Some(e),
+            },
+            _ = &mut ctrl_c => failed_to_start = Some(anyhow::anyhow!("interrupted while the workers started")),
+        }
+        if failed_to_start.is_some() {
+            break;
         }
     }
     drop(events_tx);
-    // Every worker is up and holds its spec: start them together, and the run's clock with them.
-    for stop in &mut stops {
-        stop.go().await;
+    if failed_to_start.is_none() {
+        // Every worker is up and holds its spec: start them together, and the run's clock with them.
+        for stop in &mut stops {
+            stop.go().await;
+        }
+        if let Some(wait) = start_at.and_then(|at| at.duration_since(SystemTime::now()).ok()) {
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                _ = &mut ctrl_c => failed_to_start = Some(anyhow::anyhow!("interrupted before the run's start")),
+            }
+        }
     }
-    if let Some(wait) = start_at.and_then(|at| at.duration_since(SystemTime::now()).ok()) {
-        tokio::time::sleep(wait).await;
+    if let Some(e) = failed_to_start {
+        // The workers already started would run their shard without a reader.
+        for stop in &mut stops {
+            stop.stop().await;
+        }
+        return Err(e);
     }
     let started_unix = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -277,7 +293,6 @@ async fn run_phase(
         planned_end.saturating_sub(KERNEL_READ_BEFORE_END.min(options.duration / 2)),
     );
     let mut kernel_timer = std::pin::pin!(kernel_timer);
-    let mut ctrl_c = std::pin::pin!(tokio::signal::ctrl_c());
     let mut overrun_timer = std::pin::pin!(tokio::time::sleep(overrun));
     while running > 0 {
         tokio::select! {

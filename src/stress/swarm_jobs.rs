@@ -382,7 +382,14 @@ async fn task_ended(docker: &Docker, name: &str) -> Option<String> {
             )
         )
     });
-    if running || states.is_empty() {
+    if states.is_empty() {
+        // Not scheduled yet, or removed (an early stop) while its logs had not ended.
+        return match docker.inspect_service(name, None).await {
+            Err(e) if crate::engine::docker::is_not_found(&e) => Some(String::new()),
+            _ => None,
+        };
+    }
+    if running {
         return None;
     }
     Some(
