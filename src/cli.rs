@@ -222,8 +222,9 @@ pub enum Command {
         /// Sessions per load-generator process (each session is an open file).
         #[arg(long, default_value_t = erlmcp_gen::stress::DEFAULT_SESSIONS_PER_WORKER)]
         sessions_per_worker: u32,
-        /// Where load workers run: `network` = containers on a Docker cluster's network (auto's
-        /// choice for Docker: no userland proxy in the path), `host` = processes on this machine.
+        /// Where load workers run: `network` = containers on a Docker cluster's network, or
+        /// Swarm jobs on a swarm's overlay (auto's choice for both: no userland proxy in the
+        /// path), `host` = processes on this machine.
         #[arg(long, value_enum, default_value = "auto")]
         workers: WorkersOn,
         /// Run the profile on two runtimes and report the second's overhead, e.g. native,docker.
@@ -246,7 +247,12 @@ pub enum Command {
     },
     /// Internal: one load-generator worker process of `stress` (shard spec on stdin).
     #[command(hide = true)]
-    StressWorker,
+    StressWorker {
+        /// Read the shard spec from ERLMCP_STRESS_SHARD and start at its start time (a Swarm
+        /// job has no stdin); always exits 0, reporting a failure as an event.
+        #[arg(long)]
+        shard_from_env: bool,
+    },
     /// Remove the cluster's containers (or processes) and network; volumes only with --volumes.
     Down {
         /// Cluster file and runtime.

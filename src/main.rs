@@ -65,7 +65,15 @@ fn main() -> ExitCode {
             watch_for,
         } => block_on(cmd_status(runtime, watch.then_some(watch_for.0))),
         Command::Down { runtime, volumes } => block_on(cmd_down(runtime, volumes)),
-        Command::StressWorker => erlmcp_gen::stress::worker_main().map(|()| Outcome::Success),
+        Command::StressWorker {
+            shard_from_env: false,
+        } => erlmcp_gen::stress::worker_main().map(|()| Outcome::Success),
+        Command::StressWorker {
+            shard_from_env: true,
+        } => {
+            erlmcp_gen::stress::job_worker::job_main();
+            Ok(Outcome::Success)
+        }
         Command::Stress {
             runtime,
             connections,

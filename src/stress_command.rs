@@ -10,6 +10,7 @@ use anyhow::bail;
 use crate::config::model::{Cluster, RuntimeKind};
 use crate::engine::Runtime;
 use crate::engine::docker::DockerEngine;
+use crate::engine::swarm::SwarmEngine;
 use crate::progress::Progress;
 use crate::report::summary::ClusterFileFacts;
 use crate::stress::containers::{
@@ -19,6 +20,7 @@ use crate::stress::docker_stats::DockerSampler;
 use crate::stress::find_max::{FindMaxPlan, FindMaxResult};
 use crate::stress::rate_search::find_max_async;
 use crate::stress::resources::{NativeSampler, NoSampler, ResourceSampler};
+use crate::stress::swarm_jobs::{SwarmJobs, remove_stress_jobs};
 use crate::stress::targets::{Baselines, cluster_targets};
 use crate::stress::{
     RemoteWorkers, Slo, StressOptions, StressSummary, StressTarget, Transport, WorkerHost as _,
@@ -29,11 +31,12 @@ use std::sync::Arc;
 /// Where the load-generator workers run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum WorkersOn {
-    /// `network` for a Docker cluster, `host` for a native one.
+    /// `network` for a Docker or swarm cluster, `host` for a native one.
     Auto,
     /// Processes on this machine, through the nodes' published ports.
     Host,
-    /// Containers on the cluster's Docker network (no userland proxy in the path).
+    /// Containers on the cluster's Docker network, or Swarm jobs on its overlay network (no
+    /// userland proxy in the path).
     Network,
 }
 
@@ -141,16 +144,14 @@ pub async fn run_on(
     if request.workers_on == WorkersOn::Network && matches!(runtime, Runtime::Native(_)) {
         bail!("--workers network needs the Docker runtime; a native cluster has no network");
     }
-    if request.workers_on == WorkersOn::Network && matches!(runtime, Runtime::Swarm(_)) {
-        bail!(
-            "--workers network is not supported on the swarm runtime yet; use `--workers host` (the nodes' published ports)"
-        );
-    }
     let mut targets = cluster_targets(cluster, runtime).await?;
     let options = options(cluster, request, runtime.name(), out);
     match runtime {
         Runtime::Docker(engine) if request.workers_on != WorkersOn::Host => {
             run_in_network(cluster, engine, request, targets, options, progress).await
+        }
+        Runtime::Swarm(swarm) if request.workers_on != WorkersOn::Host => {
+            run_as_jobs(cluster, swarm, request, targets, options, progress).await
         }
         // Samplers watch the cluster's nodes only: the baselines sit idle during the cluster's
         // phase, and their own phase is not sampled.
@@ -250,6 +251,38 @@ async fn run_in_network(
     }
     // Workers remove their own containers as they end; this catches any that did not.
     let _ = remove_stress_containers(engine, cluster).await;
+    result
+}
+
+/// Workers as Swarm jobs on the cluster's overlay network; every job is removed afterwards.
+async fn run_as_jobs(
+    cluster: &Cluster,
+    swarm: &SwarmEngine,
+    request: &StressRequest,
+    targets: Vec<StressTarget>,
+    mut options: StressOptions,
+    progress: &Progress,
+) -> anyhow::Result<StressSummary> {
+    if request.baseline {
+        // Host baselines listen on this machine's loopback, which the jobs cannot reach.
+        progress.warn(
+            "no baseline on swarm jobs: the baseline echo servers are not on the overlay \
+             network (use `--workers host` for a baseline on swarm)",
+        );
+    }
+    let exe = std::env::current_exe()?;
+    let jobs =
+        SwarmJobs::prepare(swarm, cluster, &exe, request.sessions_per_worker, progress).await?;
+    progress.info(format!("stress workers run as {}", jobs.describe()));
+    options.launch = WorkerLaunch::Remote(RemoteWorkers(Arc::new(jobs)));
+    // The sampler reads each node's /metrics through its published API port, from this machine.
+    let sampler: Box<dyn ResourceSampler> = Box::new(NativeSampler::new(&targets));
+    let result = crate::stress::run::run_async(targets, &options, sampler).await;
+    // Jobs are removed as their streams end; this catches those that did not (an error, Ctrl-C,
+    // a worker that outlived the run's bounds).
+    if let Err(e) = remove_stress_jobs(&swarm.client(), &cluster.name).await {
+        progress.warn(format!("stress jobs may be left: {e:#}"));
+    }
     result
 }
 

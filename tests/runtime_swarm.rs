@@ -10,117 +10,21 @@
 //! you wrap it in `flock` anyway, set `ERLMCP_DOCKER_LOCK_HELD=1`.
 
 mod cluster_support;
+mod swarm_support;
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use bollard::Docker;
-use bollard::models::{LocalNodeState, SwarmInitRequest};
 use bollard::query_parameters::{
-    InspectServiceOptions, LeaveSwarmOptionsBuilder, ListConfigsOptionsBuilder,
-    ListNetworksOptionsBuilder, ListSecretsOptionsBuilder, ListServicesOptionsBuilder,
-    ListVolumesOptionsBuilder,
+    InspectServiceOptions, ListConfigsOptionsBuilder, ListNetworksOptionsBuilder,
+    ListSecretsOptionsBuilder, ListServicesOptionsBuilder, ListVolumesOptionsBuilder,
 };
 use cluster_support::*;
+use swarm_support::*;
 
 const NAME: &str = "erlmcp-test-swarm";
 /// API 28130–28131, listeners 28230–28231, Prometheus 28330: no other test uses them.
 const BASE: u16 = 28130;
-
-fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(future)
-}
-
-async fn engine() -> Docker {
-    Docker::connect_with_local_defaults()
-        .unwrap()
-        .negotiate_version()
-        .await
-        .unwrap()
-}
-
-/// Holds the shared Docker lock, and leaves the swarm at the end when the test made it.
-struct SwarmGuard {
-    _lock: Option<DockerLock>,
-    initialised: bool,
-}
-
-/// `/tmp/erlmcp-docker.lock`, held by a `flock` child until dropped (closing its stdin ends it).
-struct DockerLock(std::process::Child);
-
-impl DockerLock {
-    fn take() -> Self {
-        use std::io::BufRead as _;
-        let mut child = std::process::Command::new("flock")
-            .args([
-                "/tmp/erlmcp-docker.lock",
-                "sh",
-                "-c",
-                "echo locked; exec cat",
-            ])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("flock (util-linux) takes the Docker lock");
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert_eq!(line.trim(), "locked");
-        DockerLock(child)
-    }
-}
-
-impl Drop for DockerLock {
-    fn drop(&mut self) {
-        drop(self.0.stdin.take());
-        let _ = self.0.wait();
-    }
-}
-
-impl SwarmGuard {
-    fn take() -> Self {
-        let lock = std::env::var_os("ERLMCP_DOCKER_LOCK_HELD")
-            .is_none()
-            .then(DockerLock::take);
-        let initialised = block_on(async {
-            let docker = engine().await;
-            let info = docker.info().await.unwrap();
-            let state = info.swarm.and_then(|s| s.local_node_state);
-            if state == Some(LocalNodeState::ACTIVE) {
-                return false;
-            }
-            docker
-                .init_swarm(SwarmInitRequest {
-                    listen_addr: Some("127.0.0.1:2377".into()),
-                    advertise_addr: Some("127.0.0.1".into()),
-                    ..Default::default()
-                })
-                .await
-                .expect("making this engine a single-node swarm");
-            true
-        });
-        SwarmGuard {
-            _lock: lock,
-            initialised,
-        }
-    }
-}
-
-impl Drop for SwarmGuard {
-    fn drop(&mut self) {
-        if self.initialised {
-            block_on(async {
-                let options = LeaveSwarmOptionsBuilder::default().force(true).build();
-                let _ = engine().await.leave_swarm(Some(options)).await;
-            });
-        }
-    }
-}
 
 fn cluster_filter() -> HashMap<String, Vec<String>> {
     HashMap::from([("label".to_string(), vec![format!("erlmcp.cluster={NAME}")])])

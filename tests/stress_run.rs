@@ -432,3 +432,108 @@ fn an_http_run_needs_every_node_to_have_an_api_address() {
     .to_string();
     assert!(error.contains("no HTTP API address"), "{error}");
 }
+
+/// Workers started the way Swarm jobs are (`stress-worker --shard-from-env`, no stdin, the
+/// spec in the environment), as processes of this machine; records each one's exit status.
+struct EnvWorkers {
+    statuses: std::sync::Arc<std::sync::Mutex<Vec<std::process::ExitStatus>>>,
+    start_times: std::sync::Mutex<Vec<Option<u64>>>,
+}
+
+impl erlmcp_gen::stress::WorkerHost for EnvWorkers {
+    fn describe(&self) -> String {
+        "environment-spec worker processes".into()
+    }
+
+    fn start_lead(&self, _workers: usize) -> Option<Duration> {
+        Some(Duration::from_millis(700))
+    }
+
+    fn start<'a>(
+        &'a self,
+        spec: &'a erlmcp_gen::stress::worker::ShardSpec,
+    ) -> futures_util::future::BoxFuture<'a, anyhow::Result<erlmcp_gen::stress::WorkerPipes>> {
+        Box::pin(async move {
+            self.start_times.lock().unwrap().push(spec.start_at_unix_ms);
+            let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_erlmcp-gen"))
+                .args(["stress-worker", "--shard-from-env"])
+                .env(
+                    erlmcp_gen::stress::job_worker::SHARD_ENV,
+                    serde_json::to_string(spec)?,
+                )
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::piped())
+                .kill_on_drop(true)
+                .spawn()?;
+            let output = child.stdout.take().unwrap();
+            let pid = child.id().unwrap().to_string();
+            let statuses = self.statuses.clone();
+            Ok(erlmcp_gen::stress::WorkerPipes {
+                input: erlmcp_gen::stress::WorkerInput::Started {
+                    stop: Box::pin(async move {
+                        let _ = std::process::Command::new("kill")
+                            .args(["-INT", &pid])
+                            .status();
+                    }),
+                },
+                output: Box::pin(output),
+                finished: Box::pin(async move {
+                    if let Ok(status) = child.wait().await {
+                        statuses.lock().unwrap().push(status);
+                    }
+                }),
+            })
+        })
+    }
+}
+
+#[test]
+fn workers_without_stdin_take_their_shard_from_the_environment_and_start_together() {
+    let a = MockServer::start(MockConfig::mcp(1000));
+    let b = MockServer::start(MockConfig::mcp(1000));
+    let mut options = options("env-workers", 20, 1000, 100.0);
+    options.sessions_per_worker = 10;
+    let host = std::sync::Arc::new(EnvWorkers {
+        statuses: Default::default(),
+        start_times: Default::default(),
+    });
+    options.launch = WorkerLaunch::Remote(erlmcp_gen::stress::RemoteWorkers(host.clone()));
+    let summary = run(
+        vec![
+            target("a", a.addr, 1000, TargetKind::Mcp),
+            target("b", b.addr, 1000, TargetKind::Mcp),
+        ],
+        &options,
+    )
+    .unwrap();
+    assert_reconciles(&summary);
+    assert_eq!(summary.generator.workers, 2);
+    assert_eq!(summary.generator.workers_lost, 0);
+    assert_eq!(summary.sessions.peak_open, 20);
+    assert_eq!(summary.requests.failed, 0);
+    assert!(summary.requests.ok > 0);
+    let starts = host.start_times.lock().unwrap().clone();
+    assert_eq!(starts.len(), 2);
+    assert!(starts[0].is_some(), "the spec names the shared start");
+    assert_eq!(starts[0], starts[1], "one start for every worker");
+    let statuses = host.statuses.lock().unwrap().clone();
+    assert_eq!(statuses.len(), 2);
+    assert!(statuses.iter().all(|s| s.success()), "{statuses:?}");
+}
+
+#[test]
+fn a_job_worker_without_a_shard_reports_the_failure_and_exits_zero() {
+    // Swarm retries a job task that exits non-zero; the failure must be an event instead.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_erlmcp-gen"))
+        .args(["stress-worker", "--shard-from-env"])
+        .env_remove(erlmcp_gen::stress::job_worker::SHARD_ENV)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.starts_with(r#"{"event":"failed","error":"ERLMCP_STRESS_SHARD is not set"#),
+        "{stdout}"
+    );
+}

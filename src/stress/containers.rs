@@ -24,7 +24,8 @@ use crate::config::model::{CONTAINER_API_PORT, CONTAINER_LISTENER_PORT, Cluster}
 use crate::engine::docker::{DockerEngine, NODE_USER, least_privilege, nofile_ulimits};
 use crate::engine::image;
 use crate::progress::Progress;
-use crate::stress::{StressTarget, TargetKind, WorkerHost, WorkerPipes};
+use crate::stress::worker::ShardSpec;
+use crate::stress::{StressTarget, TargetKind, WorkerHost, WorkerInput, WorkerPipes};
 
 /// Label on the containers `stress` runs (load workers, baseline echo servers): the cluster
 /// they load. Not `erlmcp.cluster`, so `plan` never counts them as the cluster's own.
@@ -37,7 +38,7 @@ const LABEL_STRESS_ROLE: &str = "erlmcp.stress-role";
 pub const STRESS_WORKER_USER: &str = "65534:65534";
 
 /// Open files a worker container asks for beyond its sessions (stdio, the runtime's own).
-const FD_HEADROOM: u64 = 512;
+pub(crate) const FD_HEADROOM: u64 = 512;
 
 /// How long a baseline echo container may take to listen.
 const BASELINE_START_TIMEOUT: Duration = Duration::from_secs(15);
@@ -62,36 +63,7 @@ impl ContainerWorkers {
         progress: &Progress,
     ) -> anyhow::Result<Self> {
         remove_stress_containers(engine, cluster).await?;
-        let from_source = !image::runs_in_linux_container(binary);
-        let context = if from_source {
-            let root = image::workspace_root().with_context(|| {
-                format!(
-                    "this erlmcp-gen ({}) is not a Linux program, so the worker containers cannot \
-                     run it, and building their image from source needs the erlmcp-gen workspace; \
-                     use `--workers host`",
-                    binary.display()
-                )
-            })?;
-            progress.info(format!(
-                "stress workers: this erlmcp-gen is not a Linux program; building the worker \
-                 image from source in {}",
-                cluster.image.builder
-            ));
-            image::source_stress_worker_context(&cluster.image.builder, &root)?
-        } else {
-            image::stress_worker_context(binary)?
-        };
-        let built = engine.ensure_image(context, progress).await;
-        let image = if from_source {
-            built.with_context(|| {
-                format!(
-                    "the worker image's source build needs {} (pull it, or use `--workers host`)",
-                    cluster.image.builder
-                )
-            })?
-        } else {
-            built?
-        };
+        let image = worker_image(engine, cluster, binary, progress).await?;
         let nofile = engine.clamp_nofile(
             "stress workers",
             u64::from(sessions_per_worker) + FD_HEADROOM,
@@ -153,11 +125,52 @@ impl ContainerWorkers {
             });
         let docker = self.docker.clone();
         Ok(WorkerPipes {
-            input: attached.input,
+            input: WorkerInput::Stdin(attached.input),
             output: Box::pin(StreamReader::new(stdout)),
             finished: Box::pin(async move { remove_container(&docker, &name).await }),
         })
     }
+}
+
+/// The image workers run, built on `engine` from `binary` (this program) when it lacks it, or
+/// from the workspace's source when this program is not a Linux one.
+pub(crate) async fn worker_image(
+    engine: &DockerEngine,
+    cluster: &Cluster,
+    binary: &Path,
+    progress: &Progress,
+) -> anyhow::Result<String> {
+    let from_source = !image::runs_in_linux_container(binary);
+    let context = if from_source {
+        let root = image::workspace_root().with_context(|| {
+            format!(
+                "this erlmcp-gen ({}) is not a Linux program, so the worker containers cannot \
+                 run it, and building their image from source needs the erlmcp-gen workspace; \
+                 use `--workers host`",
+                binary.display()
+            )
+        })?;
+        progress.info(format!(
+            "stress workers: this erlmcp-gen is not a Linux program; building the worker \
+             image from source in {}",
+            cluster.image.builder
+        ));
+        image::source_stress_worker_context(&cluster.image.builder, &root)?
+    } else {
+        image::stress_worker_context(binary)?
+    };
+    let built = engine.ensure_image(context, progress).await;
+    let image = if from_source {
+        built.with_context(|| {
+            format!(
+                "the worker image's source build needs {} (pull it, or use `--workers host`)",
+                cluster.image.builder
+            )
+        })?
+    } else {
+        built?
+    };
+    Ok(image)
 }
 
 impl WorkerHost for ContainerWorkers {
@@ -165,8 +178,8 @@ impl WorkerHost for ContainerWorkers {
         format!("containers on network {}", self.network)
     }
 
-    fn start(&self, worker: u32) -> BoxFuture<'_, anyhow::Result<WorkerPipes>> {
-        Box::pin(self.start_worker(worker))
+    fn start<'a>(&'a self, spec: &'a ShardSpec) -> BoxFuture<'a, anyhow::Result<WorkerPipes>> {
+        Box::pin(self.start_worker(spec.worker))
     }
 }
 
@@ -320,7 +333,8 @@ impl ContainerBaselines {
     }
 }
 
-fn stress_labels(cluster: &str, role: &str) -> HashMap<String, String> {
+/// The labels of a stress container or job: the cluster it loads and its role.
+pub(crate) fn stress_labels(cluster: &str, role: &str) -> HashMap<String, String> {
     HashMap::from([
         (LABEL_STRESS_OF.to_string(), cluster.to_string()),
         (LABEL_STRESS_ROLE.to_string(), role.to_string()),

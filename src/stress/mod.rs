@@ -12,21 +12,25 @@
 //! - `worker`: one shard of sessions (in a `stress-worker` process, a container, or in-process).
 //! - `find_max`: `--find-max`'s pure part: the rates to step through, each step's verdict, the table.
 //! - `rate_search`: runs those steps (a baseline and a cluster run each) and writes find-max.txt/csv.
+//! - `job_worker`: a worker as a Swarm job: shard from the environment, wall-clock start, exit 0.
 //! - `run`: the parent: plans, starts workers (together, on `go`), aggregates, samples, writes the report.
 //! - `resources`: per-node resource sampling (/proc and the node's `/metrics`).
 //! - `machine`: facts about the machine and CPU time of processes.
 //! - `targets`: a running cluster's nodes as stress targets, and the native baseline echo servers.
 //! - `containers`: stress workers and baseline echo servers as containers on a Docker cluster's network.
 //! - `docker_stats`: per-container resource samples through the engine's stats API.
+//! - `swarm_jobs`: stress workers as one-task Swarm jobs on a swarm cluster's overlay network.
 //!
-//! Workers outside this machine's process table (containers on a Docker cluster's network) come
-//! from a [`WorkerHost`]; [`containers`] is the Docker one.
+//! Workers outside this machine's process table (containers on a Docker cluster's network, jobs
+//! on a swarm's overlay) come from a [`WorkerHost`]; [`containers`] is the Docker one,
+//! [`swarm_jobs`] the Swarm one.
 
 pub mod containers;
 pub mod docker_stats;
 pub mod failure;
 pub mod find_max;
 pub mod http_session;
+pub mod job_worker;
 pub mod machine;
 pub mod placement;
 pub mod protocol;
@@ -37,6 +41,7 @@ pub mod run;
 pub mod schedule;
 pub mod session;
 pub mod stats;
+pub mod swarm_jobs;
 pub mod targets;
 pub mod worker;
 
@@ -90,11 +95,23 @@ pub struct Slo {
     pub max_error_rate: f64,
 }
 
-/// A started worker that is not a child of this process: its stdin, its stdout, and what to
+/// How the parent talks to a started worker that is not a child of this process.
+pub enum WorkerInput {
+    /// The worker's stdin: the shard spec goes here, then `go`, and `stop` to end it early.
+    Stdin(Pin<Box<dyn AsyncWrite + Send>>),
+    /// The worker got its spec when it was started (a Swarm job has no stdin) and starts at the
+    /// spec's wall-clock start time; awaiting this ends it early.
+    Started {
+        /// Ends the worker early (e.g. removes its job service).
+        stop: BoxFuture<'static, ()>,
+    },
+}
+
+/// A started worker that is not a child of this process: its input, its stdout, and what to
 /// do once its stdout has ended (e.g. remove its container).
 pub struct WorkerPipes {
-    /// The worker's stdin: the shard spec goes here, then `stop` to end it early.
-    pub input: Pin<Box<dyn AsyncWrite + Send>>,
+    /// How the spec, `go` and an early stop reach the worker.
+    pub input: WorkerInput,
     /// The worker's stdout: one JSON event per line.
     pub output: Pin<Box<dyn AsyncRead + Send>>,
     /// Awaited after `output` ends; cleans up after the worker.
@@ -106,8 +123,17 @@ pub struct WorkerPipes {
 pub trait WorkerHost: Send + Sync {
     /// Where this host runs workers, for messages ("containers on network erlmcp").
     fn describe(&self) -> String;
-    /// Starts worker `worker` running `erlmcp-gen stress-worker` with its pipes attached.
-    fn start(&self, worker: u32) -> BoxFuture<'_, anyhow::Result<WorkerPipes>>;
+    /// How far ahead of now the shared wall-clock start of `workers` workers must lie, for a
+    /// host whose workers get no `go` line (see [`WorkerInput::Started`]); `None` for one that
+    /// reads stdin.
+    fn start_lead(&self, _workers: usize) -> Option<Duration> {
+        None
+    }
+    /// Starts the worker of `spec` running `erlmcp-gen stress-worker` with its pipes attached.
+    fn start<'a>(
+        &'a self,
+        spec: &'a worker::ShardSpec,
+    ) -> BoxFuture<'a, anyhow::Result<WorkerPipes>>;
 }
 
 /// A shared [`WorkerHost`]; equal when it is the same host.

@@ -6,7 +6,9 @@ use super::placement::{SOURCES_PER_WORKER, loopback_sources, plan_sessions, sour
 use super::resources::{NativeSampler, NoSampler, NodeSample, ResourceSampler};
 use super::stats::Timeline;
 use super::worker::{ShardSpec, ShardTarget, WorkerEvent, run_shard};
-use super::{StressOptions, StressTarget, TargetKind, Transport, WorkerLaunch, WorkerPipes};
+use super::{
+    StressOptions, StressTarget, TargetKind, Transport, WorkerInput, WorkerLaunch, WorkerPipes,
+};
 use crate::host::socket_probe::read_counters;
 use crate::report;
 pub use crate::report::summary::StressSummary;
@@ -120,6 +122,8 @@ struct PhaseOutput {
 enum StopHandle {
     InProcess(watch::Sender<bool>),
     Process(Option<Pin<Box<dyn AsyncWrite + Send>>>),
+    /// A worker without stdin (a Swarm job): the future ends it, once.
+    Started(Option<futures_util::future::BoxFuture<'static, ()>>),
 }
 
 impl StopHandle {
@@ -142,6 +146,11 @@ impl StopHandle {
                     let _ = stdin.flush().await;
                     // Keep it open until the worker exits: closing would also mean stop, and it is.
                     *self = StopHandle::Process(Some(stdin));
+                }
+            }
+            StopHandle::Started(stop) => {
+                if let Some(stop) = stop.take() {
+                    stop.await;
                 }
             }
         }
@@ -179,16 +188,58 @@ async fn run_phase(
     let cpu_at_start = process_cpu_seconds("self").unwrap_or(0.0);
     // Before any worker connects: the kernel's memory without this run's sockets.
     let kernel_at_start = read_counters();
-    let specs = shard_specs(&targets, options, source_block(std::process::id(), phase));
+    let mut specs = shard_specs(&targets, options, source_block(std::process::id(), phase));
+    // Workers that get no `go` line start at a shared wall-clock time instead.
+    let start_at = match &options.launch {
+        WorkerLaunch::Remote(host) => host.0.start_lead(specs.len()),
+        _ => None,
+    }
+    .map(|lead| SystemTime::now() + lead);
+    if let Some(at) = start_at {
+        let unix_ms = at
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        for spec in &mut specs {
+            spec.start_at_unix_ms = Some(unix_ms);
+        }
+    }
     let (events_tx, mut events_rx) = mpsc::unbounded_channel();
+    // Listened to from here on: Ctrl-C while workers start (job services are slow to create, and
+    // the shared start may lie seconds ahead) stops the ones started rather than leaving them.
+    let mut ctrl_c = std::pin::pin!(tokio::signal::ctrl_c());
     let mut stops = Vec::new();
+    let mut failed_to_start = None;
     for spec in specs.iter().cloned() {
-        stops.push(launch(spec, &options.launch, events_tx.clone()).await?);
+        tokio::select! {
+            started = launch(spec, &options.launch, events_tx.clone()) => match started {
+                Ok(stop) => stops.push(stop),
+                Err(e) => failed_to_start = Some(e),
+            },
+            _ = &mut ctrl_c => failed_to_start = Some(anyhow::anyhow!("interrupted while the workers started")),
+        }
+        if failed_to_start.is_some() {
+            break;
+        }
     }
     drop(events_tx);
-    // Every worker is up and holds its spec: start them together, and the run's clock with them.
-    for stop in &mut stops {
-        stop.go().await;
+    if failed_to_start.is_none() {
+        // Every worker is up and holds its spec: start them together, and the run's clock with them.
+        for stop in &mut stops {
+            stop.go().await;
+        }
+        if let Some(wait) = start_at.and_then(|at| at.duration_since(SystemTime::now()).ok()) {
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                _ = &mut ctrl_c => failed_to_start = Some(anyhow::anyhow!("interrupted before the run's start")),
+            }
+        }
+    }
+    if let Some(e) = failed_to_start {
+        // The workers already started would run their shard without a reader.
+        for stop in &mut stops {
+            stop.stop().await;
+        }
+        return Err(e);
     }
     let started_unix = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -242,7 +293,6 @@ async fn run_phase(
         planned_end.saturating_sub(KERNEL_READ_BEFORE_END.min(options.duration / 2)),
     );
     let mut kernel_timer = std::pin::pin!(kernel_timer);
-    let mut ctrl_c = std::pin::pin!(tokio::signal::ctrl_c());
     let mut overrun_timer = std::pin::pin!(tokio::time::sleep(overrun));
     while running > 0 {
         tokio::select! {
@@ -259,6 +309,10 @@ async fn run_phase(
                     done[worker as usize] = true;
                     worker_cpu_seconds += cpu_seconds.unwrap_or(0.0);
                     worker_peak_memory += peak_memory_bytes.unwrap_or(0);
+                }
+                Some((worker, Some(WorkerEvent::Failed { error }))) => {
+                    // It ends without `done` and is counted as lost.
+                    eprintln!("stress worker {worker} failed: {error}");
                 }
                 Some((_, None)) => running -= 1,
                 None => break,
@@ -368,6 +422,7 @@ pub fn shard_specs(
                         http_addr: t.api_addr,
                         kind: t.kind,
                         sessions: n,
+                        host: None,
                     })
                     .collect(),
                 sources: loopback_sources(source_block, worker as u32, SOURCES_PER_WORKER),
@@ -378,6 +433,7 @@ pub fn shard_specs(
                 request_timeout_ms: options.request_timeout.as_millis() as u64,
                 max_attempts_per_slot: options.max_attempts_per_session.max(1),
                 own_process: !matches!(options.launch, WorkerLaunch::InProcess),
+                start_at_unix_ms: None,
             }
         })
         .collect()
@@ -418,7 +474,7 @@ async fn launch(
             spawn_worker_process(spec, program, args, events).await
         }
         WorkerLaunch::Remote(host) => {
-            let pipes = host.0.start(worker).await.with_context(|| {
+            let pipes = host.0.start(&spec).await.with_context(|| {
                 format!("starting stress worker {worker} on {}", host.0.describe())
             })?;
             Ok(attach_worker(spec, pipes, events).await)
@@ -444,7 +500,7 @@ async fn spawn_worker_process(
     let input = child.stdin.take().context("worker stdin")?;
     let output = child.stdout.take().context("worker stdout")?;
     let pipes = WorkerPipes {
-        input: Box::pin(input),
+        input: WorkerInput::Stdin(Box::pin(input)),
         output: Box::pin(output),
         finished: Box::pin(async move {
             let _ = child.wait().await;
@@ -457,22 +513,28 @@ async fn spawn_worker_process(
 async fn attach_worker(spec: ShardSpec, pipes: WorkerPipes, events: EventSender) -> StopHandle {
     let worker = spec.worker;
     let WorkerPipes {
-        mut input,
+        input,
         output,
         finished,
     } = pipes;
-    let mut line = serde_json::to_string(&spec).expect("shard specs serialize");
-    line.push('\n');
-    // A worker that cannot take its spec ends without reporting and is counted as lost;
-    // the other workers' run goes on.
-    if let Err(e) = async {
-        input.write_all(line.as_bytes()).await?;
-        input.flush().await
-    }
-    .await
-    {
-        eprintln!("stress worker {worker}: could not send its shard spec: {e}");
-    }
+    let handle = match input {
+        WorkerInput::Stdin(mut input) => {
+            let mut line = serde_json::to_string(&spec).expect("shard specs serialize");
+            line.push('\n');
+            // A worker that cannot take its spec ends without reporting and is counted as lost;
+            // the other workers' run goes on.
+            if let Err(e) = async {
+                input.write_all(line.as_bytes()).await?;
+                input.flush().await
+            }
+            .await
+            {
+                eprintln!("stress worker {worker}: could not send its shard spec: {e}");
+            }
+            StopHandle::Process(Some(input))
+        }
+        WorkerInput::Started { stop } => StopHandle::Started(Some(stop)),
+    };
     tokio::spawn(async move {
         let mut lines = BufReader::new(output).lines();
         while let Ok(Some(line)) = lines.next_line().await {
@@ -488,7 +550,7 @@ async fn attach_worker(spec: ShardSpec, pipes: WorkerPipes, events: EventSender)
         finished.await;
         let _ = events.send((worker, None));
     });
-    StopHandle::Process(Some(input))
+    handle
 }
 
 fn progress_bar(connections: u32) -> ProgressBar {

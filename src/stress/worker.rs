@@ -40,6 +40,10 @@ pub struct ShardTarget {
     pub kind: TargetKind,
     /// Sessions this worker initially places on it.
     pub sessions: u64,
+    /// A DNS name the worker resolves when it starts, replacing the addresses' IP (their ports
+    /// stay): the parent cannot resolve names that exist only on a Swarm overlay network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
 }
 
 /// Everything a worker needs to run its shard; sent by the parent as one JSON line.
@@ -71,6 +75,10 @@ pub struct ShardSpec {
     /// up, so workers whose start took a while (containers) still share one clock and one hold.
     #[serde(default)]
     pub own_process: bool,
+    /// For a worker that gets no `go` line (a Swarm job has no stdin): the wall-clock time,
+    /// in ms since the Unix epoch, at which every worker of the run starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_at_unix_ms: Option<u64>,
 }
 
 impl ShardSpec {
@@ -93,6 +101,12 @@ pub enum WorkerEvent {
         /// Peak resident memory of the worker process (`VmHWM`), when it is its own process.
         #[serde(default)]
         peak_memory_bytes: Option<u64>,
+    },
+    /// The worker could not run its shard; it ends without `done` (a job worker reports a
+    /// failure this way and exits 0, so Swarm never retries it).
+    Failed {
+        /// What went wrong.
+        error: String,
     },
 }
 
@@ -505,6 +519,7 @@ mod tests {
                 http_addr: Some("127.0.0.1:8000".parse().unwrap()),
                 kind: TargetKind::Mcp,
                 sessions: 12,
+                host: None,
             }],
             sources: vec!["127.0.4.2".parse().unwrap()],
             ramp_ms: 1000,
@@ -514,6 +529,7 @@ mod tests {
             request_timeout_ms: 700,
             max_attempts_per_slot: 5,
             own_process: true,
+            start_at_unix_ms: None,
         };
         let line = serde_json::to_string(&spec).unwrap();
         assert!(!line.contains('\n'));

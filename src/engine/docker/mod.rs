@@ -59,7 +59,8 @@ fn engine_error(what: &str, error: bollard::errors::Error) -> anyhow::Error {
     anyhow!("{what}: the engine said: {message}")
 }
 
-pub(in crate::engine) fn is_not_found(error: &bollard::errors::Error) -> bool {
+/// Whether the engine answered 404 (no such object).
+pub(crate) fn is_not_found(error: &bollard::errors::Error) -> bool {
     matches!(
         error,
         bollard::errors::Error::DockerResponseServerError {

@@ -1,6 +1,7 @@
-//! `down` on Swarm: every service, then (once their tasks' containers are gone) the secrets,
+//! `down` on Swarm: every service (and the stress jobs a run left), then (once their tasks' containers are gone) the secrets,
 //! configs and overlay network labelled with the cluster, and with `--volumes` its volumes.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use bollard::query_parameters::{
@@ -11,6 +12,7 @@ use super::observe::service_name;
 use super::{SwarmEngine, cluster_filter, engine_error};
 use crate::config::model::Cluster;
 use crate::progress::Progress;
+use crate::stress::containers::LABEL_STRESS_OF;
 
 /// How long `down` waits for removed services' containers to stop (each has a 10 s grace).
 const TASKS_GONE_WITHIN: Duration = Duration::from_secs(60);
@@ -23,6 +25,11 @@ impl SwarmEngine {
         volumes: bool,
         progress: &Progress,
     ) -> anyhow::Result<()> {
+        let jobs =
+            crate::stress::swarm_jobs::remove_stress_jobs(&self.docker, &cluster.name).await?;
+        if jobs > 0 {
+            progress.info(format!("{jobs} stress job(s) removed"));
+        }
         for service in self.cluster_services(cluster).await? {
             let name = service_name(&service);
             self.remove_service(&name).await?;
@@ -30,17 +37,26 @@ impl SwarmEngine {
         }
         // The network, secrets, configs and volumes are in use until the tasks' containers go.
         let filter = cluster_filter(cluster);
+        // Stress jobs' containers are on the network too, but not labelled as the cluster's.
+        let stress_filter = HashMap::from([(
+            "label".to_string(),
+            vec![format!("{LABEL_STRESS_OF}={}", cluster.name)],
+        )]);
         let deadline = Instant::now() + TASKS_GONE_WITHIN;
         loop {
-            let options = ListContainersOptionsBuilder::default()
-                .all(true)
-                .filters(&filter)
-                .build();
-            let left = self
-                .docker
-                .list_containers(Some(options))
-                .await
-                .map_err(|e| engine_error("listing containers", e))?;
+            let mut left = Vec::new();
+            for filter in [&filter, &stress_filter] {
+                let options = ListContainersOptionsBuilder::default()
+                    .all(true)
+                    .filters(filter)
+                    .build();
+                left.extend(
+                    self.docker
+                        .list_containers(Some(options))
+                        .await
+                        .map_err(|e| engine_error("listing containers", e))?,
+                );
+            }
             if left.is_empty() {
                 break;
             }

@@ -105,7 +105,7 @@ pub fn answers_by_engine(tasks: &[Task]) -> BTreeMap<String, Option<Presence>> {
 impl SwarmEngine {
     /// Fails when an engine that may run the cluster's services lacks one of `images`
     /// (`(reference, ID)` pairs). A swarm of one engine is not asked: the images were built on it.
-    pub(super) async fn check_images_on_every_engine(
+    pub(crate) async fn check_images_on_every_engine(
         &self,
         cluster: &Cluster,
         images: &[(String, String)],

@@ -86,6 +86,11 @@ impl SwarmEngine {
     pub fn client(&self) -> Docker {
         self.docker.clone()
     }
+
+    /// The manager's engine as the Docker driver sees it (images are built there).
+    pub fn docker_engine(&self) -> &DockerEngine {
+        &self.engine
+    }
 }
 
 impl Driver for SwarmEngine {
