@@ -369,19 +369,9 @@ async fn task_ended(docker: &Docker, name: &str) -> Option<String> {
         .filter_map(|t| t.status.as_ref())
         .map(|s| (s.state, s.err.clone()))
         .collect();
-    let running = states.iter().any(|(state, _)| {
-        !matches!(
-            state,
-            Some(
-                TaskState::COMPLETE
-                    | TaskState::FAILED
-                    | TaskState::REJECTED
-                    | TaskState::SHUTDOWN
-                    | TaskState::ORPHANED
-                    | TaskState::REMOVE
-            )
-        )
-    });
+    let running = states
+        .iter()
+        .any(|(state, _)| !crate::engine::swarm::task_state_is_final(state.as_ref()));
     if states.is_empty() {
         // Not scheduled yet, or removed (an early stop) while its logs had not ended.
         return match docker.inspect_service(name, None).await {

@@ -47,8 +47,8 @@ pub fn presence_of(state: Option<&TaskState>, err: Option<&str>) -> Presence {
     }
 }
 
-/// Whether a task state is final.
-fn ended(state: Option<&TaskState>) -> bool {
+/// Whether a task state is final (the task will not run again).
+pub(crate) fn task_state_is_final(state: Option<&TaskState>) -> bool {
     matches!(
         state,
         Some(
@@ -91,7 +91,7 @@ pub fn answers_by_engine(tasks: &[Task]) -> BTreeMap<String, Option<Presence>> {
         let status = task.status.as_ref();
         let state = status.and_then(|s| s.state.as_ref());
         let answer = answers.entry(node).or_default();
-        if !ended(state) {
+        if !task_state_is_final(state) {
             continue;
         }
         let presence = presence_of(state, status.and_then(|s| s.err.as_deref()));

@@ -15,6 +15,7 @@
 mod desired;
 mod down;
 mod image_presence;
+pub(crate) use image_presence::task_state_is_final;
 mod observe;
 pub mod service_spec;
 mod status;
