@@ -192,9 +192,10 @@ fn nodes_do_not_inherit_descriptors_erlmcp_gen_inherited() {
         .output()
         .unwrap();
     assert!(applied.status.success(), "{}", text(&applied));
-    let nodes = pids_of(&cluster, INHERIT_NAME);
-    assert_eq!(nodes.len(), 2, "{nodes:?}");
-    for (name, pid) in nodes {
+    // The nodes, and the host's Prometheus where one is installed: every process apply leaves.
+    let processes = pids_of(&cluster, INHERIT_NAME);
+    assert!(processes.len() >= 2, "{processes:?}");
+    for (name, pid) in processes {
         let open: Vec<_> = std::fs::read_dir(format!("/proc/{pid}/fd"))
             .unwrap()
             .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
