@@ -264,6 +264,15 @@ impl Timeline {
 
     /// The merged row of one second, if any worker reported it.
     pub fn row(&self, second: u64) -> Option<SecondRow> {
+        let mut merged = self.counts(second)?;
+        if let Some(latency) = self.latency(second) {
+            merged.latency = latency.clone();
+        }
+        Some(merged)
+    }
+
+    /// The merged counts and gauges of one second, its latency left empty (no histogram copy).
+    pub fn counts(&self, second: u64) -> Option<SecondRow> {
         if !self.workers.values().any(|rows| rows.contains_key(&second)) {
             return None;
         }
@@ -273,15 +282,17 @@ impl Timeline {
         };
         for rows in self.workers.values() {
             if let Some(row) = rows.get(&second) {
-                merged.merge(row);
+                merged.merge_counts(row);
             } else if let Some((_, earlier)) = rows.range(..second).next_back() {
-                merged.merge(&gauge_only(earlier));
+                merged.merge_counts(&gauge_only(earlier));
             }
         }
-        if let Some(latency) = self.latency.get(&second) {
-            merged.latency = latency.clone();
-        }
         Some(merged)
+    }
+
+    /// The latency of one second over every worker.
+    pub fn latency(&self, second: u64) -> Option<&LatencyHistogram> {
+        self.latency.get(&second)
     }
 
     /// The merged rows in time order.
