@@ -62,6 +62,7 @@ pub mod methods;
 pub mod metrics;
 pub mod peer;
 pub mod placement;
+pub mod process_metrics;
 pub mod proxy;
 pub mod rebinding;
 pub mod server;

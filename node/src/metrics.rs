@@ -245,10 +245,9 @@ impl Metrics {
         ] {
             registry.register(collector).expect("unique metric names");
         }
-        #[cfg(target_os = "linux")]
         registry
             .register(Box::new(
-                prometheus::process_collector::ProcessCollector::for_self(),
+                crate::process_metrics::ProcessMetrics::new().expect("valid process metrics"),
             ))
             .expect("unique metric names");
         // Resolve every label once: the hot path then touches only atomics.
