@@ -226,8 +226,8 @@ impl SecondRow {
     }
 }
 
-/// The per-second rows of a whole run: counts kept per worker and merged on demand, latency
-/// merged over the workers as rows arrive.
+/// The per-second rows of a whole run: counts kept per worker until every worker has reported
+/// past a second, then merged once; latency merged over the workers as rows arrive.
 ///
 /// A worker whose thread was busy may skip a second (its counts then land in its next row).
 /// For that second the merge carries the worker's open-session gauge forward from its
@@ -235,18 +235,58 @@ impl SecondRow {
 ///
 /// One latency histogram is about 180 KiB; keeping one per worker and second grew the parent
 /// by 6 MB a second with 32 workers (4.3 GB in a 500,000-session run), so each second keeps
-/// one for all workers.
+/// one for all workers. The counts were kept per worker and second too (a row names every
+/// target: 1 MB a second with 63 workers and 63 nodes); a timeline that knows its workers
+/// ([`Timeline::for_workers`]) settles each second once all of them are past it, and keeps
+/// one merged row for it and one row per worker for the gauge.
 #[derive(Debug, Clone, Default)]
 pub struct Timeline {
-    /// Per worker and second: every count and gauge, the latency left empty.
+    /// Per worker and second: every count and gauge, the latency left empty. Seconds up to
+    /// `settled_through` are gone but each worker's latest row before them.
     workers: BTreeMap<u32, BTreeMap<u64, SecondRow>>,
     /// Per second: the latency of every worker's row.
     latency: BTreeMap<u64, LatencyHistogram>,
+    /// How many workers report; `None`: unknown, nothing is settled.
+    expected_workers: Option<usize>,
+    /// Workers that will send no more rows: they no longer hold seconds open.
+    ended: std::collections::BTreeSet<u32>,
+    /// Merged counts of the settled seconds.
+    settled: BTreeMap<u64, SecondRow>,
+    /// Every second up to this one is settled.
+    settled_through: Option<u64>,
+    /// The sum of every per-worker row dropped when its second settled.
+    dropped_total: SecondRow,
 }
 
 impl Timeline {
+    /// A timeline for `workers` reporting workers, which settles seconds as they pass.
+    pub fn for_workers(workers: usize) -> Self {
+        Self {
+            expected_workers: Some(workers),
+            ..Self::default()
+        }
+    }
+
     /// Adds one worker's row.
     pub fn add(&mut self, worker: u32, row: &SecondRow) {
+        self.latency
+            .entry(row.second)
+            .or_default()
+            .merge(&row.latency);
+        if self.is_settled(row.second) {
+            // Rows come in time order per worker, so this is only a repeated second.
+            let mut counts = row.clone();
+            counts.latency = LatencyHistogram::default();
+            self.dropped_total.merge_counts(&counts);
+            self.settled
+                .entry(row.second)
+                .or_insert_with(|| SecondRow {
+                    second: row.second,
+                    ..SecondRow::default()
+                })
+                .merge_counts(&counts);
+            return;
+        }
         self.workers
             .entry(worker)
             .or_default()
@@ -256,10 +296,74 @@ impl Timeline {
                 ..SecondRow::default()
             })
             .merge_counts(row);
-        self.latency
-            .entry(row.second)
-            .or_default()
-            .merge(&row.latency);
+        self.settle();
+    }
+
+    /// Says that `worker` sends no more rows, so it holds no second open.
+    pub fn worker_ended(&mut self, worker: u32) {
+        self.ended.insert(worker);
+        self.settle();
+    }
+
+    fn is_settled(&self, second: u64) -> bool {
+        self.settled_through
+            .is_some_and(|through| second <= through)
+    }
+
+    /// Merges every second that all live workers are past and drops their per-worker rows.
+    fn settle(&mut self) {
+        let Some(expected) = self.expected_workers else {
+            return;
+        };
+        if self.workers.len() < expected {
+            return;
+        }
+        // A live worker may still send its latest second again; the one before is final.
+        let Some(live_last) = self
+            .workers
+            .iter()
+            .filter(|(worker, _)| !self.ended.contains(worker))
+            .map(|(_, rows)| rows.keys().next_back().copied().unwrap_or(0))
+            .min()
+        else {
+            return;
+        };
+        let Some(through) = live_last.checked_sub(1) else {
+            return;
+        };
+        if self.settled_through.is_some_and(|done| through <= done) {
+            return;
+        }
+        let from = self.settled_through.map_or(0, |done| done + 1);
+        let seconds: std::collections::BTreeSet<u64> = self
+            .workers
+            .values()
+            .flat_map(|rows| rows.range(from..=through).map(|(second, _)| *second))
+            .collect();
+        for second in seconds {
+            if let Some(merged) = self.unsettled_counts(second) {
+                self.settled.insert(second, merged);
+            }
+        }
+        self.settled_through = Some(through);
+        for rows in self.workers.values_mut() {
+            // Keep the latest settled row: later skipped seconds carry its gauge forward.
+            let keep_from = rows
+                .range(..=through)
+                .next_back()
+                .map(|(second, _)| *second);
+            let Some(keep_from) = keep_from else { continue };
+            let kept = rows.split_off(&keep_from);
+            for dropped in rows.values() {
+                self.dropped_total.merge_counts(dropped);
+            }
+            *rows = kept;
+        }
+    }
+
+    /// Per-worker rows kept now (the memory that grows with the run when nothing settles).
+    pub fn rows_kept(&self) -> usize {
+        self.workers.values().map(BTreeMap::len).sum()
     }
 
     /// The merged row of one second, if any worker reported it.
@@ -273,6 +377,13 @@ impl Timeline {
 
     /// The merged counts and gauges of one second, its latency left empty (no histogram copy).
     pub fn counts(&self, second: u64) -> Option<SecondRow> {
+        if self.is_settled(second) {
+            return self.settled.get(&second).cloned();
+        }
+        self.unsettled_counts(second)
+    }
+
+    fn unsettled_counts(&self, second: u64) -> Option<SecondRow> {
         if !self.workers.values().any(|rows| rows.contains_key(&second)) {
             return None;
         }
@@ -297,11 +408,13 @@ impl Timeline {
 
     /// The merged rows in time order.
     pub fn rows(&self) -> Vec<SecondRow> {
-        let seconds: std::collections::BTreeSet<u64> = self
+        let unsettled = self
             .workers
             .values()
             .flat_map(|rows| rows.keys().copied())
-            .collect();
+            .filter(|second| !self.is_settled(*second));
+        let seconds: std::collections::BTreeSet<u64> =
+            self.settled.keys().copied().chain(unsettled).collect();
         seconds
             .into_iter()
             .filter_map(|second| self.row(second))
@@ -310,7 +423,7 @@ impl Timeline {
 
     /// The sum of every row of every worker (its `second` and gauges are meaningless).
     pub fn total(&self) -> SecondRow {
-        let mut total = SecondRow::default();
+        let mut total = self.dropped_total.clone();
         for row in self.workers.values().flat_map(|rows| rows.values()) {
             total.merge_counts(row);
         }
@@ -459,5 +572,99 @@ mod tests {
             vec![2, 1, 3]
         );
         assert_eq!(timeline.total().sent, 6);
+    }
+
+    /// Rows in a canonical order of targets, to compare merges done in different orders.
+    fn canonical(mut row: SecondRow) -> SecondRow {
+        row.targets.sort_by(|a, b| a.node.cmp(&b.node));
+        row
+    }
+
+    fn target_row(second: u64, node: &str, open: u64, sent: u64) -> SecondRow {
+        SecondRow {
+            second,
+            targets: vec![TargetSecond {
+                node: node.into(),
+                open,
+                opened: sent,
+                ..Default::default()
+            }],
+            sent,
+            ok: sent / 2,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_timeline_that_knows_its_workers_keeps_a_bounded_number_of_rows() {
+        let mut timeline = Timeline::for_workers(3);
+        for second in 1..=1_000 {
+            for worker in 0..3 {
+                timeline.add(worker, &target_row(second, "a", 10, 1));
+            }
+        }
+        // One latest row per worker for the gauge, plus the seconds not yet settled.
+        assert!(timeline.rows_kept() <= 6, "{}", timeline.rows_kept());
+        assert_eq!(timeline.rows().len(), 1_000);
+        assert_eq!(timeline.total().sent, 3_000);
+        assert_eq!(timeline.counts(500).unwrap().open_sessions(), 30);
+        // Before settling, a run of 63 workers kept 63 rows a second for its whole length.
+        let mut unsettled = Timeline::default();
+        for second in 1..=100 {
+            unsettled.add(0, &target_row(second, "a", 1, 1));
+        }
+        assert_eq!(unsettled.rows_kept(), 100);
+    }
+
+    #[test]
+    fn an_ended_worker_no_longer_holds_seconds_open() {
+        let mut timeline = Timeline::for_workers(2);
+        timeline.add(0, &target_row(1, "a", 5, 1));
+        timeline.add(1, &target_row(1, "b", 7, 1));
+        timeline.worker_ended(1);
+        for second in 2..=100 {
+            timeline.add(0, &target_row(second, "a", 5, 1));
+        }
+        assert!(timeline.rows_kept() <= 4, "{}", timeline.rows_kept());
+        // The ended worker's last gauge is carried forward as before.
+        assert_eq!(timeline.counts(50).unwrap().open_sessions(), 12);
+    }
+
+    proptest::proptest! {
+        /// Settling changes no figure: every second, the rows and the total read the same as a
+        /// timeline that keeps every worker's rows, at every point of the run.
+        #[test]
+        fn settling_seconds_changes_no_figure(
+            workers in 1usize..4,
+            steps in proptest::collection::vec((0usize..4, 1u64..3, 0u64..20, 0u64..5, 0usize..3), 1..60),
+            end_first in proptest::bool::ANY,
+        ) {
+            let mut settled = Timeline::for_workers(workers);
+            let mut kept = Timeline::default();
+            let mut last = vec![0u64; workers];
+            let nodes = ["a", "b", "c"];
+            let mut worker0_ended = false;
+            for (i, (worker, skip, open, sent, node)) in steps.into_iter().enumerate() {
+                let mut worker = worker % workers;
+                if worker0_ended && worker == 0 {
+                    worker = 1;
+                }
+                // Each worker's seconds rise, sometimes skipping one.
+                last[worker] += skip;
+                let mut row = target_row(last[worker], nodes[node], open, sent);
+                row.latency.record(Duration::from_millis(sent + 1));
+                settled.add(worker as u32, &row);
+                kept.add(worker as u32, &row);
+                if end_first && i == 10 && workers > 1 {
+                    // Worker 0 ends; its later steps go to another worker.
+                    settled.worker_ended(0);
+                    worker0_ended = true;
+                }
+                let a: Vec<SecondRow> = settled.rows().into_iter().map(canonical).collect();
+                let b: Vec<SecondRow> = kept.rows().into_iter().map(canonical).collect();
+                proptest::prop_assert_eq!(a, b);
+            }
+            proptest::prop_assert_eq!(canonical(settled.total()), canonical(kept.total()));
+        }
     }
 }
