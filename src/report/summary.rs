@@ -35,6 +35,8 @@ pub struct SummaryInputs<'a> {
     pub hold_seconds: f64,
     /// Seconds from start to the last worker's end.
     pub wall_seconds: f64,
+    /// Seconds from the planned end of the hold to the last worker's end (closing sessions).
+    pub drain_seconds: f64,
     /// Whether Ctrl-C cut the run short.
     pub interrupted: bool,
     /// Start time, seconds since the Unix epoch.
@@ -376,6 +378,9 @@ pub struct StressSummary {
     pub hold_seconds: f64,
     /// Wall-clock seconds of the whole run.
     pub wall_seconds: f64,
+    /// Seconds the workers took after the planned hold end to close every session.
+    #[serde(default)]
+    pub drain_seconds: f64,
     /// Requested total rate, req/s.
     pub rate: f64,
     /// Sessions.
@@ -521,6 +526,7 @@ impl StressSummary {
             duration_seconds: options.duration.as_secs_f64(),
             hold_seconds: inputs.hold_seconds,
             wall_seconds: inputs.wall_seconds,
+            drain_seconds: inputs.drain_seconds,
             rate: options.rate,
             sessions,
             targets,
@@ -632,6 +638,13 @@ impl StressSummary {
         );
         for (class, n) in &r.failures.0 {
             let _ = writeln!(out, "  request {class}: {n}");
+        }
+        if self.drain_seconds >= 1.0 {
+            let _ = writeln!(
+                out,
+                "drain:       {:.1} s after the hold to close every session",
+                self.drain_seconds
+            );
         }
         let l = &self.latency_ms;
         let _ = writeln!(
