@@ -252,7 +252,13 @@ pub fn judge(
                 ceiling,
                 approx(need.saturating_sub(warn_line)),
                 approx(largest_bytes),
-                knob(largest)
+                match nodes {
+                    NodePart::LimitBound(_) if largest == "the nodes'" => {
+                        "that is only their `memory_limit`: a stress run of this file records what they \
+                         use (then `validate` takes that instead)"
+                    }
+                    _ => knob(largest),
+                }
             ),
         },
         ceiling: Some(ceiling),
@@ -399,6 +405,29 @@ mod tests {
         let fixed = 63 * (3 << 20) + 63 * (128 << 20);
         let usable = 23_491_380 * 1024 - 67_584 * 1024;
         assert_eq!(check.ceiling, Some((usable / 3 * 2 - fixed) / 16_404));
+        // Where the nodes' limits are the largest part, the fix says they are only a bound.
+        let generous = Demand {
+            node_memory_limits: 63 * (320 << 20),
+            ..demand
+        };
+        let kernel = cost(9_552, 0);
+        let check = judge(
+            &limits,
+            Some(&kernel),
+            Some(&generator(6_852)),
+            None,
+            generous,
+        );
+        assert!(
+            check.fix.contains("the largest part is the nodes'"),
+            "{}",
+            check.fix
+        );
+        assert!(
+            check.fix.contains("a stress run of this file records"),
+            "{}",
+            check.fix
+        );
     }
 
     #[test]
