@@ -234,6 +234,8 @@ mod tests {
             limits_probe: None,
             system: None,
             socket_cost: None,
+            generator_cost: None,
+            recorded_run: None,
         }
     }
 

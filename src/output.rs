@@ -275,6 +275,12 @@ pub struct HostFactsOutput {
     pub socket_cost: Option<SocketCost>,
     /// `--probe`: why it could not measure.
     pub socket_probe_error: Option<String>,
+    /// `--probe`: what one held session costs the load generator.
+    pub generator_cost: Option<crate::stress::held_memory::HeldSessionCost>,
+    /// `--probe`: why the generator's cost could not be measured.
+    pub generator_probe_error: Option<String>,
+    /// The nodes' memory as the last stress run of this cluster in `results/` measured it.
+    pub recorded_run: Option<crate::host::memory_budget::RecordedRun>,
 }
 
 impl From<&HostFacts> for HostFactsOutput {
@@ -296,6 +302,9 @@ impl From<&HostFacts> for HostFactsOutput {
             system: facts.system.clone(),
             socket_cost: facts.socket_cost.as_ref().and_then(|c| c.clone().ok()),
             socket_probe_error: facts.socket_cost.as_ref().and_then(|c| c.clone().err()),
+            generator_cost: facts.generator_cost.as_ref().and_then(|c| c.clone().ok()),
+            generator_probe_error: facts.generator_cost.as_ref().and_then(|c| c.clone().err()),
+            recorded_run: facts.recorded_run.clone(),
         }
     }
 }

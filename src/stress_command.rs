@@ -125,7 +125,8 @@ fn options(cluster: &Cluster, request: &StressRequest, runtime: &str, out: &Path
     options
 }
 
-fn hex_sha256(bytes: &[u8]) -> String {
+/// SHA-256 of `bytes`, lowercase hex (how a summary names the cluster file it loaded).
+pub fn hex_sha256(bytes: &[u8]) -> String {
     use sha2::Digest as _;
     sha2::Sha256::digest(bytes)
         .iter()

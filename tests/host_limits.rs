@@ -1,7 +1,8 @@
 //! `validate --host` on this machine judges the machine-wide limits of a million sessions
 //! (fs.file-max, fs.nr_open, conntrack, ephemeral ports per source address, tcp_mem, kernel
 //! memory per session) and names the one that binds first; `--probe` measures a loopback
-//! connection's kernel cost. Linux only (/proc); no Docker, no fixed ports.
+//! connection's kernel cost and a held session's generator memory, which the memory check adds
+//! up with the nodes'. Linux only (/proc); no Docker, no fixed ports.
 
 use std::process::{Command, Output};
 
@@ -70,6 +71,12 @@ fn the_machine_wide_checks_appear_with_ceilings_and_the_one_that_binds_first() {
     // Without --probe the kernel's cost per session is not guessed.
     let memory = check(&document, "kernel memory per session (slab)");
     assert_eq!(memory["have"], "not measured");
+    let all = check(
+        &document,
+        "memory of all sessions together (kernel + generator + nodes)",
+    );
+    assert_eq!(all["have"], "not measured");
+    assert!(all["fix"].as_str().unwrap().contains("--probe"), "{all}");
     check(&document, "TCP buffer memory (tcp_mem)");
     let first = &host["binds_first"];
     let smallest = host["checks"]
@@ -115,6 +122,42 @@ fn the_probe_measures_what_a_loopback_connection_costs_the_kernel() {
     assert!(
         memory["have"].as_str().unwrap().starts_with("measured "),
         "{memory}"
+    );
+    // The generator's part: real sessions held in-process, their private memory read.
+    let generator = &document["host"]["facts"]["generator_cost"];
+    assert!(
+        generator.is_object(),
+        "{}",
+        document["host"]["facts"]["generator_probe_error"]
+    );
+    assert!(
+        generator["sessions"].as_u64().unwrap() >= 500,
+        "{generator}"
+    );
+    // At least its 1 KiB read buffer and its slot task.
+    assert!(
+        generator["bytes_per_session"].as_u64().unwrap() >= 1024,
+        "{generator}"
+    );
+    let all = check(
+        &document,
+        "memory of all sessions together (kernel + generator + nodes)",
+    );
+    assert!(all["ceiling_sessions"].is_u64(), "{all}");
+    assert!(
+        all["need"]
+            .as_str()
+            .unwrap()
+            .contains("for 1,000,000 sessions: kernel "),
+        "{all}"
+    );
+    // No stress run is recorded in the repository, so the nodes' part is their limits, and says so.
+    assert!(
+        all["need"]
+            .as_str()
+            .unwrap()
+            .contains("an upper bound, not a measurement"),
+        "{all}"
     );
     if document["host"]["facts"]["system"]["conntrack"].is_object() {
         let how = &document["host"]["facts"]["system"]["conntrack"]["loopback"]["how"];

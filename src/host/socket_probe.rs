@@ -151,7 +151,7 @@ pub fn cost_from_rounds(rounds: &[Round], pairs: u64, elapsed: Duration) -> Sock
 }
 
 /// Closes with a reset, so neither end lingers in TIME_WAIT (or in conntrack) after the probe.
-fn close_at_once(stream: TcpStream) {
+pub(crate) fn close_at_once(stream: TcpStream) {
     let _ = tokio::net::TcpSocket::from_std_stream(stream).set_zero_linger();
 }
 

@@ -35,6 +35,8 @@ pub struct SystemLimits {
     pub page_size: Option<u64>,
     /// `MemAvailable` now, bytes.
     pub mem_available: Option<u64>,
+    /// `vm.min_free_kbytes`, bytes: what the kernel keeps free for itself.
+    pub min_free_bytes: Option<u64>,
 }
 
 /// The connection-tracking table.
@@ -219,6 +221,9 @@ pub fn read() -> SystemLimits {
             .and_then(|s| super::socket_probe::tcp_pages_from_sockstat(&s)),
         page_size: read_proc("/proc/self/smaps").and_then(|s| page_size_from_smaps(&s)),
         mem_available: mem_available_from_meminfo(&meminfo),
+        min_free_bytes: read_proc("/proc/sys/vm/min_free_kbytes")
+            .and_then(|k| number(&k))
+            .map(|kib| kib * 1024),
     }
 }
 
@@ -605,11 +610,11 @@ pub fn judge(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     /// This machine as read on 2026-12-02 (2 cores, 23.5 GiB): the fake /proc of these tests.
-    fn limits() -> SystemLimits {
+    pub(in crate::host) fn limits() -> SystemLimits {
         SystemLimits {
             file_max: files_open_from_file_nr("2466097"),
             files_open: files_open_from_file_nr("910\t0\t2466097\n"),
@@ -624,10 +629,11 @@ mod tests {
             tcp_pages_in_use: Some(186),
             page_size: page_size_from_smaps("Size: 4 kB\nKernelPageSize:        4 kB\n"),
             mem_available: mem_available_from_meminfo("MemAvailable:   23491380 kB\n"),
+            min_free_bytes: Some(67_584 * 1024),
         }
     }
 
-    fn demand(sessions: u64) -> Demand {
+    pub(in crate::host) fn demand(sessions: u64) -> Demand {
         Demand {
             sessions,
             largest_nofile: 20_000,
@@ -637,7 +643,7 @@ mod tests {
         }
     }
 
-    fn cost(slab: u64, idle_millipages: u64) -> SocketCost {
+    pub(in crate::host) fn cost(slab: u64, idle_millipages: u64) -> SocketCost {
         SocketCost {
             pairs: 2000,
             rounds: 3,

@@ -10,6 +10,7 @@
 //! - `stats`: HDR latency histograms, per-second rows and their merge over workers.
 //! - `placement`: pure planning of sessions over targets, workers and source addresses.
 //! - `worker`: one shard of sessions (in a `stress-worker` process, a container, or in-process).
+//! - `held_memory`: what a held session costs a worker, measured in-process (`validate --host --probe`).
 //! - `find_max`: `--find-max`'s pure part: the rates to step through, each step's verdict, the table.
 //! - `rate_search`: runs those steps (a baseline and a cluster run each) and writes find-max.txt/csv.
 //! - `job_worker`: a worker as a Swarm job: shard from the environment, wall-clock start, exit 0.
@@ -29,6 +30,7 @@ pub mod containers;
 pub mod docker_stats;
 pub mod failure;
 pub mod find_max;
+pub mod held_memory;
 pub mod http_session;
 pub mod job_worker;
 pub mod machine;

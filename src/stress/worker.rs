@@ -450,6 +450,77 @@ impl SlotContext {
     }
 }
 
+/// Sessions opened and held the way [`run_shard`] holds them (a slot task each, registered
+/// for requests, none sent), so that what a held session costs a worker can be measured
+/// (`held_memory`); every session opens on the spec's first target.
+pub(super) struct HeldShard {
+    spec: Arc<ShardSpec>,
+    recorder: Arc<Recorder>,
+    registry: Arc<Registry>,
+    health: Arc<TargetHealth>,
+    finish: watch::Sender<bool>,
+    finished: watch::Receiver<bool>,
+    slots: JoinSet<()>,
+    next_slot: usize,
+}
+
+impl HeldShard {
+    /// A shard with no session open yet.
+    pub(super) fn new(spec: ShardSpec) -> Self {
+        let nodes: Vec<String> = spec.targets.iter().map(|t| t.node.clone()).collect();
+        let (finish, finished) = watch::channel(false);
+        Self {
+            spec: Arc::new(spec),
+            recorder: Arc::new(Recorder::new(&nodes)),
+            registry: Arc::new(Mutex::new(Some(Vec::new()))),
+            health: Arc::new(TargetHealth {
+                start: Instant::now(),
+                avoid_until_ms: nodes.iter().map(|_| AtomicU64::new(0)).collect(),
+            }),
+            finish,
+            finished,
+            slots: JoinSet::new(),
+            next_slot: 0,
+        }
+    }
+
+    /// Spawns `count` more slots, their opens spread evenly over `over` as a ramp spreads them.
+    pub(super) fn open(&mut self, count: usize, over: Duration) {
+        let start = Instant::now();
+        for i in 0..count {
+            let context = SlotContext {
+                spec: self.spec.clone(),
+                recorder: self.recorder.clone(),
+                registry: self.registry.clone(),
+                health: self.health.clone(),
+                finished: self.finished.clone(),
+            };
+            let opens_at = start + over.mul_f64(i as f64 / count.max(1) as f64);
+            self.slots.spawn(context.run(self.next_slot, 0, opens_at));
+            self.next_slot += 1;
+        }
+    }
+
+    /// Sessions open and registered for requests now.
+    pub(super) fn registered(&self) -> usize {
+        self.registry
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map_or(0, Vec::len)
+    }
+
+    /// Stops every slot (sessions close, slots still opening give up) and waits for them.
+    pub(super) async fn close(mut self) {
+        let _ = self.finish.send(true);
+        self.registry
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        while self.slots.join_next().await.is_some() {}
+    }
+}
+
 /// The `erlmcp-gen stress-worker` process: reads a [`ShardSpec`] line from stdin, runs it, and
 /// writes [`WorkerEvent`] JSON lines to stdout. Stdin closing, a `stop` line or Ctrl-C stop it early;
 /// with [`ShardSpec::own_process`] it starts on a `go` line (and ends at once on `stop` before it).
