@@ -360,6 +360,10 @@ pub fn node_env(cluster: &Cluster, node: &Node, addressing: &Addressing) -> Vec<
         var("ERLMCP_LISTENER_PORT", listener_port.to_string()),
         var("ERLMCP_MAX_CONNECTIONS", node.connections.to_string()),
         var("ERLMCP_IDLE_TIMEOUT", node.idle_timeout.to_string()),
+        var(
+            "ERLMCP_KEEP_ALIVE_TIMEOUT",
+            node.keep_alive_timeout.to_string(),
+        ),
         pod_var("ERLMCP_ADVERTISE_HOST", advertise),
         var("ERLMCP_SEEDS", seeds),
         // A path, never the value: `docker inspect` and /proc show the environment.
@@ -526,7 +530,31 @@ mod tests {
             secret_file: "/s".into(),
         };
         assert_eq!(names(&Addressing::ClusterNetwork), names(&host));
-        assert_eq!(names(&host).len(), 11);
+        assert_eq!(names(&host).len(), 12);
+    }
+
+    #[test]
+    fn the_keep_alive_timeout_is_the_idle_timeout_unless_written() {
+        let file = |extra: &str| {
+            let text = format!(
+                "[cluster]\nname = \"k\"\n\n[nodes]\ncount = 2\n\n[defaults]\nidle_timeout = \"10m\"\n{extra}"
+            );
+            crate::config::parse("k.toml", &text).unwrap().0
+        };
+        let keep_alive = |cluster: &Cluster, index: usize| {
+            let node = node_deployment(cluster, &cluster.nodes[index], &Addressing::ClusterNetwork);
+            env_of(&node, "ERLMCP_KEEP_ALIVE_TIMEOUT").to_string()
+        };
+        let inherited = file("");
+        assert_eq!(
+            keep_alive(&inherited, 0),
+            inherited.nodes[0].idle_timeout.to_string()
+        );
+        let written = file(
+            "keep_alive_timeout = \"90s\"\n\n[[node]]\nname = \"node2\"\nkeep_alive_timeout = \"2m\"\n",
+        );
+        assert_eq!(keep_alive(&written, 0), "90s");
+        assert_eq!(keep_alive(&written, 1), "2m");
     }
 
     #[test]

@@ -452,6 +452,20 @@ fn check_node_ranges(cluster: &Cluster, spans: &SpanIndex, found: &mut Vec<Diagn
                 .at(spans.get(&key("idle_timeout"))),
             );
         }
+        let out_of_range = |d: HumanDuration| d.0.is_zero() || d.0 > 30 * day;
+        // Unwritten, it is the idle timeout, whose own problem is reported above.
+        let inherited = node.keep_alive_timeout == node.idle_timeout;
+        if out_of_range(node.keep_alive_timeout) && !(inherited && out_of_range(node.idle_timeout))
+        {
+            found.push(
+                problems::out_of_range(
+                    &shown("keep_alive_timeout"),
+                    &node.keep_alive_timeout.to_string(),
+                    "above 0 and at most 30d (0 would close every HTTP connection after one response)",
+                )
+                .at(spans.get(&key("keep_alive_timeout"))),
+            );
+        }
     }
 }
 

@@ -87,6 +87,7 @@ bad_files! {
     secret_file_with_a_line_break: BASE.replace("name = \"t\"", "name = \"t\"\nsecret_file = \"s\\n\\u001b[31mx\"");
     // Issue 11: values that parse but cannot work.
     idle_timeout_zero: with("[defaults]\nidle_timeout = \"0s\"\n");
+    keep_alive_timeout_zero: with("[defaults]\nkeep_alive_timeout = \"0s\"\n");
     scrape_interval_zero: with("[prometheus]\nscrape_interval = \"0s\"\n");
     cpu_limit_infinite: with("[defaults]\ncpu_limit = inf\n");
     cpu_limit_nan: with("[defaults]\ncpu_limit = nan\n");

@@ -42,6 +42,7 @@ connections = 100
 memory_limit = @memory_limit@
 nofile = 2048
 idle_timeout = @idle_timeout@
+keep_alive_timeout = @keep_alive_timeout@
 
 [[node]]
 name = @node_name@
@@ -88,6 +89,7 @@ const FIELDS: &[(&str, &str)] = &[
     ("prefix", "node"),
     ("memory_limit", "256MiB"),
     ("idle_timeout", "5m"),
+    ("keep_alive_timeout", "5m"),
     ("node_name", "node1"),
     ("role", "coordinator"),
     ("prometheus_image", "docker.io/prom/prometheus:v2.53.0"),

@@ -12,9 +12,12 @@
 //! next request gets a fresh hyper connection over the same socket. The client sees one
 //! keep-alive connection throughout.
 //!
-//! The read timeout holds as before: a parked connection that sends nothing for the head timeout
-//! is closed, and a request head must be complete within that same timeout counted from the end
-//! of the previous response.
+//! Two timeouts bound a connection between requests. A connection parked after a response waits
+//! up to the keep-alive timeout for its next request's first byte (an idle client's connection
+//! is closed then, not at the read timeout: a client idle between calls would otherwise reconnect
+//! for nearly every call). A new connection must start its first request within the head
+//! timeout (the read timeout), and every request head, once started, must be complete within it
+//! (slowloris).
 
 use std::future::poll_fn;
 use std::io;
@@ -48,15 +51,17 @@ pub struct Serving {
     pub routes: Router,
     /// Whether it keeps connections alive between requests.
     pub keep_alive: bool,
-    /// How long a request head may take, counted from the connection's start or the end of the
-    /// previous response.
+    /// How long a request head may take: a new connection's first request from the
+    /// connection's start, every later one from its first byte.
     pub head_timeout: Duration,
+    /// How long a connection parked after a response waits for the next request's first byte.
+    pub keep_alive_timeout: Duration,
 }
 
 /// The socket as hyper sees it.
 type Socket = CountedStream<WriteDeadline<TcpStream>>;
 
-/// Serves one accepted connection until it closes, the read timeout passes or `stop` turns true.
+/// Serves one accepted connection until it closes, a timeout passes or `stop` turns true.
 pub async fn serve(
     stream: TcpStream,
     lane: Serving,
@@ -82,20 +87,23 @@ pub async fn serve(
         inner: TowerToHyperService::new(lane.routes.clone()),
         activity: activity.clone(),
     };
+    // A new connection's first request must start within the head timeout, like its head.
+    let mut wait = lane.head_timeout;
     loop {
         // Parked: only the socket, until the next request's first byte.
-        let head_deadline = Instant::now() + lane.head_timeout;
         if io.read_ahead.is_empty() {
             let readable = io.inner.get_ref().get_ref().readable();
             tokio::select! {
-                ready = tokio::time::timeout_at(head_deadline, readable) => {
+                ready = tokio::time::timeout(wait, readable) => {
                     if !matches!(ready, Ok(Ok(()))) {
-                        return; // the read timeout (or a socket error): dropping it closes it
+                        return; // a timeout (or a socket error): dropping it closes it
                     }
                 }
                 _ = stopped(&mut stop) => return,
             }
         }
+        let head_deadline = Instant::now() + lane.head_timeout;
+        wait = lane.keep_alive_timeout;
         activity.finished.store(0, Ordering::Release);
         activity.closing.store(false, Ordering::Release);
         let mut http = hyper::server::conn::http1::Builder::new();
@@ -352,6 +360,7 @@ mod tests {
             routes: crate::http::router(node.clone()),
             keep_alive: true,
             head_timeout: Duration::from_secs(1),
+            keep_alive_timeout: Duration::from_secs(1),
         };
         let task = serve(stream, serving, slot, stopped, node);
         let size = std::mem::size_of_val(&task);

@@ -6,9 +6,10 @@
 //! `/metrics` (anything else is 503) and no keep-alive, so an operator's probe gets through a node
 //! that clients have filled; a connection there must send its request head within 2 s, so idle
 //! connections cannot hold the probe lane for long. Past both, a connection is closed at once
-//! (its descriptor is back before the next accept). Every connection must send a request head within the read
-//! timeout (counted from the connection's start or the end of the previous response, so it also
-//! ends idle keep-alive connections) and its body within the read timeout after the head. A
+//! (its descriptor is back before the next accept). A new connection must send its first request
+//! head within the read timeout, every request its head within the read timeout of its first
+//! byte and its body within the read timeout after the head; a keep-alive connection idle after
+//! a response is closed after the keep-alive timeout. A
 //! client that takes none of a response for the write timeout is disconnected
 //! ([`crate::write_deadline`]). Each connection is served by [`crate::api_connection`].
 
@@ -42,6 +43,7 @@ pub async fn serve(listener: TcpListener, node: Node, mut stop: watch::Receiver<
             routes: with_body_deadline(crate::http::router(node.clone()), &node),
             keep_alive: true,
             head_timeout: node.config.read_timeout,
+            keep_alive_timeout: node.config.keep_alive_timeout,
         },
     };
     let probes = Lane {
@@ -53,6 +55,8 @@ pub async fn serve(listener: TcpListener, node: Node, mut stop: watch::Receiver<
             routes: with_body_deadline(probe_router(node.clone()), &node),
             keep_alive: false,
             head_timeout: node.config.read_timeout.min(PROBE_HEAD_TIMEOUT),
+            // Never parked: a probe connection closes after its one response.
+            keep_alive_timeout: node.config.read_timeout.min(PROBE_HEAD_TIMEOUT),
         },
     };
     let mut backoff = Duration::from_millis(5);

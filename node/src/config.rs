@@ -54,9 +54,10 @@ pub struct NodeConfig {
     /// that would grow gets an error and a close.
     pub input_budget_bytes: usize,
     /// A message (TCP line, HTTP header block or body) started but not finished this long
-    /// closes its connection (slowloris); an HTTP connection waiting for its next request is
-    /// closed after this long too.
+    /// closes its connection (slowloris), as does a new HTTP connection that sends nothing.
     pub read_timeout: Duration,
+    /// An HTTP keep-alive connection idle this long after a response is closed.
+    pub keep_alive_timeout: Duration,
     /// A client that does not take a reply (or notification) within this long is disconnected
     /// and its requests cancelled (TCP sessions and the API port's responses alike).
     pub write_timeout: Duration,
@@ -110,6 +111,7 @@ impl NodeConfig {
             max_batch: 64,
             input_budget_bytes: 64 << 20,
             read_timeout: Duration::from_secs(30),
+            keep_alive_timeout: Duration::from_secs(300),
             write_timeout: Duration::from_secs(30),
             max_in_flight_per_session: 32,
             outbound_queue: 64,

@@ -102,10 +102,14 @@ struct ServeArgs {
     /// Bytes of unfinished lines all connections together may hold.
     #[arg(long, env = "ERLMCP_INPUT_BUDGET_BYTES", default_value_t = 64 << 20, global = true)]
     input_budget_bytes: usize,
-    /// A started TCP line, HTTP header block or body must arrive within this (slowloris); idle
-    /// HTTP keep-alive connections close after it too.
+    /// A started TCP line, HTTP header block or body must arrive within this (slowloris), and a
+    /// new HTTP connection's first request must start within it.
     #[arg(long, env = "ERLMCP_READ_TIMEOUT", default_value = "30s", value_parser = parse_duration, global = true)]
     read_timeout: Duration,
+    /// Close an HTTP keep-alive connection idle this long after a response (default: the idle
+    /// timeout, so an HTTP session's connection lasts as long as a TCP session may idle).
+    #[arg(long, env = "ERLMCP_KEEP_ALIVE_TIMEOUT", value_parser = parse_duration, global = true)]
+    keep_alive_timeout: Option<Duration>,
     /// A client that does not read a reply within this is disconnected, its requests cancelled.
     #[arg(long, env = "ERLMCP_WRITE_TIMEOUT", default_value = "30s", value_parser = parse_duration, global = true)]
     write_timeout: Duration,
@@ -170,6 +174,11 @@ struct ServeArgs {
 }
 
 impl ServeArgs {
+    /// The keep-alive timeout, which defaults to the idle timeout.
+    fn keep_alive_timeout(&self) -> Duration {
+        self.keep_alive_timeout.unwrap_or(self.idle_timeout)
+    }
+
     fn config(&self) -> Result<NodeConfig, String> {
         let role = match self.role.as_str() {
             "coordinator" => Role::Coordinator,
@@ -183,6 +192,7 @@ impl ServeArgs {
             ("--read-timeout", self.read_timeout),
             ("--write-timeout", self.write_timeout),
             ("--idle-timeout", self.idle_timeout),
+            ("--keep-alive-timeout", self.keep_alive_timeout()),
         ] {
             if value.is_zero() {
                 return Err(format!("{flag} must be above zero"));
@@ -259,6 +269,7 @@ impl ServeArgs {
             max_batch: self.max_batch,
             input_budget_bytes: self.input_budget_bytes,
             read_timeout: self.read_timeout,
+            keep_alive_timeout: self.keep_alive_timeout(),
             write_timeout: self.write_timeout,
             max_in_flight_per_session: self.max_in_flight,
             outbound_queue: self.outbound_queue,

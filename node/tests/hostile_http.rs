@@ -109,7 +109,7 @@ async fn an_oversized_body_is_refused_before_it_is_sent() {
 
 #[tokio::test]
 async fn an_idle_keep_alive_connection_is_closed() {
-    let node = TestNode::start(|c| c.read_timeout = Duration::from_millis(500)).await;
+    let node = TestNode::start(|c| c.keep_alive_timeout = Duration::from_millis(500)).await;
     let mut stream = TcpStream::connect(node.api).await.unwrap();
     let request = format!("GET /health HTTP/1.1\r\nHost: {}\r\n\r\n", node.api);
     stream.write_all(request.as_bytes()).await.unwrap();
@@ -118,6 +118,36 @@ async fn an_idle_keep_alive_connection_is_closed() {
     assert!(first[..n].starts_with(b"HTTP/1.1 200"));
     // No second request: the server ends the connection rather than hold it.
     assert!(read_until_closed(&mut stream).await.is_some());
+}
+
+#[tokio::test]
+async fn a_keep_alive_connection_idle_past_the_read_timeout_still_serves() {
+    // A client idle between calls keeps its connection for the keep-alive timeout: the read
+    // timeout bounds a started request head, not the wait for the next one.
+    let node = TestNode::start(|c| {
+        c.read_timeout = Duration::from_millis(200);
+        c.keep_alive_timeout = WAIT * 6;
+    })
+    .await;
+    let mut stream = TcpStream::connect(node.api).await.unwrap();
+    let get = format!("GET /health HTTP/1.1\r\nHost: {}\r\n\r\n", node.api);
+    stream.write_all(get.as_bytes()).await.unwrap();
+    read_health_answers(&mut stream, 1).await;
+    tokio::time::sleep(Duration::from_millis(1_000)).await; // five read timeouts, parked
+    stream.write_all(get.as_bytes()).await.unwrap();
+    read_health_answers(&mut stream, 1).await;
+}
+
+#[tokio::test]
+async fn a_new_connection_that_sends_nothing_is_closed_by_the_read_timeout() {
+    // The long keep-alive timeout is for connections that have made a request.
+    let node = TestNode::start(|c| {
+        c.read_timeout = Duration::from_millis(500);
+        c.keep_alive_timeout = WAIT * 6;
+    })
+    .await;
+    let mut stream = TcpStream::connect(node.api).await.unwrap();
+    assert_eq!(read_until_closed(&mut stream).await.as_deref(), Some(""));
 }
 
 /// Reads until `count` complete `/health` answers (`ok` bodies) arrived, within the wait.

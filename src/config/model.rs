@@ -180,6 +180,8 @@ pub struct Node {
     pub nofile: u64,
     /// Idle connection timeout.
     pub idle_timeout: HumanDuration,
+    /// How long an idle HTTP keep-alive connection stays open after a response.
+    pub keep_alive_timeout: HumanDuration,
 }
 
 /// `[prometheus]`, resolved.

@@ -183,6 +183,9 @@ pub struct RawNodeSettings {
     /// Idle MCP connections are closed after this long.
     #[serde(default)]
     pub idle_timeout: Option<S<HumanDuration>>,
+    /// Idle HTTP keep-alive connections are closed after this long.
+    #[serde(default)]
+    pub keep_alive_timeout: Option<S<HumanDuration>>,
 }
 
 /// `[prometheus]`

@@ -472,6 +472,13 @@ fn resolve_nodes(r: &mut Resolver, raw: &RawClusterFile) -> Vec<Node> {
             &format!("{name}'s listener port"),
             listener_port.into(),
         );
+        let idle_timeout = setting!(
+            idle_timeout,
+            HumanDuration(std::time::Duration::from_secs(300))
+        );
+        // As long as a session may idle: a client between calls keeps its connection, as a TCP
+        // session does, instead of reconnecting for every call made after a pause.
+        let keep_alive_timeout = setting!(keep_alive_timeout, idle_timeout);
         resolved.push(Node {
             name: name.clone(),
             index,
@@ -484,10 +491,8 @@ fn resolve_nodes(r: &mut Resolver, raw: &RawClusterFile) -> Vec<Node> {
             cpu_reservation: setting!(cpu_reservation, 0.0),
             memory_reservation: setting!(memory_reservation, ByteSize(0)),
             nofile: setting!(nofile, 65_536),
-            idle_timeout: setting!(
-                idle_timeout,
-                HumanDuration(std::time::Duration::from_secs(300))
-            ),
+            idle_timeout,
+            keep_alive_timeout,
         });
     }
     resolved

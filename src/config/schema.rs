@@ -87,6 +87,7 @@ const NODE_SETTINGS: &[Key] = &[
     key("memory_reservation", Kind::Size, "a memory size"),
     key("nofile", Kind::Whole(u64::MAX), "a number of open files"),
     key("idle_timeout", Kind::Duration, "a duration"),
+    key("keep_alive_timeout", Kind::Duration, "a duration"),
 ];
 
 const TABLES: &[Table] = &[

@@ -7,8 +7,10 @@
 //! The session lives on the node under the `Mcp-Session-Id` its `initialize` answer carries, not
 //! in the connection: a stopped session is ended with `DELETE /mcp`, or the node would hold its
 //! slot until its idle timeout. So when the node closes an idle keep-alive connection (it does
-//! after its read timeout), the session opens a new connection and goes on under the same id,
-//! as an HTTP client's connection pool would; each such reconnect is counted.
+//! after its keep-alive timeout), the session opens a new connection when its next request is
+//! due and goes on under the same id, as an HTTP client's connection pool would; each such
+//! reconnect is counted, and its time is part of that request's latency (counted from the
+//! request's intended send time).
 
 use super::failure::FailureClass;
 use super::protocol::{self, Reply};
