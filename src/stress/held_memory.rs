@@ -1,5 +1,5 @@
 //! What one held session costs the load generator, measured (`validate --host --probe`): opens
-//! real MCP sessions over TCP the way a worker holds them ([`HeldShard`]: a slot task, the
+//! real MCP sessions over TCP the way a worker holds them ([`ShardSlots`]: a slot task, the
 //! session, its request channel) against an in-process listener, and reads this process's
 //! private resident memory (`RssAnon`) before and after.
 //!
@@ -9,7 +9,7 @@
 //! not resident memory of any process; the socket probe measures it.
 
 use super::TargetKind;
-use super::worker::{HeldShard, ShardSpec, ShardTarget};
+use super::worker::{ShardSlots, ShardSpec, ShardTarget};
 use serde::Serialize;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
@@ -112,7 +112,7 @@ fn far_end(listener: TcpListener, capacity: usize, stop: Arc<AtomicBool>, deadli
 }
 
 /// Waits until `expected` sessions are registered or `deadline`; returns how many are.
-async fn wait_registered(shard: &HeldShard, expected: usize, deadline: Instant) -> usize {
+async fn wait_registered(shard: &ShardSlots, expected: usize, deadline: Instant) -> usize {
     loop {
         let now = shard.registered();
         if now >= expected || Instant::now() >= deadline {
@@ -150,7 +150,7 @@ pub fn measure(soft_nofile: Option<u64>) -> Result<HeldSessionCost, String> {
         .build()
         .map_err(|e| format!("cannot start a runtime: {e}"))?;
     let readings = runtime.block_on(async {
-        let mut shard = HeldShard::new(probe_spec(addr, WARM_UP + sessions));
+        let mut shard = ShardSlots::new(probe_spec(addr, WARM_UP + sessions));
         shard.open(WARM_UP, Duration::from_millis(50));
         let warm = wait_registered(&shard, WARM_UP, deadline).await;
         // Let the allocator and the runtime settle before reading.

@@ -145,30 +145,18 @@ pub async fn run_shard(
     let start = Instant::now();
     let ramp = Duration::from_millis(spec.ramp_ms);
     let hold_end = start + ramp + Duration::from_millis(spec.hold_ms);
-    let nodes: Vec<String> = spec.targets.iter().map(|t| t.node.clone()).collect();
-    let recorder = Arc::new(Recorder::new(&nodes));
-    let registry: Arc<Registry> = Arc::new(Mutex::new(Some(Vec::new())));
-    let health = Arc::new(TargetHealth {
-        start,
-        avoid_until_ms: nodes.iter().map(|_| AtomicU64::new(0)).collect(),
-    });
-    let spec = Arc::new(spec);
-
-    // `finished` flips when the hold ends or the run is stopped: no more sessions, no more requests.
-    let (finish_tx, finished) = watch::channel(false);
-    let mut slots = JoinSet::new();
+    let mut shard = ShardSlots::new(spec);
+    let spec = shard.spec.clone();
+    let recorder = shard.recorder.clone();
+    let registry = shard.registry.clone();
     let order = slot_targets(&spec.targets.iter().map(|t| t.sessions).collect::<Vec<_>>());
     let total = order.len().max(1) as u32;
     for (slot, target) in order.into_iter().enumerate() {
-        let opens_at = start + ramp.mul_f64(slot as f64 / total as f64);
-        let context = SlotContext {
-            spec: spec.clone(),
-            recorder: recorder.clone(),
-            registry: registry.clone(),
-            health: health.clone(),
-            finished: finished.clone(),
-        };
-        slots.spawn(context.run(slot, target, opens_at));
+        shard.spawn(
+            slot,
+            target,
+            start + ramp.mul_f64(slot as f64 / total as f64),
+        );
     }
 
     let last_reported = Arc::new(AtomicU64::new(0));
@@ -192,7 +180,7 @@ pub async fn run_shard(
         _ = sleep_until(hold_end) => {}
         _ = stop.wait_for(|stopped| *stopped) => {}
     }
-    let _ = finish_tx.send(true);
+    let _ = shard.finish.send(true);
     // The dispatcher ends by itself at `hold_end` or on `stop`; wait so no request is issued after.
     let _ = dispatcher.await;
     // Let the last requests resolve before any session closes, so that a burst of closing
@@ -202,8 +190,7 @@ pub async fn run_shard(
         sleep(Duration::from_millis(10)).await;
     }
     // Dropping every sender tells each session to finish its in-flight requests and close.
-    registry.lock().unwrap_or_else(|p| p.into_inner()).take();
-    while slots.join_next().await.is_some() {}
+    shard.close().await;
     reporter.abort();
     let _ = reporter.await;
     // The final row takes the second after the last one reported, so no second is reported twice.
@@ -450,10 +437,9 @@ impl SlotContext {
     }
 }
 
-/// Sessions opened and held the way [`run_shard`] holds them (a slot task each, registered
-/// for requests, none sent), so that what a held session costs a worker can be measured
-/// (`held_memory`); every session opens on the spec's first target.
-pub(super) struct HeldShard {
+/// A shard's session slots and what they share: [`run_shard`] drives them, and `held_memory`
+/// opens some and sends nothing, to measure what a held session costs a worker.
+pub(super) struct ShardSlots {
     spec: Arc<ShardSpec>,
     recorder: Arc<Recorder>,
     registry: Arc<Registry>,
@@ -464,8 +450,8 @@ pub(super) struct HeldShard {
     next_slot: usize,
 }
 
-impl HeldShard {
-    /// A shard with no session open yet.
+impl ShardSlots {
+    /// A shard with no slot yet; `finished` flips when the hold ends or the run is stopped.
     pub(super) fn new(spec: ShardSpec) -> Self {
         let nodes: Vec<String> = spec.targets.iter().map(|t| t.node.clone()).collect();
         let (finish, finished) = watch::channel(false);
@@ -484,20 +470,26 @@ impl HeldShard {
         }
     }
 
-    /// Spawns `count` more slots, their opens spread evenly over `over` as a ramp spreads them.
+    /// Spawns the slot that opens its session on `target` at `opens_at`.
+    fn spawn(&mut self, slot: usize, target: usize, opens_at: Instant) {
+        let context = SlotContext {
+            spec: self.spec.clone(),
+            recorder: self.recorder.clone(),
+            registry: self.registry.clone(),
+            health: self.health.clone(),
+            finished: self.finished.clone(),
+        };
+        self.slots.spawn(context.run(slot, target, opens_at));
+        self.next_slot = self.next_slot.max(slot + 1);
+    }
+
+    /// Spawns `count` more slots on the first target, their opens spread evenly over `over` as
+    /// a ramp spreads them.
     pub(super) fn open(&mut self, count: usize, over: Duration) {
         let start = Instant::now();
         for i in 0..count {
-            let context = SlotContext {
-                spec: self.spec.clone(),
-                recorder: self.recorder.clone(),
-                registry: self.registry.clone(),
-                health: self.health.clone(),
-                finished: self.finished.clone(),
-            };
             let opens_at = start + over.mul_f64(i as f64 / count.max(1) as f64);
-            self.slots.spawn(context.run(self.next_slot, 0, opens_at));
-            self.next_slot += 1;
+            self.spawn(self.next_slot, 0, opens_at);
         }
     }
 
