@@ -10,6 +10,7 @@
 //! nodes' (from the last stress run of the file, or bounded by their `memory_limit`).
 
 pub mod memory_budget;
+pub mod neighbour_table;
 pub mod socket_probe;
 pub mod system_limits;
 
@@ -502,6 +503,16 @@ fn judge_machine_wide(cluster: &Cluster, facts: &HostFacts) -> Vec<HostCheck> {
     };
     let cost = facts.socket_cost.as_ref().and_then(|c| c.as_ref().ok());
     let mut checks = system_limits::judge(system, cost, facts.ephemeral_ports, demand);
+    if cluster.runtime.kind != RuntimeKind::Native {
+        checks.push(neighbour_table::judge(
+            system.neighbour,
+            cluster.nodes.len() as u64,
+            crate::stress::placement::worker_count(
+                demand.sessions,
+                u64::from(crate::stress::DEFAULT_SESSIONS_PER_WORKER),
+            ),
+        ));
+    }
     if let Some(Err(why)) = &facts.socket_cost {
         checks.push(HostCheck {
             name: "socket probe",

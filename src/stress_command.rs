@@ -230,6 +230,8 @@ async fn run_in_network(
     mut options: StressOptions,
     progress: &Progress,
 ) -> anyhow::Result<StressSummary> {
+    let targets_on_bridge = cluster.nodes.len() as u64 * if request.baseline { 2 } else { 1 };
+    warn_if_neighbour_table_small(targets_on_bridge, request, progress);
     let exe = std::env::current_exe()?;
     let workers =
         ContainerWorkers::prepare(engine, cluster, &exe, request.sessions_per_worker, progress)
@@ -255,6 +257,28 @@ async fn run_in_network(
     result
 }
 
+/// Warns before a run whose containers need more neighbour (ARP) entries than this machine's
+/// kernel keeps: past the table's size connects stall on SYN retransmits (the 1,000,000-session
+/// Docker run of 2026-12-02 held at most 22,401 sessions so). Only for the local engine, whose
+/// kernel is this one; `validate --host` reports the same check.
+fn warn_if_neighbour_table_small(targets: u64, request: &StressRequest, progress: &Progress) {
+    if std::env::var_os("DOCKER_HOST").is_some() {
+        return;
+    }
+    let workers = crate::stress::placement::worker_count(
+        u64::from(request.connections),
+        u64::from(request.sessions_per_worker),
+    );
+    let check =
+        crate::host::neighbour_table::judge(crate::host::neighbour_table::read(), targets, workers);
+    if check.verdict != crate::host::Verdict::Ok {
+        progress.warn(format!(
+            "{} on this machine: have {}; need {}; fix: {}",
+            check.name, check.have, check.need, check.fix
+        ));
+    }
+}
+
 /// Workers as Swarm jobs on the cluster's overlay network; every job is removed afterwards.
 async fn run_as_jobs(
     cluster: &Cluster,
@@ -271,6 +295,7 @@ async fn run_as_jobs(
              network (use `--workers host` for a baseline on swarm)",
         );
     }
+    warn_if_neighbour_table_small(cluster.nodes.len() as u64, request, progress);
     let exe = std::env::current_exe()?;
     let jobs =
         SwarmJobs::prepare(swarm, cluster, &exe, request.sessions_per_worker, progress).await?;

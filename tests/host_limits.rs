@@ -171,3 +171,54 @@ fn probe_needs_host() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("--host"));
 }
+
+#[test]
+fn a_docker_cluster_is_judged_against_the_neighbour_table_and_a_native_one_is_not() {
+    if !std::path::Path::new("/proc/sys/net/ipv4/neigh/default/gc_thresh3").exists() {
+        eprintln!("SKIPPED: the neighbour-table check because /proc has no IPv4 neighbour table");
+        return;
+    }
+    let name = "neighbour table (ARP), containers on one bridge";
+    let native = json(&validate(&[
+        "clusters/bench-1m.toml",
+        "--host",
+        "--format",
+        "json",
+    ]));
+    let listed = native["host"]["checks"].as_array().unwrap();
+    assert!(listed.iter().all(|c| c["name"] != name), "{listed:?}");
+
+    // The same 63 nodes on the Docker runtime: 63 workers of 16,000 sessions on one bridge.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bench-1m-docker.toml");
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("clusters/bench-1m.toml"),
+    )
+    .unwrap()
+    .replace("kind = \"native\"", "kind = \"docker\"");
+    std::fs::write(&file, text).unwrap();
+    let docker = json(&validate(&[
+        file.to_str().unwrap(),
+        "--host",
+        "--format",
+        "json",
+    ]));
+    let Some(table) = docker["host"]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+    else {
+        // A Docker host that is not this machine (DOCKER_HOST elsewhere) has no /proc here.
+        assert!(docker["host"]["facts"]["system"].is_null(), "{docker}");
+        eprintln!("SKIPPED: the neighbour-table check because the engine is not this machine");
+        return;
+    };
+    assert!(
+        table["need"]
+            .as_str()
+            .unwrap()
+            .starts_with("11,970 entries"),
+        "{table}"
+    );
+}

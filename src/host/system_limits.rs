@@ -37,6 +37,8 @@ pub struct SystemLimits {
     pub mem_available: Option<u64>,
     /// `vm.min_free_kbytes`, bytes: what the kernel keeps free for itself.
     pub min_free_bytes: Option<u64>,
+    /// The neighbour (ARP) table's thresholds: containers on a bridge need entries, loopback none.
+    pub neighbour: Option<super::neighbour_table::NeighbourLimits>,
 }
 
 /// The connection-tracking table.
@@ -224,6 +226,7 @@ pub fn read() -> SystemLimits {
         min_free_bytes: read_proc("/proc/sys/vm/min_free_kbytes")
             .and_then(|k| number(&k))
             .map(|kib| kib * 1024),
+        neighbour: super::neighbour_table::read(),
     }
 }
 
@@ -630,6 +633,7 @@ pub(super) mod tests {
             page_size: page_size_from_smaps("Size: 4 kB\nKernelPageSize:        4 kB\n"),
             mem_available: mem_available_from_meminfo("MemAvailable:   23491380 kB\n"),
             min_free_bytes: Some(67_584 * 1024),
+            neighbour: None,
         }
     }
 
