@@ -192,7 +192,9 @@ impl Session {
         let mut stopping = false;
         // One timer for the whole session, armed at the oldest request's deadline. It is not
         // moved when that request is answered: it fires early, expires nothing, and is armed
-        // again at the new oldest. So a request costs no timer of its own.
+        // again at the new oldest. So a request costs no timer of its own. (Moving it away
+        // when nothing is left in flight, to spare that early firing, was measured on
+        // 2026-12-03: no change in the generator's CPU per request.)
         let expiry = sleep_until(far_future());
         tokio::pin!(expiry);
         let mut armed = false;
@@ -414,6 +416,39 @@ mod tests {
         let end = session.drive(rx, timeout_after, &recorder).await;
         assert_eq!(end, SessionEnd::Stopped);
         assert!(Instant::now() >= t0 + Duration::from_secs(7));
+        let row = recorder.cut(1);
+        assert_eq!((row.ok, row.failed), (1, 1));
+        assert_eq!(row.request_failures.get(FailureClass::RequestTimeout), 1);
+        assert_eq!(recorder.outstanding(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_after_the_session_went_quiet_still_times_out() {
+        // The first request is answered and leaves nothing in flight; the second, sent after
+        // the first one's deadline and never answered, must still time out at its own.
+        let addr = echo_first(1).await;
+        let session = Session::open(addr, TargetKind::BaselineEcho, None, Duration::from_secs(1))
+            .await
+            .unwrap();
+        let recorder = Recorder::new(&["baseline".to_string()]);
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let t0 = Instant::now();
+        let timeout_after = Duration::from_secs(5);
+        let feeder = async {
+            recorder.requests_sent(1);
+            tx.send(t0).unwrap();
+            // Yielding (not sleeping) waits for the answer without moving the paused clock.
+            while recorder.outstanding() > 0 {
+                tokio::task::yield_now().await;
+            }
+            tokio::time::sleep_until(t0 + Duration::from_secs(10)).await;
+            recorder.requests_sent(1);
+            tx.send(Instant::now()).unwrap();
+            drop(tx);
+        };
+        let (end, ()) = tokio::join!(session.drive(rx, timeout_after, &recorder), feeder);
+        assert_eq!(end, SessionEnd::Stopped);
+        assert!(Instant::now() >= t0 + Duration::from_secs(15));
         let row = recorder.cut(1);
         assert_eq!((row.ok, row.failed), (1, 1));
         assert_eq!(row.request_failures.get(FailureClass::RequestTimeout), 1);
