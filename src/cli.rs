@@ -244,6 +244,11 @@ pub enum Command {
         /// With --find-max: the highest rate to offer (default 16 × --start; at most 24 steps).
         #[arg(long, requires = "find_max")]
         max: Option<f64>,
+        /// With --find-max: go on past the cluster's first broken step until the baseline
+        /// itself falls behind (or --max), to measure cluster/baseline at the rate where the
+        /// generator and the machine run out; needs the baseline.
+        #[arg(long, requires = "find_max", conflicts_with = "no_baseline")]
+        until_baseline_behind: bool,
     },
     /// Internal: one load-generator worker process of `stress` (shard spec on stdin).
     #[command(hide = true)]

@@ -90,6 +90,7 @@ fn main() -> ExitCode {
             start,
             step,
             max,
+            until_baseline_behind,
         } => block_on(async move {
             let cluster = load_valid(&runtime.cluster)?;
             // A find-max step is a short hold unless --duration names one; the file's
@@ -113,7 +114,8 @@ fn main() -> ExitCode {
                 workers_on: workers,
             };
             if find_max {
-                let plan = FindMaxPlan::new(start.unwrap_or(request.rate), step, max)?;
+                let mut plan = FindMaxPlan::new(start.unwrap_or(request.rate), step, max)?;
+                plan.until_baseline_behind = until_baseline_behind;
                 return cmd_find_max(cluster, runtime, request, plan).await;
             }
             cmd_stress(cluster, runtime, request, compare).await

@@ -87,6 +87,8 @@ pub struct FindMaxPlan {
     pub rates: Vec<f64>,
     /// Rates up to `max` that [`MAX_STEPS`] left out.
     pub truncated: bool,
+    /// Go on past the cluster's first step that did not hold, until the baseline falls behind.
+    pub until_baseline_behind: bool,
 }
 
 impl FindMaxPlan {
@@ -108,6 +110,7 @@ impl FindMaxPlan {
                 return Ok(Self {
                     rates,
                     truncated: true,
+                    until_baseline_behind: false,
                 });
             }
             rates.push(rate);
@@ -119,6 +122,7 @@ impl FindMaxPlan {
         Ok(Self {
             rates,
             truncated: false,
+            until_baseline_behind: false,
         })
     }
 }
@@ -202,21 +206,33 @@ pub fn judge(step: &StepMeasurement, slo: &Slo) -> StepVerdict {
     StepVerdict::Held
 }
 
-/// The steps taken, each with its verdict; the search stops after the first that did not hold.
+/// The steps taken, each with its verdict; the search stops after the first that did not hold
+/// (or, going on until the baseline falls behind, after the first at which it did).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct FindMaxResult {
     /// Every step run, in order.
     pub steps: Vec<(StepMeasurement, StepVerdict)>,
     /// The plan had more rates than [`MAX_STEPS`].
     pub truncated: bool,
+    /// The search goes on past the cluster's breaks until the baseline falls behind.
+    pub until_baseline_behind: bool,
 }
 
 impl FindMaxResult {
     /// Adds a measured step; returns whether the search goes on.
     pub fn push(&mut self, step: StepMeasurement, slo: &Slo) -> bool {
         let verdict = judge(&step, slo);
+        // An incomplete step proves nothing either way, so no later rate is worth offering; a
+        // step without a baseline cannot say where the baseline falls behind.
+        let goes_on = match verdict {
+            StepVerdict::Held => !(self.until_baseline_behind && step.baseline_behind()),
+            StepVerdict::Incomplete => false,
+            StepVerdict::SloBreached | StepVerdict::FellBehind => {
+                self.until_baseline_behind && step.baseline_rps.is_some() && !step.baseline_behind()
+            }
+        };
         self.steps.push((step, verdict));
-        verdict == StepVerdict::Held
+        goes_on
     }
 
     /// The highest offered rate the cluster held (every earlier step held too).
@@ -473,6 +489,49 @@ mod tests {
         let behind = result.baseline_falls_behind().unwrap();
         assert_eq!(behind.offered, 2000.0);
         assert!((behind.ratio().unwrap() - 1990.0 / 1890.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn until_baseline_behind_goes_past_the_cluster_s_break_to_the_baseline_s() {
+        let mut result = FindMaxResult {
+            until_baseline_behind: true,
+            ..FindMaxResult::default()
+        };
+        // (step: offered, cluster, baseline, p99, errors; whether the search goes on)
+        let steps = [
+            (step(1000.0, 1000.0, 1000.0, 1.0, 0.0), true),
+            // The cluster breaks its SLO, then falls behind; the baseline keeps up.
+            (step(2000.0, 2000.0, 2000.0, 50.0, 0.0), true),
+            (step(4000.0, 3000.0, 4000.0, 50.0, 0.0), true),
+            // The baseline falls behind: the rate the search was looking for.
+            (step(8000.0, 5000.0, 6000.0, 50.0, 0.0), false),
+        ];
+        for (s, goes_on) in steps {
+            assert_eq!(result.push(s.clone(), &SLO), goes_on, "{s:?}");
+        }
+        assert_eq!(result.highest_held(), Some(1000.0));
+        let behind = result.baseline_falls_behind().unwrap();
+        assert_eq!(behind.offered, 8000.0);
+        assert!((behind.ratio().unwrap() - 5000.0 / 6000.0).abs() < 1e-12);
+
+        // A step cut short, or one without a baseline, ends that search too.
+        let mut incomplete = step(2000.0, 2000.0, 2000.0, 50.0, 0.0);
+        incomplete.incomplete = true;
+        let mut no_baseline = step(2000.0, 2000.0, 2000.0, 50.0, 0.0);
+        no_baseline.baseline_rps = None;
+        for s in [incomplete, no_baseline] {
+            let mut result = FindMaxResult {
+                until_baseline_behind: true,
+                ..FindMaxResult::default()
+            };
+            assert!(!result.push(s.clone(), &SLO), "{s:?}");
+        }
+        // While the cluster holds, a baseline that falls behind ends the search as well.
+        let mut result = FindMaxResult {
+            until_baseline_behind: true,
+            ..FindMaxResult::default()
+        };
+        assert!(!result.push(step(1000.0, 1000.0, 900.0, 1.0, 0.0), &SLO));
     }
 
     #[test]

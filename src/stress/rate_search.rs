@@ -38,6 +38,7 @@ pub async fn find_max_async(
         .with_context(|| format!("creating {}", options.out_dir.display()))?;
     let mut result = FindMaxResult {
         truncated: plan.truncated,
+        until_baseline_behind: plan.until_baseline_behind,
         ..FindMaxResult::default()
     };
     for (index, &rate) in plan.rates.iter().enumerate() {

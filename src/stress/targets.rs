@@ -18,8 +18,19 @@ pub async fn cluster_targets(
 ) -> anyhow::Result<Vec<StressTarget>> {
     let mut targets = Vec::new();
     let mut answering = 0;
+    // On a swarm of several hosts each node's host-mode ports are on the engine that runs it.
+    let hosts = match runtime {
+        Runtime::Swarm(swarm) => swarm.node_hosts(cluster).await?,
+        Runtime::Native(_) | Runtime::Docker(_) => Default::default(),
+    };
     for node in &cluster.nodes {
-        let api = cluster.reachable(node.api_port);
+        let at = |port| match runtime {
+            Runtime::Swarm(_) => {
+                crate::engine::swarm::published_at(cluster, hosts.get(&node.name), port)
+            }
+            Runtime::Native(_) | Runtime::Docker(_) => cluster.reachable(port),
+        };
+        let api = at(node.api_port);
         let pid = match runtime {
             Runtime::Native(engine) => engine
                 .pid_of(&format!("{}-{}", cluster.name, node.name))
@@ -34,7 +45,7 @@ pub async fn cluster_targets(
         }
         targets.push(StressTarget {
             node: node.name.clone(),
-            tcp_addr: cluster.reachable(node.listener_port),
+            tcp_addr: at(node.listener_port),
             api_addr: Some(api),
             pid,
             capacity: node.connections,

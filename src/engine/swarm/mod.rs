@@ -28,6 +28,7 @@ use bollard::Docker;
 use bollard::models::LocalNodeState;
 
 pub use desired::SwarmDesired;
+pub use status::published_at;
 
 use super::docker::{DockerEngine, LogTarget, cluster_filter, is_not_found};
 use super::driver::{Driver, Unhealthy};

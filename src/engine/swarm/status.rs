@@ -43,7 +43,7 @@ pub(super) fn current_task(tasks: &[Task]) -> Option<&Task> {
 
 /// Where a port published by a task is reached: in host mode on the engine that runs it (the
 /// address the swarm knows that engine by), through the routing mesh on this machine.
-pub(super) fn published_at(cluster: &Cluster, host: Option<&IpAddr>, port: u16) -> SocketAddr {
+pub fn published_at(cluster: &Cluster, host: Option<&IpAddr>, port: u16) -> SocketAddr {
     match (cluster.swarm.publish_mode, host) {
         (PublishMode::Host, Some(addr)) => SocketAddr::new(*addr, port),
         _ => cluster.reachable(port),
@@ -61,11 +61,10 @@ impl SwarmEngine {
             .map_err(|e| engine_error(&format!("listing tasks of {name}"), e))
     }
 
-    /// Per-node task state, health, host and uptime, figures, and Prometheus's target health.
-    pub(super) async fn cluster_status(&self, cluster: &Cluster) -> anyhow::Result<ClusterStatus> {
-        let mut hosts: HashMap<String, String> = HashMap::new();
-        // Where each engine's host-mode ports are reached: the address the swarm knows it by.
-        let mut addresses: HashMap<String, IpAddr> = HashMap::new();
+    /// Every swarm engine by ID: its hostname, and the address the swarm knows it by (where its
+    /// host-mode ports are reached), when that address is a usable one.
+    async fn engines(&self) -> anyhow::Result<HashMap<String, (String, Option<IpAddr>)>> {
+        let mut engines = HashMap::new();
         for node in self
             .docker
             .list_nodes(None::<bollard::query_parameters::ListNodesOptions>)
@@ -73,20 +72,52 @@ impl SwarmEngine {
             .map_err(|e| engine_error("listing swarm nodes", e))?
         {
             let id = node.id.unwrap_or_default();
-            if let Some(addr) = node
+            let addr = node
                 .status
                 .and_then(|s| s.addr)
                 .and_then(|a| a.parse::<IpAddr>().ok())
-                .filter(|a| !a.is_unspecified())
-            {
-                addresses.insert(id.clone(), addr);
-            }
+                .filter(|a| !a.is_unspecified());
             let hostname = node
                 .description
                 .and_then(|d| d.hostname)
                 .unwrap_or_default();
-            hosts.insert(id, hostname);
+            engines.insert(id, (hostname, addr));
         }
+        Ok(engines)
+    }
+
+    /// The address of the engine that runs each cluster node's current task, by node name (as
+    /// in the cluster file); a node with no task placed yet is left out. On a swarm of several
+    /// hosts a node's host-mode ports are there, not on this machine.
+    pub async fn node_hosts(&self, cluster: &Cluster) -> anyhow::Result<HashMap<String, IpAddr>> {
+        let engines = self.engines().await?;
+        let mut hosts = HashMap::new();
+        for node in &cluster.nodes {
+            let tasks = self
+                .service_tasks(&resource_name(cluster, &node.name))
+                .await?;
+            let addr = current_task(&tasks)
+                .and_then(|t| t.node_id.as_ref())
+                .and_then(|id| engines.get(id))
+                .and_then(|(_, addr)| *addr);
+            if let Some(addr) = addr {
+                hosts.insert(node.name.clone(), addr);
+            }
+        }
+        Ok(hosts)
+    }
+
+    /// Per-node task state, health, host and uptime, figures, and Prometheus's target health.
+    pub(super) async fn cluster_status(&self, cluster: &Cluster) -> anyhow::Result<ClusterStatus> {
+        let engines = self.engines().await?;
+        let hosts: HashMap<String, String> = engines
+            .iter()
+            .map(|(id, (hostname, _))| (id.clone(), hostname.clone()))
+            .collect();
+        let addresses: HashMap<String, IpAddr> = engines
+            .iter()
+            .filter_map(|(id, (_, addr))| Some((id.clone(), (*addr)?)))
+            .collect();
         let mut nodes = Vec::new();
         for node in &cluster.nodes {
             let name = resource_name(cluster, &node.name);
