@@ -3,7 +3,9 @@
 //! distribution registry, run by the test on a free loopback port) and the services name them
 //! by digest; the registry's catalog and tags show them, the digest in each service is the
 //! registry's own for that tag, the nodes become healthy, a re-apply touches nothing, a changed
-//! registry is a change to `plan`, and `down` leaves nothing labelled.
+//! registry is a change to `plan`, a task whose engine lacks the image pulls it from the
+//! registry by digest, a pull that fails shows in `status` (and `apply` stops at its push when
+//! the registry is gone), and `down` leaves nothing labelled.
 //!
 //! Needs Docker and `/usr/bin/docker-registry` (`apt-get install docker-registry`; a loud SKIPPED
 //! without it, a failure under CI). Docker treats registries on 127.0.0.0/8 as insecure, so the
@@ -230,6 +232,28 @@ fn untag(references: &[String]) {
     });
 }
 
+/// Whether this engine has an image by `reference`.
+fn has_image(reference: &str) -> bool {
+    block_on(async { engine().await.inspect_image(reference).await.is_ok() })
+}
+
+/// A new task for the service with its spec unchanged (`docker service update --force`),
+/// without the CLI asking a registry for the image's digest again.
+fn force_new_task(service: &str) {
+    let forced = Command::new("docker")
+        .args([
+            "service",
+            "update",
+            "--detach",
+            "--force",
+            "--no-resolve-image",
+        ])
+        .arg(service)
+        .output()
+        .unwrap();
+    assert!(forced.status.success(), "{}", text(&forced));
+}
+
 fn write_cluster(cluster: &TestCluster, registry: &str) {
     let text = cluster_toml(NAME, BASE, "swarm", "128MiB");
     std::fs::write(
@@ -369,26 +393,34 @@ fn swarm_pulls_its_images_from_the_registry_by_digest() {
     );
     write_cluster(&cluster, &prefix);
 
-    // A pull that fails: the registry is gone and this engine no longer has the pushed image
-    // by its name, so node2's next task must pull it, cannot, and is rejected. `status` shows
-    // the engine's error, and `apply` stops at its push, naming the registry.
+    // A real pull: once this engine no longer has the pushed image by its name, node2's next
+    // task must pull it from the registry, by digest.
     let node_image = service_image(&format!("{NAME}-node2"));
     let (by_tag, digest) = node_image.split_once('@').unwrap();
     let by_digest = format!("{}@{digest}", by_tag.rsplit_once(':').unwrap().0);
+    let pushed_names = [by_tag.to_string(), by_digest.clone()];
+    untag(&pushed_names);
+    assert!(!has_image(&by_digest), "{by_digest} is still on the engine");
+    let before = service_version(&format!("{NAME}-node2"));
+    force_new_task(&format!("{NAME}-node2"));
+    let pulled = eventually(Duration::from_secs(60), || {
+        service_version(&format!("{NAME}-node2")) > before
+            && has_image(&by_digest)
+            && mcp_initialize(BASE + 101).is_ok()
+    });
+    assert!(
+        pulled,
+        "node2 did not come back from a pull\n{}\n--- registry\n{}",
+        text(&cluster.run("status", &[])),
+        registry.log()
+    );
+
+    // A pull that fails: the registry is gone, so node2's next task cannot pull and is
+    // rejected. `status` shows the engine's error, and `apply` stops at its push, naming the
+    // registry.
     drop(registry);
-    untag(&[by_tag.to_string(), by_digest]);
-    let forced = Command::new("docker")
-        .args([
-            "service",
-            "update",
-            "--detach",
-            "--force",
-            "--no-resolve-image",
-        ])
-        .arg(format!("{NAME}-node2"))
-        .output()
-        .unwrap();
-    assert!(forced.status.success(), "{}", text(&forced));
+    untag(&pushed_names);
+    force_new_task(&format!("{NAME}-node2"));
     let mut last = serde_json::Value::Null;
     let rejected = eventually(Duration::from_secs(60), || {
         let status = cluster.run("status", &["--format", "json"]);
