@@ -13,13 +13,11 @@
 //! runtime_swarm_registry`): it takes `/tmp/erlmcp-docker.lock` itself.
 
 mod cluster_support;
+mod registry_support;
 mod swarm_support;
 
 use std::collections::HashMap;
-use std::io::{Read as _, Write as _};
-use std::net::TcpStream;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use bollard::query_parameters::{
@@ -27,140 +25,14 @@ use bollard::query_parameters::{
     RemoveImageOptionsBuilder,
 };
 use cluster_support::*;
+use registry_support::*;
 use swarm_support::*;
 
 const NAME: &str = "erlmcp-test-swarm-registry";
 /// API 27780–27781, listeners 27880–27881, Prometheus 27980: no other test uses them.
 const BASE: u16 = 27780;
-const REGISTRY: &str = "/usr/bin/docker-registry";
 /// The path under the registry the test pushes to.
 const PATH: &str = "erlmcp-test";
-
-/// A `docker-registry serve` of our own, on a free loopback port, storing under a temporary
-/// directory; killed (and waited for) when dropped.
-struct Registry {
-    child: Child,
-    port: u16,
-    dir: tempfile::TempDir,
-}
-
-impl Registry {
-    fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        // A free port: bound and released; the registry takes it a moment later.
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let storage = dir.path().join("storage");
-        std::fs::create_dir(&storage).unwrap();
-        let config = dir.path().join("config.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
-                storage.display()
-            ),
-        )
-        .unwrap();
-        let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
-        let child = Command::new(REGISTRY)
-            .arg("serve")
-            .arg(&config)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("starting docker-registry");
-        let registry = Registry { child, port, dir };
-        let up = eventually(Duration::from_secs(20), || {
-            registry.get("/v2/", &[]).is_some_and(|r| r.status == 200)
-        });
-        assert!(up, "the registry did not answer: {}", registry.log());
-        registry
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
-    }
-
-    /// A plain HTTP/1.0 GET (the registry closes the connection after its answer).
-    fn get(&self, path: &str, headers: &[(&str, &str)]) -> Option<HttpResponse> {
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
-        stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-        let mut request = format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{}\r\n", self.port);
-        for (name, value) in headers {
-            request.push_str(&format!("{name}: {value}\r\n"));
-        }
-        request.push_str("\r\n");
-        stream.write_all(request.as_bytes()).ok()?;
-        let mut raw = Vec::new();
-        stream.read_to_end(&mut raw).ok()?;
-        let text = String::from_utf8_lossy(&raw).to_string();
-        let (head, body) = text.split_once("\r\n\r\n")?;
-        let mut lines = head.lines();
-        let status = lines.next()?.split_whitespace().nth(1)?.parse().ok()?;
-        let headers = lines
-            .filter_map(|line| line.split_once(':'))
-            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-            .collect();
-        Some(HttpResponse {
-            status,
-            headers,
-            body: body.to_string(),
-        })
-    }
-
-    fn json(&self, path: &str) -> serde_json::Value {
-        let response = self.get(path, &[]).expect("the registry answers");
-        serde_json::from_str(&response.body).unwrap_or_else(|e| panic!("{path}: {e}"))
-    }
-
-    /// The digest the registry serves for `repo:tag` (what an engine pulling it gets).
-    fn manifest_digest(&self, repo: &str, tag: &str) -> String {
-        let accept = "application/vnd.docker.distribution.manifest.v2+json, \
-                      application/vnd.oci.image.manifest.v1+json, \
-                      application/vnd.docker.distribution.manifest.list.v2+json, \
-                      application/vnd.oci.image.index.v1+json";
-        let response = self
-            .get(
-                &format!("/v2/{repo}/manifests/{tag}"),
-                &[("Accept", accept)],
-            )
-            .expect("the registry answers");
-        assert_eq!(response.status, 200, "{repo}:{tag}: {}", response.body);
-        response.headers["docker-content-digest"].clone()
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-struct HttpResponse {
-    status: u16,
-    headers: HashMap<String, String>,
-    body: String,
-}
-
-/// True when `docker-registry` is installed; a loud SKIP when not, a failure under CI.
-fn registry_available() -> bool {
-    if Path::new(REGISTRY).exists() {
-        return true;
-    }
-    assert!(
-        std::env::var("CI").is_err(),
-        "{REGISTRY} is required under CI (apt-get install docker-registry; scripts/test.sh does)"
-    );
-    eprintln!(
-        "SKIPPED: {REGISTRY} is missing (apt-get install docker-registry); the swarm registry test did not run"
-    );
-    false
-}
 
 fn cluster_filter() -> HashMap<String, Vec<String>> {
     HashMap::from([("label".to_string(), vec![format!("erlmcp.cluster={NAME}")])])
@@ -269,9 +141,9 @@ fn swarm_pulls_its_images_from_the_registry_by_digest() {
         return;
     }
     let _swarm = SwarmGuard::take();
-    let registry = Registry::start();
+    let registry = Registry::start_on_loopback();
     let cluster = TestCluster::new(NAME, BASE, "swarm");
-    let prefix = format!("127.0.0.1:{}/{PATH}", registry.port);
+    let prefix = format!("{}/{PATH}", registry.address());
     write_cluster(&cluster, &prefix);
 
     let started = std::time::Instant::now();
@@ -305,7 +177,7 @@ fn swarm_pulls_its_images_from_the_registry_by_digest() {
         );
         let (repo, tag) = reference.rsplit_once(':').unwrap();
         let path = repo
-            .strip_prefix(&format!("127.0.0.1:{}/", registry.port))
+            .strip_prefix(&format!("{}/", registry.address()))
             .unwrap_or_else(|| panic!("{service}: {image} is not under {prefix}"));
         assert_eq!(
             registry.manifest_digest(path, tag),
