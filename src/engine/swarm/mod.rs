@@ -51,7 +51,7 @@ pub struct SwarmEngine {
 
 /// The images as the services may use them.
 #[derive(Debug, Default)]
-struct ReadyImages {
+pub(super) struct ReadyImages {
     /// Each pushed image's digest reference by its pushed `repo:tag` (empty: no registry).
     pushed: BTreeMap<String, String>,
     /// The registry's login from the Docker client's config, also handed to Swarm.
@@ -218,12 +218,10 @@ impl Driver for SwarmEngine {
             Ok(ready) => ready,
             Err(error) => bail!("{error}"),
         };
-        let service = want.service(&step.name);
         self.start_service(
             cluster,
-            service,
-            ready.pushed.get(&service.image).map(String::as_str),
-            ready.login.as_deref(),
+            want.service(&step.name),
+            ready,
             step,
             progress,
             task,

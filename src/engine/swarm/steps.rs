@@ -16,7 +16,7 @@ use bollard::query_parameters::{
 
 use super::registry::RegistryLogin;
 use super::service_spec::{ServiceWant, StartFacts, object_name, service_spec};
-use super::{SwarmEngine, engine_error, is_not_found};
+use super::{ReadyImages, SwarmEngine, engine_error, is_not_found};
 use crate::config::model::Cluster;
 use crate::deploy_spec::{LABEL_CLUSTER, LABEL_CONFIG_HASH};
 use crate::engine::secret;
@@ -148,22 +148,21 @@ impl SwarmEngine {
 
     /// Creates the service, or updates it in place: Swarm then rolls its task as
     /// `[swarm.update]` says (and rolls back on failure), the service's other settings untouched.
-    /// `pushed` is the image's digest reference in `[swarm] registry` (and `login` the
-    /// registry's, handed to Swarm so that every engine may pull), none without a registry.
-    #[allow(clippy::too_many_arguments)]
+    /// With `[swarm] registry`, `ready` holds the image's digest reference and the registry's
+    /// login (handed to Swarm so that every engine may pull).
     pub(super) async fn start_service(
         &self,
         cluster: &Cluster,
         want: &ServiceWant,
-        pushed: Option<&str>,
-        login: Option<&RegistryLogin>,
+        ready: &ReadyImages,
         step: &Step,
         progress: &Progress,
         task: &Task,
     ) -> anyhow::Result<()> {
         let hash = step.config_hash.clone().unwrap_or_default();
-        let image = match pushed {
-            Some(reference) => Some(reference.to_string()),
+        let login = ready.login.as_deref();
+        let image = match ready.pushed.get(&want.image) {
+            Some(reference) => Some(reference.clone()),
             // Named by ID, the image is never looked up in a registry (none is configured):
             // Swarm skips the pull of an image given as its ID. One engine's images only: a
             // multi-engine swarm needs the image on every engine or `[swarm] registry`.
