@@ -5,7 +5,10 @@
 # runs the lab containers: its own swarm state is never touched.
 #
 #   scripts/swarm-lab.sh up N [IMAGE…]   start the lab, load IMAGE… (default: every erlmcp-node:*
-#                                        image on the host) into every inner engine
+#                                        image on the host; none with a registry) into every
+#                                        inner engine
+#   scripts/swarm-lab.sh registry        the address every lab engine trusts as a plain-HTTP
+#                                        registry (with ERLMCP_LAB_REGISTRY_PORT at `up`)
 #   scripts/swarm-lab.sh load [IMAGE…]   copy IMAGE… (default: every erlmcp-* image) from the
 #                                        manager's engine to the others (what `erlmcp-gen apply`
 #                                        built there; it stops until every engine has them)
@@ -15,6 +18,12 @@
 #   scripts/swarm-lab.sh down            remove containers, network, volumes, image and socket dirs
 #
 # Then: DOCKER_HOST=unix:///tmp/erlmcp-lab/1/docker.sock docker node ls
+#
+# ERLMCP_LAB_REGISTRY_PORT=P at `up`: every engine trusts <the lab bridge's gateway>:P as a
+# plain-HTTP registry (`--insecure-registry`); run one there on the host (Debian's
+# docker-registry, `http.addr: <gateway>:P`) and set `[swarm] registry = "<gateway>:P/lab"`, and
+# `erlmcp-gen apply` pushes the images there from the manager and each engine pulls them, instead
+# of `load`. `scripts/swarm-lab.sh registry` prints the address.
 #
 # Why the lab looks like this:
 # - No registry is reachable, so the lab image is a scratch rootfs of a few symlinks and /etc
@@ -50,7 +59,7 @@ say() {
 }
 
 usage() {
-  sed -n '7,16p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '7,18p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -131,7 +140,8 @@ for hierarchy in /sys/fs/cgroup/*; do
 done
 [ -z "${LAB_CHECK:-}" ] || exit 0
 exec dockerd --host=unix:///lab/run/docker.sock --data-root=/var/lib/docker \
-  --storage-driver="$LAB_STORAGE_DRIVER" --pidfile=/run/docker.pid
+  --storage-driver="$LAB_STORAGE_DRIVER" --pidfile=/run/docker.pid \
+  ${LAB_INSECURE_REGISTRY:+--insecure-registry="$LAB_INSECURE_REGISTRY"}
 EOF
   tar -C "$root" -c . | docker import \
     -c 'ENTRYPOINT ["/bin/sh", "/lab/entrypoint.sh"]' -c "LABEL $label" \
@@ -153,6 +163,9 @@ if [ -e /dev/fuse ]; then
   engine_flags+=(--device /dev/fuse)
 fi
 
+# The registry every engine trusts (host:port), empty without ERLMCP_LAB_REGISTRY_PORT.
+lab_registry=""
+
 # Starts lab engine $1 with storage driver $2.
 start_engine() {
   local i="$1" driver="$2"
@@ -161,8 +174,13 @@ start_engine() {
     --network "$network" "${engine_flags[@]}" \
     --mount "type=volume,source=erlmcp-lab-$i,target=/var/lib/docker,volume-label=$label" \
     -v "$lab_dir/$i:/lab/run" \
-    -e "LAB_STORAGE_DRIVER=$driver" \
+    -e "LAB_STORAGE_DRIVER=$driver" -e "LAB_INSECURE_REGISTRY=$lab_registry" \
     "$lab_image" >/dev/null
+}
+
+# The lab bridge's gateway: the host's address as the lab engines reach it.
+gateway_ip() {
+  docker network inspect -f '{{(index .IPAM.Config 0).Gateway}}' "$network"
 }
 
 remove_engine() {
@@ -209,8 +227,13 @@ cmd_up() {
   if [ -n "$(docker ps -aq --filter "label=$label")" ]; then
     die "a lab is already up: 'scripts/swarm-lab.sh status', or 'scripts/swarm-lab.sh down' first"
   fi
+  local port="${ERLMCP_LAB_REGISTRY_PORT:-}"
+  if [ -n "$port" ] && ! [[ "$port" =~ ^[1-9][0-9]{0,4}$ && "$port" -le 65535 ]]; then
+    die "ERLMCP_LAB_REGISTRY_PORT must be a port number (got '$port')"
+  fi
   local images=("$@")
-  if [ ${#images[@]} -eq 0 ]; then
+  # With a registry the engines pull what `apply` pushes: nothing is loaded unless named.
+  if [ ${#images[@]} -eq 0 ] && [ -z "$port" ]; then
     mapfile -t images < <(docker images --format '{{.Repository}}:{{.Tag}}' erlmcp-node)
   fi
   for image in "${images[@]}"; do
@@ -219,6 +242,11 @@ cmd_up() {
 
   build_image
   docker network create --label "$label" "$network" >/dev/null
+  if [ -n "$port" ]; then
+    lab_registry="$(gateway_ip):$port"
+    mkdir -p "$lab_dir"
+    printf '%s\n' "$lab_registry" >"$lab_dir/registry"
+  fi
   say "starting $n engines"
   local driver i rc
   driver="$(first_engine)"
@@ -257,6 +285,8 @@ cmd_up() {
     done
     rm -f "$archive"
     say "loaded ${images[*]} into every engine"
+  elif [ -n "$lab_registry" ]; then
+    say "no image loaded: every engine trusts the plain-HTTP registry $lab_registry; run one there and set [swarm] registry = \"$lab_registry/lab\""
   else
     say "no erlmcp-node image on the host to load (pass image names after N)"
   fi
@@ -293,6 +323,11 @@ cmd_check() {
   fi
   [ "$rc" = 0 ] || die "a lab engine container cannot start or remount /sys and its cgroups read-write (exit $rc)"
   say "this machine can run the lab's engines"
+}
+
+cmd_registry() {
+  [ -s "$lab_dir/registry" ] || die "the lab was not started with ERLMCP_LAB_REGISTRY_PORT (or is not up)"
+  cat "$lab_dir/registry"
 }
 
 cmd_status() {
@@ -340,6 +375,7 @@ case "${1:-}" in
     cmd_load "$@"
     ;;
   check) cmd_check ;;
+  registry) cmd_registry ;;
   status) cmd_status ;;
   lose)
     shift

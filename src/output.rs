@@ -464,6 +464,10 @@ pub struct NodeStatusOutput {
     /// The swarm node its task runs on (Swarm only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
+    /// Why it is not running, when the runtime says (Swarm: a rejected or failed task's error,
+    /// such as an image its engine could not pull).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// Prometheus's targets, or why it could not be asked.
@@ -506,6 +510,7 @@ impl From<&ClusterStatus> for StatusOutput {
                     connections: n.connections.map(|c| c.max(0.0).round() as u64),
                     rss_bytes: n.rss_bytes.map(|b| b.max(0.0).round() as u64),
                     host: n.host.clone(),
+                    error: n.error.clone(),
                 })
                 .collect(),
             prometheus: match &status.prometheus {

@@ -622,6 +622,20 @@ mod tests {
         }
     }
 
+    /// `[swarm] registry` is for `apply` on Swarm alone: no rendered file changes with it (so it
+    /// needs no escaping there, and `render --check` stays quiet when it is added).
+    #[test]
+    fn the_swarm_registry_reaches_no_rendered_file() {
+        let mut cluster = crate::config::committed_cluster("local.toml");
+        let before = render(&cluster).unwrap();
+        cluster.swarm.registry = Some("registry.example.com:5000/team".into());
+        let after = render(&cluster).unwrap();
+        assert_eq!(before.len(), after.len());
+        for (a, b) in before.iter().zip(&after) {
+            assert_eq!((&a.name, &a.contents), (&b.name, &b.contents));
+        }
+    }
+
     /// The compose file says what the runtimes do: every node's environment, labels, ports,
     /// ulimits and healthcheck read back from the YAML equal its deployment spec.
     #[test]

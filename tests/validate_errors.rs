@@ -111,6 +111,10 @@ bad_files! {
     swarm_unknown_update_key: with("[swarm.update]\nparalelism = 2\n");
     swarm_constraints_not_strings: with("[swarm.placement]\nconstraints = [1]\n");
     swarm_parallelism_zero: with("[swarm.update]\nparallelism = 0\n");
+    // Issue 12: the registry the swarm pulls from.
+    swarm_registry_without_a_host: with("[swarm]\nregistry = \"team/erlmcp\"\n");
+    swarm_registry_with_a_tag: with("[swarm]\nregistry = \"registry.example.com:5000/team:1\"\n");
+    swarm_registry_name_too_long: with(&format!("[image]\nrepository = \"{}\"\n\n[swarm]\nregistry = \"r.io/{}\"\n", "a".repeat(130), "b".repeat(120)));
 }
 
 #[test]
@@ -204,12 +208,16 @@ fn the_shipped_cluster_files_are_valid() {
 #[test]
 fn a_full_swarm_table_is_valid() {
     let text = with(
-        "[runtime]\nkind = \"swarm\"\n\n[swarm]\npublish_mode = \"ingress\"\n\n[swarm.update]\nparallelism = 2\norder = \"start-first\"\nfailure_action = \"pause\"\nmonitor = \"30s\"\n\n[swarm.placement]\nconstraints = [\"node.role==manager\", \"node.labels.zone!=b\"]\nspread = \"node.labels.zone\"\n",
+        "[runtime]\nkind = \"swarm\"\n\n[swarm]\npublish_mode = \"ingress\"\nregistry = \"127.0.0.1:5000/team\"\n\n[swarm.update]\nparallelism = 2\norder = \"start-first\"\nfailure_action = \"pause\"\nmonitor = \"30s\"\n\n[swarm.placement]\nconstraints = [\"node.role==manager\", \"node.labels.zone!=b\"]\nspread = \"node.labels.zone\"\n",
     );
     assert_eq!(diagnose(&text), "");
     let (cluster, _) = config::parse("bad.toml", &text).unwrap();
     assert_eq!(cluster.runtime.kind, config::model::RuntimeKind::Swarm);
     assert_eq!(cluster.swarm.update.parallelism, 2);
+    assert_eq!(
+        cluster.swarm.registry.as_deref(),
+        Some("127.0.0.1:5000/team")
+    );
     assert_eq!(
         cluster.swarm.placement.constraints,
         ["node.role==manager", "node.labels.zone!=b"]

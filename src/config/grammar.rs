@@ -106,6 +106,31 @@ pub const IMAGE_NAME_GRAMMAR: Grammar = Grammar {
     check: |text| text.len() <= IMAGE_REFERENCE_MAX && IMAGE_NAME.is_match(text),
 };
 
+/// Longest `[swarm] registry`: room is left for the image names pushed under it.
+pub const SWARM_REGISTRY_MAX: usize = 128;
+
+static REGISTRY_REPOSITORY: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(&format!("^({DOMAIN})((?:/{PATH_COMPONENT})*)$")).expect("valid regex")
+});
+
+/// True when `text` is a registry host followed by an optional path. The first component must
+/// name the host the way Docker tells a host from a path (a `.`, a `:port`, `localhost` or an
+/// IPv6 address): `team/x` would silently mean Docker Hub's `docker.io/team/x`.
+fn is_registry_repository(text: &str) -> bool {
+    text.len() <= SWARM_REGISTRY_MAX
+        && REGISTRY_REPOSITORY.captures(text).is_some_and(|parts| {
+            let host = &parts[1];
+            host.contains(['.', ':', '[']) || host == "localhost"
+        })
+}
+
+/// `[swarm] registry`: the registry, and the path in it, the swarm's images are pushed under.
+pub const SWARM_REGISTRY: Grammar = Grammar {
+    name: "a registry repository",
+    rule: "`host[:port][/path]` with no tag or digest (each image goes under it by its own name and tag): a registry host with a `.`, a `:port` or `localhost` (`registry.example.com:5000/team`, `127.0.0.1:5000`), then lowercase path components of letters and digits joined by `.`, `_`, `__` or `-`, separated by `/`; at most 128 characters",
+    check: is_registry_repository,
+};
+
 /// The cluster version: the first part of the node image's tag.
 pub const VERSION: Grammar = Grammar {
     name: "a version",
@@ -285,6 +310,16 @@ mod tests {
         grammar_cases!(IMAGE_NAME_GRAMMAR,
             accepts: ["erlmcp-node", "registry.example:5000/team/erlmcp-node"],
             rejects: ["erlmcp-node:1", "erlmcp-node@sha256:00", "x\ny"]);
+    }
+
+    #[test]
+    fn a_swarm_registry_names_its_host() {
+        grammar_cases!(SWARM_REGISTRY,
+            accepts: ["registry.example.com:5000/team", "127.0.0.1:5000", "localhost/x", "localhost:5000",
+                      "[::1]:5000/a/b", "ghcr.io/org/sub_team", &format!("r.io/{}", "a".repeat(123))],
+            rejects: ["", "team", "team/erlmcp", "registry.example.com/erlmcp-node:1", "r.io/x@sha256:00",
+                      "r.io/Team", "r.io//x", "r.io/x/", "https://r.io", "r.io/x\nRUN y", "r.io/$(x)",
+                      &format!("r.io/{}", "a".repeat(124))]);
     }
 
     #[test]

@@ -354,6 +354,9 @@ pub struct Swarm {
     pub placement: SwarmPlacement,
     /// How the node and Prometheus ports are published.
     pub publish_mode: PublishMode,
+    /// The registry repository (`host[:port][/path]`) `apply` pushes the images under, so that
+    /// every engine pulls them; none: the images stay on the manager's engine.
+    pub registry: Option<String>,
 }
 
 /// `[swarm.update]`, resolved.
@@ -420,6 +423,27 @@ pub enum PublishMode {
     Ingress,
 }
 
+impl Swarm {
+    /// Where a locally built or present image (`[host/]path/name[:tag][@digest]`) goes under
+    /// `registry`: `<registry>/<name>:<tag>`, its own last name component and tag (an image with
+    /// no tag is tagged by its digest, or `latest`); none without a registry.
+    pub fn pushed_as(&self, local: &str) -> Option<String> {
+        let registry = self.registry.as_ref()?;
+        let (named, digest) = local.split_once('@').unwrap_or((local, ""));
+        let last = named.rsplit('/').next().unwrap_or(named);
+        let (name, tag) = match last.split_once(':') {
+            Some((name, tag)) => (name, tag.to_string()),
+            None => match digest.split_once(':') {
+                Some((algorithm, hex)) => {
+                    (last, format!("{algorithm}-{}", &hex[..hex.len().min(16)]))
+                }
+                None => (last, "latest".to_string()),
+            },
+        };
+        Some(format!("{registry}/{name}:{tag}"))
+    }
+}
+
 impl Default for Swarm {
     fn default() -> Self {
         Swarm {
@@ -434,6 +458,7 @@ impl Default for Swarm {
                 spread: None,
             },
             publish_mode: PublishMode::Host,
+            registry: None,
         }
     }
 }
@@ -452,5 +477,30 @@ mod tests {
             );
         }
         assert_eq!(Role::from_name("prometheus"), None);
+    }
+
+    #[test]
+    fn an_image_goes_under_the_registry_by_its_last_name_and_its_tag() {
+        let mut swarm = Swarm::default();
+        assert_eq!(swarm.pushed_as("erlmcp-node:0.1.0-abc"), None);
+        swarm.registry = Some("127.0.0.1:5000/team".into());
+        for (local, pushed) in [
+            (
+                "erlmcp-node:0.1.0-abc",
+                "127.0.0.1:5000/team/erlmcp-node:0.1.0-abc",
+            ),
+            (
+                "docker.io/prom/prometheus:v2.53.0",
+                "127.0.0.1:5000/team/prometheus:v2.53.0",
+            ),
+            ("localhost:5000/a/b", "127.0.0.1:5000/team/b:latest"),
+            (
+                "prom/prometheus@sha256:0123456789abcdef0123",
+                "127.0.0.1:5000/team/prometheus:sha256-0123456789abcdef",
+            ),
+            ("r.io/x:1@sha256:00ff", "127.0.0.1:5000/team/x:1"),
+        ] {
+            assert_eq!(swarm.pushed_as(local).as_deref(), Some(pushed), "{local}");
+        }
     }
 }

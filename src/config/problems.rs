@@ -357,3 +357,17 @@ pub fn start_first_on_host_ports() -> Diagnostic {
     .label("the new task would need the host port the old task still holds")
     .hint("write `order = \"stop-first\"`, or `publish_mode = \"ingress\"` in `[swarm]`")
 }
+
+/// An image name under `[swarm] registry` longer than a registry takes.
+pub fn swarm_registry_name_too_long(pushed: &str, max: usize) -> Diagnostic {
+    Diagnostic::error(
+        "grammar",
+        format!(
+            "`swarm.registry` makes the image name \"{}\" ({} characters), longer than the {max} a registry takes",
+            shown(pushed),
+            pushed.len()
+        ),
+    )
+    .label("the images are pushed under this")
+    .hint("shorten `[swarm] registry`, or the image's name (`[image] repository`, `[prometheus] image`)")
+}

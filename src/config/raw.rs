@@ -309,6 +309,9 @@ pub struct RawSwarm {
     /// `host` or `ingress`.
     #[serde(default)]
     pub publish_mode: Option<S<String>>,
+    /// The registry repository the images are pushed to and every engine pulls from.
+    #[serde(default)]
+    pub registry: Option<S<String>>,
 }
 
 /// `[swarm.update]`

@@ -201,6 +201,7 @@ pub fn resolve_all(raw: &RawClusterFile, source: &str) -> (Cluster, SpanIndex, V
     let stress = resolve_stress(&mut r, raw, capacity);
     let kubernetes = resolve_kubernetes(&mut r, raw, &name, &image, &version, &prometheus);
     let swarm = resolve_swarm(&mut r, raw);
+    check_pushed_names(&mut r, &swarm, &image, &prometheus);
 
     let cluster = Cluster {
         source: source.to_string(),
@@ -737,6 +738,25 @@ fn resolve_kubernetes(
     }
 }
 
+/// The names the images get under `[swarm] registry` must still be image names.
+fn check_pushed_names(r: &mut Resolver, swarm: &Swarm, image: &Image, prometheus: &Prometheus) {
+    for local in [&image.repository, &prometheus.image] {
+        let Some(pushed) = swarm.pushed_as(local) else {
+            return;
+        };
+        let name = pushed
+            .rsplit_once(':')
+            .map_or(pushed.as_str(), |(name, _)| name);
+        if name.len() > grammar::IMAGE_REFERENCE_MAX {
+            let span = r.spans.get("swarm.registry");
+            r.problem(
+                problems::swarm_registry_name_too_long(name, grammar::IMAGE_REFERENCE_MAX),
+                span,
+            );
+        }
+    }
+}
+
 fn resolve_swarm(r: &mut Resolver, raw: &RawClusterFile) -> Swarm {
     let defaults = Swarm::default();
     let table = raw.swarm.as_ref().map(|t| t.get_ref());
@@ -826,7 +846,20 @@ fn resolve_swarm(r: &mut Resolver, raw: &RawClusterFile) -> Swarm {
             );
             grammar::SWARM_SPREAD.accepts(&text).then_some(text)
         });
+    let registry = table
+        .and_then(|t| t.registry.as_ref())
+        .and_then(|registry| {
+            let text = r.text(
+                "swarm.registry",
+                Some(registry),
+                None,
+                String::new(),
+                &grammar::SWARM_REGISTRY,
+            );
+            grammar::SWARM_REGISTRY.accepts(&text).then_some(text)
+        });
     Swarm {
+        registry,
         update: SwarmUpdate {
             parallelism: parallelism.max(1),
             order,

@@ -253,6 +253,11 @@ const TABLES: &[Table] = &[
                 Kind::Text,
                 "a publish mode (`host` or `ingress`)",
             ),
+            key(
+                "registry",
+                Kind::Text,
+                "a registry repository (`registry.example.com:5000/team`)",
+            ),
         ],
         required: false,
         array: false,

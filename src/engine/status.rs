@@ -27,6 +27,9 @@ pub struct NodeStatus {
     pub rss_bytes: Option<f64>,
     /// The machine it runs on, where the runtime places nodes (a Swarm node's hostname).
     pub host: Option<String>,
+    /// Why it is not running, when the runtime says (a Swarm task rejected because its engine
+    /// could not pull the image, with the engine's error).
+    pub error: Option<String>,
 }
 
 /// Prometheus's health of one scrape target.
@@ -108,6 +111,9 @@ impl ClusterStatus {
                 out.push_str(&format!("  on {host}"));
             }
             out.push('\n');
+            if let Some(error) = &node.error {
+                out.push_str(&format!("    {error}\n"));
+            }
         }
         match &self.prometheus {
             Ok(targets) if targets.is_empty() => out.push_str("prometheus: no node targets yet\n"),

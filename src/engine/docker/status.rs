@@ -45,6 +45,7 @@ impl DockerEngine {
                 connections,
                 rss_bytes: rss,
                 host: None,
+                error: None,
             });
         }
         let prometheus = if cluster.prometheus.enabled {

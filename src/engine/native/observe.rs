@@ -77,6 +77,7 @@ impl NativeEngine {
                 connections: figures.0,
                 rss_bytes: figures.1,
                 host: None,
+                error: None,
             });
         }
         let prometheus = if state

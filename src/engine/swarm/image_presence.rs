@@ -1,10 +1,10 @@
 //! Whether every engine that may run a service has its image, asked of Swarm itself before any
-//! service is created. No registry is reachable, so `apply` builds the images on the manager's
+//! service is created. Without `[swarm] registry`, `apply` builds the images on the manager's
 //! engine alone and hands Swarm their IDs; a task Swarm places on another engine is rejected
 //! ("No such image") and quietly rescheduled on the manager, which piles every node onto one
 //! host whatever `[swarm.placement]` asked. A global job that runs the image's `--version` on
 //! each eligible engine shows where the image is missing, and `apply` stops there with the
-//! commands that copy it.
+//! commands that copy it. With a registry the engines pull, and this check is not made.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
@@ -65,15 +65,16 @@ pub(crate) fn task_state_is_final(state: Option<&TaskState>) -> bool {
 /// The error `apply` stops with: which engines lack which image, and how to copy it there.
 pub fn missing_message(missing: &BTreeMap<String, Vec<String>>, manager: &str) -> String {
     let mut text = String::from(
-        "the swarm's other engines do not have the images `apply` built on this one (no registry \
-         is used: Swarm gets the images by ID), so Swarm would reject their tasks there and pile \
-         every node onto this engine:\n",
+        "the swarm's other engines do not have the images `apply` built on this one (the file has \
+         no `[swarm] registry`: Swarm gets the images by ID), so Swarm would reject their tasks \
+         there and pile every node onto this engine:\n",
     );
     for (image, hosts) in missing {
         text.push_str(&format!("  {image}: missing on {}\n", hosts.join(", ")));
     }
     text.push_str(&format!(
-        "copy each image to those engines and run `apply` again, for example\n  \
+        "set `[swarm] registry` to a registry every engine can pull from (`apply` then pushes the \
+         images there), or copy each image to those engines and run `apply` again, for example\n  \
          docker -H <manager, {manager}> save <image> | docker -H <engine> load\n\
          (`scripts/swarm-lab.sh load` does it for the lab's engines)"
     ));
@@ -310,5 +311,6 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("lab-1"), "{text}");
+        assert!(text.contains("`[swarm] registry`"), "{text}");
     }
 }

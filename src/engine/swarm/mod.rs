@@ -10,17 +10,20 @@
 //! - `steps`: the overlay network, secrets, configs, a service's create, update and removal,
 //!   and the wait for its task to be healthy.
 //! - `status` (tasks: where each node runs, its state and health), `down` (by label).
-//! - `image_presence`: before the first service, whether every engine has the images.
+//! - `image_presence`: before the first service, whether every engine has the images (no
+//!   registry); `registry`: before the first service, the images pushed to `[swarm] registry`.
 
 mod desired;
 mod down;
 mod image_presence;
 pub(crate) use image_presence::task_state_is_final;
 mod observe;
+pub mod registry;
 pub mod service_spec;
 mod status;
 mod steps;
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail};
@@ -42,8 +45,18 @@ use crate::progress::{Progress, Task};
 pub struct SwarmEngine {
     engine: DockerEngine,
     docker: Docker,
-    /// The images' check on every engine, made once per command before the first service.
-    images_checked: tokio::sync::OnceCell<Result<(), String>>,
+    /// Made once per command before the first service: the images pushed to the registry, or,
+    /// with no registry, checked on every engine.
+    images_ready: tokio::sync::OnceCell<Result<ReadyImages, String>>,
+}
+
+/// The images as the services may use them.
+#[derive(Debug, Default)]
+pub(super) struct ReadyImages {
+    /// Each pushed image's digest reference by its pushed `repo:tag` (empty: no registry).
+    pushed: BTreeMap<String, String>,
+    /// The registry's login from the Docker client's config, also handed to Swarm.
+    login: Option<Box<registry::RegistryLogin>>,
 }
 
 fn engine_error(what: &str, error: bollard::errors::Error) -> anyhow::Error {
@@ -80,7 +93,7 @@ impl SwarmEngine {
         Ok(SwarmEngine {
             engine,
             docker,
-            images_checked: tokio::sync::OnceCell::new(),
+            images_ready: tokio::sync::OnceCell::new(),
         })
     }
 
@@ -92,6 +105,39 @@ impl SwarmEngine {
     /// The manager's engine as the Docker driver sees it (images are built there).
     pub fn docker_engine(&self) -> &DockerEngine {
         &self.engine
+    }
+}
+
+impl SwarmEngine {
+    /// With `[swarm] registry`, pushes the images (engines pull them, so none is looked for on
+    /// the engines); without, checks that every engine has them.
+    async fn ready_images(
+        &self,
+        cluster: &Cluster,
+        want: &SwarmDesired,
+        progress: &Progress,
+        task: &Task,
+    ) -> anyhow::Result<ReadyImages> {
+        if let Some(registry) = &cluster.swarm.registry {
+            let login = registry::login_for(registry, |warning| progress.warn(warning))?;
+            let pushed = self.push_images(&want.pushes, login.as_ref(), task).await?;
+            return Ok(ReadyImages {
+                pushed,
+                login: login.map(Box::new),
+            });
+        }
+        task.step("images on every engine");
+        let mut images = Vec::new();
+        let tags = std::iter::once(&want.images.node_image)
+            .chain(&want.images.prometheus_image)
+            .map(|image| image.tag.clone());
+        for tag in tags {
+            if let Ok(Some(id)) = self.docker.inspect_image(&tag).await.map(|i| i.id) {
+                images.push((tag, id));
+            }
+        }
+        self.check_images_on_every_engine(cluster, &images).await?;
+        Ok(ReadyImages::default())
     }
 }
 
@@ -161,29 +207,27 @@ impl Driver for SwarmEngine {
         progress: &Progress,
         task: &Task,
     ) -> anyhow::Result<()> {
-        let checked = self
-            .images_checked
+        let ready = self
+            .images_ready
             .get_or_init(|| async {
-                task.step("images on every engine");
-                let mut images = Vec::new();
-                let tags = std::iter::once(&want.images.node_image)
-                    .chain(&want.images.prometheus_image)
-                    .map(|image| image.tag.clone());
-                for tag in tags {
-                    if let Ok(Some(id)) = self.docker.inspect_image(&tag).await.map(|i| i.id) {
-                        images.push((tag, id));
-                    }
-                }
-                self.check_images_on_every_engine(cluster, &images)
+                self.ready_images(cluster, want, progress, task)
                     .await
                     .map_err(|e| format!("{e:#}"))
             })
             .await;
-        if let Err(error) = checked {
-            bail!("{error}");
-        }
-        self.start_service(cluster, want.service(&step.name), step, progress, task)
-            .await
+        let ready = match ready {
+            Ok(ready) => ready,
+            Err(error) => bail!("{error}"),
+        };
+        self.start_service(
+            cluster,
+            want.service(&step.name),
+            ready,
+            step,
+            progress,
+            task,
+        )
+        .await
     }
 
     async fn wait_healthy(
@@ -195,7 +239,8 @@ impl Driver for SwarmEngine {
         task: &Task,
     ) -> anyhow::Result<()> {
         let hash = step.config_hash.clone().unwrap_or_default();
-        self.wait_service_healthy(want.service(&step.name), &hash, timeout, task)
+        let pulled = !want.pushes.is_empty();
+        self.wait_service_healthy(want.service(&step.name), pulled, &hash, timeout, task)
             .await
     }
 

@@ -53,7 +53,8 @@ pub struct ServiceWant {
     pub kind: ResourceKind,
     /// Node name (or `prometheus`): the hostname and the alias on the overlay network.
     pub node: String,
-    /// Image reference (content-hashed tag; `apply` hands Swarm the image's ID).
+    /// Image reference: the local content-hashed tag (`apply` hands Swarm the image's ID), or
+    /// the same image under `[swarm] registry` (`apply` hands Swarm its digest reference).
     pub image: String,
     /// Arguments to the image's entrypoint.
     pub args: Vec<String>,
@@ -101,8 +102,10 @@ pub struct ServiceWant {
 /// What `apply` settles only when it starts a service: nothing here is in the config hash.
 #[derive(Debug, Clone, Default)]
 pub struct StartFacts {
-    /// The image's ID (Swarm does not try a registry for an image named by ID).
-    pub image_id: Option<String>,
+    /// The image as Swarm gets it: its ID without a registry (Swarm does not try a registry for
+    /// an image named by ID), `repo:tag@sha256:<digest>` with one (every engine pulls those
+    /// bytes and no others).
+    pub image: Option<String>,
     /// The Swarm secret holding the cluster secret: its ID and name (Swarm wants both).
     pub secret: Option<(String, String)>,
     /// The IDs of the Swarm configs, in the order of [`ServiceWant::configs`].
@@ -244,7 +247,7 @@ pub fn service_spec(want: &ServiceWant, hash: &str, facts: &StartFacts) -> Servi
         }]
     });
     let container = TaskSpecContainerSpec {
-        image: Some(facts.image_id.clone().unwrap_or_else(|| want.image.clone())),
+        image: Some(facts.image.clone().unwrap_or_else(|| want.image.clone())),
         labels: Some(labels.clone()),
         args: Some(want.args.clone()),
         hostname: Some(want.node.clone()),
@@ -407,7 +410,7 @@ mod tests {
 
     fn facts() -> StartFacts {
         StartFacts {
-            image_id: Some("sha256:abc".into()),
+            image: Some("sha256:abc".into()),
             secret: Some(("id1".into(), "c-sec-1234".into())),
             config_ids: Vec::new(),
             nofile: Some(2048),
@@ -585,6 +588,28 @@ mod tests {
         let mount = &container.mounts.unwrap()[0];
         assert_eq!(mount.source.as_deref(), Some("c-data"));
         assert_eq!(container.configs.unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_pushed_image_reaches_swarm_as_its_digest_reference() {
+        let cluster = cluster();
+        let mut want = node2(&cluster);
+        want.image = "127.0.0.1:5000/team/img:1".into();
+        let digest = format!("127.0.0.1:5000/team/img:1@sha256:{}", "e".repeat(64));
+        let facts = StartFacts {
+            image: Some(digest.clone()),
+            ..facts()
+        };
+        let container = service_spec(&want, "h", &facts)
+            .task_template
+            .unwrap()
+            .container_spec
+            .unwrap();
+        assert_eq!(
+            container.image,
+            Some(digest),
+            "every engine pulls these bytes"
+        );
     }
 
     #[test]

@@ -41,6 +41,49 @@ pub(super) fn current_task(tasks: &[Task]) -> Option<&Task> {
         .or_else(|| tasks.iter().max_by_key(newest))
 }
 
+/// Why the service does not run, when its current task is not running: the newest ended task's
+/// state, the engine it was on (`hostname` of its swarm node ID) and its error (`No such
+/// image: …` when its engine could not pull the image).
+pub(super) fn task_error(
+    tasks: &[Task],
+    hostname: impl Fn(&str) -> Option<String>,
+) -> Option<String> {
+    let current = current_task(tasks)?;
+    if current.status.as_ref().and_then(|s| s.state) == Some(TaskState::RUNNING) {
+        return None;
+    }
+    let newest = |t: &&Task| t.version.as_ref().and_then(|v| v.index).unwrap_or(0);
+    let failed = tasks
+        .iter()
+        .filter(|t| {
+            let status = t.status.as_ref();
+            matches!(
+                status.and_then(|s| s.state),
+                Some(TaskState::REJECTED | TaskState::FAILED)
+            ) && status
+                .and_then(|s| s.err.as_deref())
+                .is_some_and(|e| !e.is_empty())
+        })
+        .max_by_key(newest)?;
+    let status = failed.status.as_ref()?;
+    let state = status.state.map_or("unknown".into(), |s| s.to_string());
+    let err = status.err.as_deref().unwrap_or_default();
+    // Swarm only logs the failed pull; the create after it is what says "No such image".
+    let why = if err.contains("No such image") {
+        " (its engine does not have the image and could not pull it)"
+    } else {
+        ""
+    };
+    let on = failed
+        .node_id
+        .as_deref()
+        .and_then(hostname)
+        .filter(|h| !h.is_empty())
+        .map(|h| format!(" on {h}"))
+        .unwrap_or_default();
+    Some(format!("task {state}{on}: {err}{why}"))
+}
+
 /// Where a port published by a task is reached: in host mode on the engine that runs it (the
 /// address the swarm knows that engine by), through the routing mesh on this machine.
 pub fn published_at(cluster: &Cluster, host: Option<&IpAddr>, port: u16) -> SocketAddr {
@@ -140,6 +183,7 @@ impl SwarmEngine {
             } else {
                 (None, None)
             };
+            let error = task_error(&tasks, |id| hosts.get(id).cloned());
             nodes.push(NodeStatus {
                 node: node.name.clone(),
                 name,
@@ -149,6 +193,7 @@ impl SwarmEngine {
                 connections,
                 rss_bytes: rss,
                 host,
+                error,
             });
         }
         let prometheus = if cluster.prometheus.enabled {
@@ -168,5 +213,51 @@ impl SwarmEngine {
             nodes,
             prometheus,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bollard::models::{ObjectVersion, TaskStatus};
+
+    fn task(index: u64, node: &str, desired: TaskState, state: TaskState, err: &str) -> Task {
+        Task {
+            version: Some(ObjectVersion { index: Some(index) }),
+            node_id: Some(node.into()),
+            desired_state: Some(desired),
+            status: Some(TaskStatus {
+                state: Some(state),
+                err: (!err.is_empty()).then(|| err.to_string()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_task_rejected_for_its_image_is_the_reason_until_one_runs() {
+        let pull = "No such image: 127.0.0.1:5000/erlmcp-node:0.1.0-ab@sha256:00";
+        let mut tasks = vec![
+            task(10, "n2", TaskState::SHUTDOWN, TaskState::REJECTED, pull),
+            task(12, "n2", TaskState::RUNNING, TaskState::PREPARING, ""),
+        ];
+        let hostname = |id: &str| (id == "n2").then(|| "lab-2".to_string());
+        assert_eq!(
+            task_error(&tasks, hostname).as_deref(),
+            Some(
+                format!(
+                    "task rejected on lab-2: {pull} (its engine does not have the image and could not pull it)"
+                )
+                .as_str()
+            )
+        );
+        tasks.push(task(14, "n1", TaskState::RUNNING, TaskState::RUNNING, ""));
+        assert_eq!(
+            task_error(&tasks, hostname),
+            None,
+            "running again: no error to show"
+        );
+        assert_eq!(task_error(&[], hostname), None);
     }
 }

@@ -14,13 +14,25 @@ use bollard::query_parameters::{
     InspectServiceOptions, ListTasksOptionsBuilder, UpdateServiceOptionsBuilder,
 };
 
+use super::registry::RegistryLogin;
 use super::service_spec::{ServiceWant, StartFacts, object_name, service_spec};
-use super::{SwarmEngine, engine_error, is_not_found};
+use super::{ReadyImages, SwarmEngine, engine_error, is_not_found};
 use crate::config::model::Cluster;
 use crate::deploy_spec::{LABEL_CLUSTER, LABEL_CONFIG_HASH};
 use crate::engine::secret;
 use crate::plan::{Change, ResourceKind, Step};
 use crate::progress::{Progress, Task};
+
+/// What a task that ended for want of its image means when the engines pull from the registry.
+pub(super) fn pull_hint(last: &str, pulled: bool) -> &'static str {
+    if pulled && last.contains("No such image") {
+        ": its engine could not pull the image from `[swarm] registry` (is the registry up, reachable from \
+         every engine, trusted by each (`insecure-registries` for plain HTTP) and, if it needs a login, \
+         in `auths` of the Docker client's config.json?)"
+    } else {
+        ""
+    }
+}
 
 /// The labels of a Swarm object of the cluster, with the hash it was made from.
 fn object_labels(cluster: &Cluster, hash: &str) -> HashMap<String, String> {
@@ -136,25 +148,33 @@ impl SwarmEngine {
 
     /// Creates the service, or updates it in place: Swarm then rolls its task as
     /// `[swarm.update]` says (and rolls back on failure), the service's other settings untouched.
+    /// With `[swarm] registry`, `ready` holds the image's digest reference and the registry's
+    /// login (handed to Swarm so that every engine may pull).
     pub(super) async fn start_service(
         &self,
         cluster: &Cluster,
         want: &ServiceWant,
+        ready: &ReadyImages,
         step: &Step,
         progress: &Progress,
         task: &Task,
     ) -> anyhow::Result<()> {
         let hash = step.config_hash.clone().unwrap_or_default();
-        let mut facts = StartFacts {
-            // Named by ID, the image is never looked up in a registry (none is reachable):
+        let login = ready.login.as_deref();
+        let image = match ready.pushed.get(&want.image) {
+            Some(reference) => Some(reference.clone()),
+            // Named by ID, the image is never looked up in a registry (none is configured):
             // Swarm skips the pull of an image given as its ID. One engine's images only: a
-            // multi-engine swarm needs the image on every engine or a registry.
-            image_id: self
+            // multi-engine swarm needs the image on every engine or `[swarm] registry`.
+            None => self
                 .docker
                 .inspect_image(&want.image)
                 .await
                 .ok()
                 .and_then(|image| image.id),
+        };
+        let mut facts = StartFacts {
+            image,
             secret: None,
             config_ids: Vec::new(),
             nofile: want
@@ -184,7 +204,10 @@ impl SwarmEngine {
         let Some(existing) = existing else {
             task.step("creating the service");
             self.docker
-                .create_service(service_spec(want, &hash, &facts), None)
+                .create_service(
+                    service_spec(want, &hash, &facts),
+                    login.map(RegistryLogin::credentials),
+                )
                 .await
                 .map_err(|e| engine_error(&format!("creating service {}", want.name), e))?;
             return Ok(());
@@ -210,18 +233,25 @@ impl SwarmEngine {
             .version(version as i32)
             .build();
         self.docker
-            .update_service(&want.name, service_spec(want, &hash, &facts), options, None)
+            .update_service(
+                &want.name,
+                service_spec(want, &hash, &facts),
+                options,
+                login.map(RegistryLogin::credentials),
+            )
             .await
             .map_err(|e| engine_error(&format!("updating service {}", want.name), e))?;
         Ok(())
     }
 
-    /// Waits until a task of the service runs the spec labelled `hash` (Swarm reports a task
+    /// Waits until a task of the service runs the spec labelled `hash` (`pulled`: its engines
+    /// pull the image from `[swarm] registry`) (Swarm reports a task
     /// with a healthcheck as running once it is healthy), at most `timeout`; a rollback, a
     /// paused update or a failed task ends the wait with what Swarm said.
     pub(super) async fn wait_service_healthy(
         &self,
         want: &ServiceWant,
+        pulled: bool,
         hash: &str,
         timeout: Duration,
         task: &Task,
@@ -264,6 +294,9 @@ impl SwarmEngine {
                     .and_then(|l| l.get(LABEL_CONFIG_HASH))
                     .is_some_and(|h| h == hash)
             });
+            // A rejected task's error (an image its engine could not pull) says more than the
+            // pending task Swarm made to replace it.
+            let mut said_why = false;
             for candidate in current {
                 let status = candidate.status.clone().unwrap_or_default();
                 let state = status.state.unwrap_or(TaskState::NEW);
@@ -272,19 +305,24 @@ impl SwarmEngine {
                 {
                     return Ok(());
                 }
-                last = format!(
-                    "task {state}: {}{}",
-                    status.message.unwrap_or_default(),
-                    status.err.map(|e| format!(" ({e})")).unwrap_or_default()
-                );
+                let why = status.err.as_deref().is_some_and(|e| !e.is_empty());
+                if why || !said_why {
+                    said_why |= why;
+                    last = format!(
+                        "task {state}: {}{}",
+                        status.message.unwrap_or_default(),
+                        status.err.map(|e| format!(" ({e})")).unwrap_or_default()
+                    );
+                }
             }
             task.step(format!("waiting for healthy ({last})"));
             if Instant::now() >= deadline {
                 bail!(
-                    "{} did not become healthy within {}s ({last}); `docker service ps --no-trunc {}` shows why, \
+                    "{} did not become healthy within {}s ({last}){}; `docker service ps --no-trunc {}` shows why, \
                      `apply` again retries",
                     want.name,
                     timeout.as_secs(),
+                    pull_hint(&last, pulled),
                     want.name
                 );
             }
