@@ -318,8 +318,10 @@ impl HttpSession {
                     };
                     if !done.counted {
                         match outcome {
-                            Outcome::Ok => recorder
-                                .request_ok(Instant::now().saturating_duration_since(done.intended)),
+                            Outcome::Ok => recorder.request_answered(
+                                Instant::now().saturating_duration_since(done.intended),
+                                request_timeout,
+                            ),
                             Outcome::Failed(class) | Outcome::Died(class) => {
                                 recorder.requests_failed(class, 1)
                             }

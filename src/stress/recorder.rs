@@ -62,6 +62,18 @@ impl Recorder {
         });
     }
 
+    /// A request was answered `latency` after its intended send time, its bound being
+    /// `request_timeout`: within the bound it is a success; past it, a timeout. An overloaded
+    /// worker can read an answer before its timer has had the chance to expire the request,
+    /// and that answer came too late all the same.
+    pub fn request_answered(&self, latency: Duration, request_timeout: Duration) {
+        if latency > request_timeout {
+            self.requests_failed(FailureClass::RequestTimeout, 1);
+        } else {
+            self.request_ok(latency);
+        }
+    }
+
     /// `n` requests failed with `class`.
     pub fn requests_failed(&self, class: FailureClass, n: u64) {
         if n == 0 {
@@ -175,5 +187,25 @@ mod tests {
             (1, 1, 1)
         );
         assert_eq!(second.latency.count(), 0);
+    }
+
+    #[test]
+    fn an_answer_past_the_request_bound_counts_as_a_timeout() {
+        let recorder = Recorder::new(&["a".to_string()]);
+        let bound = Duration::from_secs(5);
+        recorder.requests_sent(3);
+        // (latency, counted ok)
+        for latency in [
+            Duration::from_millis(3),
+            bound,
+            bound + Duration::from_millis(1),
+        ] {
+            recorder.request_answered(latency, bound);
+        }
+        let row = recorder.cut(1);
+        assert_eq!((row.ok, row.failed), (2, 1));
+        assert_eq!(row.request_failures.get(FailureClass::RequestTimeout), 1);
+        assert_eq!(row.latency.count(), 2);
+        assert_eq!(recorder.outstanding(), 0);
     }
 }

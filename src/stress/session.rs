@@ -211,7 +211,7 @@ impl Session {
                 biased;
                 read = self.reader.next_line() => match read {
                     Ok(LineRead::Line) => {
-                        if let Some(died) = Self::on_line(self.reader.line(), &mut in_flight, recorder) {
+                        if let Some(died) = Self::on_line(self.reader.line(), &mut in_flight, request_timeout, recorder) {
                             break SessionEnd::Died(died);
                         }
                     }
@@ -260,6 +260,7 @@ impl Session {
     fn on_line(
         line: &[u8],
         in_flight: &mut VecDeque<(u64, Instant)>,
+        request_timeout: Duration,
         recorder: &Recorder,
     ) -> Option<FailureClass> {
         let take = |in_flight: &mut VecDeque<(u64, Instant)>, id: u64| {
@@ -270,7 +271,8 @@ impl Session {
             Reply::Ok(id) => {
                 // An id no longer in flight is a late answer to a request already counted as timed out.
                 if let Some(intended) = take(in_flight, id) {
-                    recorder.request_ok(Instant::now().saturating_duration_since(intended));
+                    let latency = Instant::now().saturating_duration_since(intended);
+                    recorder.request_answered(latency, request_timeout);
                 }
                 None
             }
