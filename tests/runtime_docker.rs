@@ -176,16 +176,7 @@ fn docker_runtime_lifecycle() {
     let node1 = container_id(&format!("{NAME}-node1"));
     let node2 = container_id(&format!("{NAME}-node2"));
     cluster.change_worker_memory(NAME, BASE, "192MiB");
-    let plan = cluster.run("plan", &["--format", "json", "--detailed-exitcode"]);
-    assert_eq!(plan.status.code(), Some(2), "{}", text(&plan));
-    let json: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
-    let changed: Vec<&str> = json["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|s| s["action"] != "unchanged")
-        .map(|s| s["name"].as_str().unwrap())
-        .collect();
+    let (changed, _) = cluster.planned_changes();
     // Prometheus follows: its alert rules carry each node's memory threshold.
     assert_eq!(
         changed,

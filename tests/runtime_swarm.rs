@@ -12,108 +12,14 @@
 mod cluster_support;
 mod swarm_support;
 
-use std::collections::HashMap;
 use std::time::Duration;
 
-use bollard::query_parameters::{
-    InspectServiceOptions, ListConfigsOptionsBuilder, ListNetworksOptionsBuilder,
-    ListSecretsOptionsBuilder, ListServicesOptionsBuilder, ListVolumesOptionsBuilder,
-};
 use cluster_support::*;
 use swarm_support::*;
 
 const NAME: &str = "erlmcp-test-swarm";
 /// API 28130–28131, listeners 28230–28231, Prometheus 28330: no other test uses them.
 const BASE: u16 = 28130;
-
-fn cluster_filter() -> HashMap<String, Vec<String>> {
-    HashMap::from([("label".to_string(), vec![format!("erlmcp.cluster={NAME}")])])
-}
-
-/// How many services, networks, secrets, configs and volumes carry the cluster's label.
-fn labelled() -> [usize; 5] {
-    block_on(async {
-        let docker = engine().await;
-        let filters = cluster_filter();
-        let services = docker
-            .list_services(Some(
-                ListServicesOptionsBuilder::default()
-                    .filters(&filters)
-                    .build(),
-            ))
-            .await
-            .unwrap();
-        let networks = docker
-            .list_networks(Some(
-                ListNetworksOptionsBuilder::default()
-                    .filters(&filters)
-                    .build(),
-            ))
-            .await
-            .unwrap();
-        let secrets = docker
-            .list_secrets(Some(
-                ListSecretsOptionsBuilder::default()
-                    .filters(&filters)
-                    .build(),
-            ))
-            .await
-            .unwrap();
-        let configs = docker
-            .list_configs(Some(
-                ListConfigsOptionsBuilder::default()
-                    .filters(&filters)
-                    .build(),
-            ))
-            .await
-            .unwrap();
-        let volumes = docker
-            .list_volumes(Some(
-                ListVolumesOptionsBuilder::default()
-                    .filters(&filters)
-                    .build(),
-            ))
-            .await
-            .unwrap()
-            .volumes
-            .unwrap_or_default();
-        [
-            services.len(),
-            networks.len(),
-            secrets.len(),
-            configs.len(),
-            volumes.len(),
-        ]
-    })
-}
-
-/// A service's ID and its version (Swarm bumps the version on every update).
-fn service_version(service: &str) -> (String, u64) {
-    block_on(async {
-        let found = engine()
-            .await
-            .inspect_service(service, None::<InspectServiceOptions>)
-            .await
-            .unwrap();
-        (
-            found.id.unwrap(),
-            found.version.and_then(|v| v.index).unwrap(),
-        )
-    })
-}
-
-/// The live service's spec: the engine's view of what `apply` asked for.
-fn service_spec(service: &str) -> bollard::models::ServiceSpec {
-    block_on(async {
-        engine()
-            .await
-            .inspect_service(service, None::<InspectServiceOptions>)
-            .await
-            .unwrap()
-            .spec
-            .unwrap()
-    })
-}
 
 #[test]
 fn swarm_runtime_lifecycle() {
@@ -258,16 +164,7 @@ fn swarm_runtime_lifecycle() {
 
     // One changed node is rolled alone, by a service update (same service, new version).
     cluster.change_worker_memory(NAME, BASE, "192MiB");
-    let plan = cluster.run("plan", &["--format", "json", "--detailed-exitcode"]);
-    assert_eq!(plan.status.code(), Some(2), "{}", text(&plan));
-    let json: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
-    let changed: Vec<&str> = json["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|s| s["action"] != "unchanged")
-        .map(|s| s["name"].as_str().unwrap())
-        .collect();
+    let (changed, _) = cluster.planned_changes();
     // Prometheus follows: its alert rules carry each node's memory threshold.
     assert_eq!(
         changed,
@@ -312,11 +209,11 @@ fn swarm_runtime_lifecycle() {
     let down = cluster.run("down", &[]);
     assert!(down.status.success(), "{}", text(&down));
     assert_eq!(
-        labelled()[..4],
+        labelled(NAME)[..4],
         [0, 0, 0, 0],
         "services, networks, secrets, configs"
     );
     let down = cluster.run("down", &["--volumes"]);
     assert!(down.status.success(), "{}", text(&down));
-    assert_eq!(labelled(), [0; 5]);
+    assert_eq!(labelled(NAME), [0; 5]);
 }

@@ -16,14 +16,10 @@ mod cluster_support;
 mod registry_support;
 mod swarm_support;
 
-use std::collections::HashMap;
 use std::process::Command;
 use std::time::Duration;
 
-use bollard::query_parameters::{
-    InspectServiceOptions, ListNetworksOptionsBuilder, ListServicesOptionsBuilder,
-    RemoveImageOptionsBuilder,
-};
+use bollard::query_parameters::RemoveImageOptionsBuilder;
 use cluster_support::*;
 use registry_support::*;
 use swarm_support::*;
@@ -34,62 +30,13 @@ const BASE: u16 = 27780;
 /// The path under the registry the test pushes to.
 const PATH: &str = "erlmcp-test";
 
-fn cluster_filter() -> HashMap<String, Vec<String>> {
-    HashMap::from([("label".to_string(), vec![format!("erlmcp.cluster={NAME}")])])
-}
-
 /// The image reference the live service hands its engines.
 fn service_image(service: &str) -> String {
-    block_on(async {
-        engine()
-            .await
-            .inspect_service(service, None::<InspectServiceOptions>)
-            .await
-            .unwrap()
-            .spec
-            .and_then(|s| s.task_template)
-            .and_then(|t| t.container_spec)
-            .and_then(|c| c.image)
-            .unwrap_or_default()
-    })
-}
-
-fn service_version(service: &str) -> u64 {
-    block_on(async {
-        engine()
-            .await
-            .inspect_service(service, None::<InspectServiceOptions>)
-            .await
-            .unwrap()
-            .version
-            .and_then(|v| v.index)
-            .unwrap()
-    })
-}
-
-/// How many services and networks carry the cluster's label.
-fn labelled() -> (usize, usize) {
-    block_on(async {
-        let docker = engine().await;
-        let filters = cluster_filter();
-        let services = docker
-            .list_services(Some(
-                ListServicesOptionsBuilder::default()
-                    .filters(&filters)
-                    .build(),
-            ))
-            .await
-            .unwrap();
-        let networks = docker
-            .list_networks(Some(
-                ListNetworksOptionsBuilder::default()
-                    .filters(&filters)
-                    .build(),
-            ))
-            .await
-            .unwrap();
-        (services.len(), networks.len())
-    })
+    service_spec(service)
+        .task_template
+        .and_then(|t| t.container_spec)
+        .and_then(|c| c.image)
+        .unwrap_or_default()
 }
 
 /// Untags the registry's names from this engine (the images keep their local tags), so no tag
@@ -148,12 +95,7 @@ fn swarm_pulls_its_images_from_the_registry_by_digest() {
 
     let started = std::time::Instant::now();
     let applied = cluster.run("apply", &[]);
-    assert!(
-        applied.status.success(),
-        "{}\n--- registry\n{}",
-        text(&applied),
-        registry.log()
-    );
+    registry.assert_success(&applied);
     eprintln!(
         "first apply with a registry (images pushed, 3 services healthy): {:.1?}",
         started.elapsed()
@@ -230,7 +172,7 @@ fn swarm_pulls_its_images_from_the_registry_by_digest() {
     assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
     let versions: Vec<u64> = ["node1", "node2", "prometheus"]
         .iter()
-        .map(|s| service_version(&format!("{NAME}-{s}")))
+        .map(|s| service_version(&format!("{NAME}-{s}")).1)
         .collect();
     let started = std::time::Instant::now();
     let again = cluster.run("apply", &[]);
@@ -242,22 +184,13 @@ fn swarm_pulls_its_images_from_the_registry_by_digest() {
     );
     let after: Vec<u64> = ["node1", "node2", "prometheus"]
         .iter()
-        .map(|s| service_version(&format!("{NAME}-{s}")))
+        .map(|s| service_version(&format!("{NAME}-{s}")).1)
         .collect();
     assert_eq!(after, versions);
 
     // Another registry is a change of every service to `plan` (the config-hash label).
     write_cluster(&cluster, &format!("{prefix}/elsewhere"));
-    let plan = cluster.run("plan", &["--format", "json", "--detailed-exitcode"]);
-    assert_eq!(plan.status.code(), Some(2), "{}", text(&plan));
-    let json: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
-    let changed: Vec<&str> = json["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|s| s["action"] != "unchanged")
-        .map(|s| s["name"].as_str().unwrap())
-        .collect();
+    let (changed, json) = cluster.planned_changes();
     assert_eq!(
         changed,
         ["node1", "node2", "prometheus"].map(|s| format!("{NAME}-{s}")),
@@ -273,10 +206,10 @@ fn swarm_pulls_its_images_from_the_registry_by_digest() {
     let pushed_names = [by_tag.to_string(), by_digest.clone()];
     untag(&pushed_names);
     assert!(!has_image(&by_digest), "{by_digest} is still on the engine");
-    let before = service_version(&format!("{NAME}-node2"));
+    let before = service_version(&format!("{NAME}-node2")).1;
     force_new_task(&format!("{NAME}-node2"));
     let pulled = eventually(Duration::from_secs(60), || {
-        service_version(&format!("{NAME}-node2")) > before
+        service_version(&format!("{NAME}-node2")).1 > before
             && has_image(&by_digest)
             && mcp_initialize(BASE + 101).is_ok()
     });
@@ -320,6 +253,6 @@ fn swarm_pulls_its_images_from_the_registry_by_digest() {
     // down is unchanged: nothing labelled stays.
     let down = cluster.run("down", &["--volumes"]);
     assert!(down.status.success(), "{}", text(&down));
-    assert_eq!(labelled(), (0, 0), "services, networks");
+    assert_eq!(labelled(NAME)[..2], [0, 0], "services, networks");
     untag(&pushed.into_iter().map(|(_, _, r)| r).collect::<Vec<_>>());
 }

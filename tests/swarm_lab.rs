@@ -10,14 +10,15 @@
 //! but CAP_SYS_RESOURCE (the script says why); takes /tmp/erlmcp-docker.lock itself.
 
 mod cluster_support;
+mod swarm_support;
 
 use std::collections::BTreeSet;
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use cluster_support::{docker_available, eventually, text};
+use swarm_support::DockerLock;
 
 /// The node image built for the lab on the host engine and loaded into every inner engine.
 const IMAGE: &str = "erlmcp-lab-node:test";
@@ -135,22 +136,42 @@ fn lab_possible() -> bool {
     check.status.success()
 }
 
+/// The lab, up with the node image in every engine, under the Docker lock (the lab goes down
+/// before the lock is released: fields drop in order).
+struct LabSession {
+    _lab: Lab,
+    _lock: DockerLock,
+}
+
+impl LabSession {
+    /// `None` without Docker, or (after a loud SKIPPED) where containers cannot run the engines.
+    fn start() -> Option<LabSession> {
+        if !docker_available() {
+            return None;
+        }
+        // Found (or built) before the lock, so a cold build does not hold up the other Docker
+        // tests.
+        let binary = erlmcp_gen::engine::image::static_node_binary(
+            &erlmcp_gen::progress::Progress::new(true),
+        )
+        .unwrap();
+        let lock = DockerLock::take();
+        if !lab_possible() {
+            return None;
+        }
+        build_node_image(&binary);
+        Some(LabSession {
+            _lab: Lab::up(),
+            _lock: lock,
+        })
+    }
+}
+
 #[test]
 fn swarm_lab_spreads_over_zones_and_reschedules_a_lost_host() {
-    if !docker_available() {
+    let Some(_lab) = LabSession::start() else {
         return;
-    }
-    // Found (or built) before the lock, so a cold build does not hold up the other Docker tests.
-    let binary =
-        erlmcp_gen::engine::image::static_node_binary(&erlmcp_gen::progress::Progress::new(true))
-            .unwrap();
-    let lock = File::create("/tmp/erlmcp-docker.lock").unwrap();
-    lock.lock().unwrap();
-    if !lab_possible() {
-        return;
-    }
-    build_node_image(&binary);
-    let _lab = Lab::up();
+    };
 
     let nodes = manager(&["node", "ls", "--format", "{{.Hostname}} {{.Status}}"]);
     let ready: BTreeSet<String> = stdout(&nodes)
@@ -302,19 +323,9 @@ fn with_images_loaded(dir: &Path, args: &[&str]) -> Output {
 
 #[test]
 fn stress_across_the_lab_ends_and_reports_a_host_lost_in_the_hold() {
-    if !docker_available() {
+    let Some(_lab) = LabSession::start() else {
         return;
-    }
-    let binary =
-        erlmcp_gen::engine::image::static_node_binary(&erlmcp_gen::progress::Progress::new(true))
-            .unwrap();
-    let lock = File::create("/tmp/erlmcp-docker.lock").unwrap();
-    lock.lock().unwrap();
-    if !lab_possible() {
-        return;
-    }
-    build_node_image(&binary);
-    let _lab = Lab::up();
+    };
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join(format!("{CLUSTER}.toml"));
     std::fs::write(&file, lab_cluster_toml()).unwrap();

@@ -129,12 +129,7 @@ fn lab_engines_pull_the_images_apply_pushed() {
 
     let started = std::time::Instant::now();
     let applied = erlmcp_gen(&["apply", file], dir.path(), &binary);
-    assert!(
-        applied.status.success(),
-        "{}\n--- registry\n{}",
-        text(&applied),
-        registry.log()
-    );
+    registry.assert_success(&applied);
     eprintln!(
         "lab apply with a registry (3 nodes and Prometheus on 2 worker engines, images built and pushed on the manager, pulled by the workers): {:.1?}",
         started.elapsed()

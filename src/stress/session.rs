@@ -399,13 +399,25 @@ mod tests {
         addr
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn an_unanswered_request_times_out_at_its_own_deadline_not_the_first_one() {
+    /// A session to a baseline-style server that answers its first request only.
+    async fn session_answering_only_the_first() -> (Session, Recorder) {
         let addr = echo_first(1).await;
         let session = Session::open(addr, TargetKind::BaselineEcho, None, Duration::from_secs(1))
             .await
             .unwrap();
-        let recorder = Recorder::new(&["baseline".to_string()]);
+        (session, Recorder::new(&["baseline".to_string()]))
+    }
+
+    fn assert_one_answered_one_timed_out(recorder: &Recorder) {
+        let row = recorder.cut(1);
+        assert_eq!((row.ok, row.failed), (1, 1));
+        assert_eq!(row.request_failures.get(FailureClass::RequestTimeout), 1);
+        assert_eq!(recorder.outstanding(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_unanswered_request_times_out_at_its_own_deadline_not_the_first_one() {
+        let (session, recorder) = session_answering_only_the_first().await;
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let t0 = Instant::now();
         let timeout_after = Duration::from_secs(5);
@@ -418,21 +430,14 @@ mod tests {
         let end = session.drive(rx, timeout_after, &recorder).await;
         assert_eq!(end, SessionEnd::Stopped);
         assert!(Instant::now() >= t0 + Duration::from_secs(7));
-        let row = recorder.cut(1);
-        assert_eq!((row.ok, row.failed), (1, 1));
-        assert_eq!(row.request_failures.get(FailureClass::RequestTimeout), 1);
-        assert_eq!(recorder.outstanding(), 0);
+        assert_one_answered_one_timed_out(&recorder);
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_request_after_the_session_went_quiet_still_times_out() {
         // The first request is answered and leaves nothing in flight; the second, sent after
         // the first one's deadline and never answered, must still time out at its own.
-        let addr = echo_first(1).await;
-        let session = Session::open(addr, TargetKind::BaselineEcho, None, Duration::from_secs(1))
-            .await
-            .unwrap();
-        let recorder = Recorder::new(&["baseline".to_string()]);
+        let (session, recorder) = session_answering_only_the_first().await;
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let t0 = Instant::now();
         let timeout_after = Duration::from_secs(5);
@@ -451,9 +456,6 @@ mod tests {
         let (end, ()) = tokio::join!(session.drive(rx, timeout_after, &recorder), feeder);
         assert_eq!(end, SessionEnd::Stopped);
         assert!(Instant::now() >= t0 + Duration::from_secs(15));
-        let row = recorder.cut(1);
-        assert_eq!((row.ok, row.failed), (1, 1));
-        assert_eq!(row.request_failures.get(FailureClass::RequestTimeout), 1);
-        assert_eq!(recorder.outstanding(), 0);
+        assert_one_answered_one_timed_out(&recorder);
     }
 }

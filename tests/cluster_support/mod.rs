@@ -98,6 +98,22 @@ impl TestCluster {
         .unwrap();
     }
 
+    /// `plan --detailed-exitcode` must find changes: the names of the resources it would
+    /// change, and the plan as JSON (for a failing assertion's message).
+    pub fn planned_changes(&self) -> (Vec<String>, serde_json::Value) {
+        let plan = self.run("plan", &["--format", "json", "--detailed-exitcode"]);
+        assert_eq!(plan.status.code(), Some(2), "{}", text(&plan));
+        let json: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+        let changed = json["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["action"] != "unchanged")
+            .map(|s| s["name"].as_str().unwrap().to_string())
+            .collect();
+        (changed, json)
+    }
+
     /// Runs `erlmcp-gen <command> <file> --runtime <runtime> <extra…>`.
     pub fn run(&self, command: &str, extra: &[&str]) -> Output {
         let mut args = vec![

@@ -82,6 +82,16 @@ impl Registry {
         SocketAddr::new(self.ip, self.port).to_string()
     }
 
+    /// Fails the test with the command's output and the registry's log unless `output` succeeded.
+    pub fn assert_success(&self, output: &std::process::Output) {
+        assert!(
+            output.status.success(),
+            "{}\n--- registry\n{}",
+            crate::cluster_support::text(output),
+            self.log()
+        );
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
     }

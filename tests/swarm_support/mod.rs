@@ -4,9 +4,15 @@
 
 #![allow(dead_code)] // each test file uses a different part
 
+use std::collections::HashMap;
+
 use bollard::Docker;
 use bollard::models::{LocalNodeState, SwarmInitRequest};
-use bollard::query_parameters::LeaveSwarmOptionsBuilder;
+use bollard::query_parameters::{
+    InspectServiceOptions, LeaveSwarmOptionsBuilder, ListConfigsOptionsBuilder,
+    ListNetworksOptionsBuilder, ListSecretsOptionsBuilder, ListServicesOptionsBuilder,
+    ListVolumesOptionsBuilder,
+};
 
 pub fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
     tokio::runtime::Builder::new_current_thread()
@@ -101,4 +107,97 @@ impl Drop for SwarmGuard {
             });
         }
     }
+}
+
+/// The label filter that finds what `apply` made for `cluster`.
+pub fn cluster_filter(cluster: &str) -> HashMap<String, Vec<String>> {
+    HashMap::from([(
+        "label".to_string(),
+        vec![format!("erlmcp.cluster={cluster}")],
+    )])
+}
+
+/// How many services, networks, secrets, configs and volumes carry `cluster`'s label.
+pub fn labelled(cluster: &str) -> [usize; 5] {
+    block_on(async {
+        let docker = engine().await;
+        let filters = cluster_filter(cluster);
+        let services = docker
+            .list_services(Some(
+                ListServicesOptionsBuilder::default()
+                    .filters(&filters)
+                    .build(),
+            ))
+            .await
+            .unwrap();
+        let networks = docker
+            .list_networks(Some(
+                ListNetworksOptionsBuilder::default()
+                    .filters(&filters)
+                    .build(),
+            ))
+            .await
+            .unwrap();
+        let secrets = docker
+            .list_secrets(Some(
+                ListSecretsOptionsBuilder::default()
+                    .filters(&filters)
+                    .build(),
+            ))
+            .await
+            .unwrap();
+        let configs = docker
+            .list_configs(Some(
+                ListConfigsOptionsBuilder::default()
+                    .filters(&filters)
+                    .build(),
+            ))
+            .await
+            .unwrap();
+        let volumes = docker
+            .list_volumes(Some(
+                ListVolumesOptionsBuilder::default()
+                    .filters(&filters)
+                    .build(),
+            ))
+            .await
+            .unwrap()
+            .volumes
+            .unwrap_or_default();
+        [
+            services.len(),
+            networks.len(),
+            secrets.len(),
+            configs.len(),
+            volumes.len(),
+        ]
+    })
+}
+
+/// A service's ID and its version (Swarm bumps the version on every update).
+pub fn service_version(service: &str) -> (String, u64) {
+    block_on(async {
+        let found = engine()
+            .await
+            .inspect_service(service, None::<InspectServiceOptions>)
+            .await
+            .unwrap();
+        (
+            found.id.unwrap(),
+            found.version.and_then(|v| v.index).unwrap(),
+        )
+    })
+}
+
+/// The live service's spec: the engine's view of what `apply` asked for.
+pub fn service_spec(service: &str) -> bollard::models::ServiceSpec {
+    block_on(async {
+        engine()
+            .await
+            .inspect_service(service, None::<InspectServiceOptions>)
+            .await
+            .unwrap()
+            .spec
+            .unwrap()
+    })
 }
