@@ -96,6 +96,19 @@ impl Resolver {
         value
     }
 
+    /// An optional text value: `None` when not written, or when written against `grammar`
+    /// (that is reported as a problem).
+    fn optional_text(
+        &mut self,
+        key: &str,
+        written: Option<&S<String>>,
+        grammar: &Grammar,
+    ) -> Option<String> {
+        let written = written?;
+        let text = self.text(key, Some(written), None, String::new(), grammar);
+        grammar.accepts(&text).then_some(text)
+    }
+
     /// Maps a text value onto one of `allowed`.
     fn choice<T: Copy>(
         &mut self,
@@ -742,7 +755,7 @@ fn resolve_kubernetes(
 fn check_pushed_names(r: &mut Resolver, swarm: &Swarm, image: &Image, prometheus: &Prometheus) {
     for local in [&image.repository, &prometheus.image] {
         let Some(pushed) = swarm.pushed_as(local) else {
-            return;
+            continue;
         };
         let name = pushed
             .rsplit_once(':')
@@ -834,30 +847,16 @@ fn resolve_swarm(r: &mut Resolver, raw: &RawClusterFile) -> Swarm {
             constraints.push(text);
         }
     }
-    let spread = placement
-        .and_then(|p| p.spread.as_ref())
-        .and_then(|spread| {
-            let text = r.text(
-                "swarm.placement.spread",
-                Some(spread),
-                None,
-                String::new(),
-                &grammar::SWARM_SPREAD,
-            );
-            grammar::SWARM_SPREAD.accepts(&text).then_some(text)
-        });
-    let registry = table
-        .and_then(|t| t.registry.as_ref())
-        .and_then(|registry| {
-            let text = r.text(
-                "swarm.registry",
-                Some(registry),
-                None,
-                String::new(),
-                &grammar::SWARM_REGISTRY,
-            );
-            grammar::SWARM_REGISTRY.accepts(&text).then_some(text)
-        });
+    let spread = r.optional_text(
+        "swarm.placement.spread",
+        placement.and_then(|p| p.spread.as_ref()),
+        &grammar::SWARM_SPREAD,
+    );
+    let registry = r.optional_text(
+        "swarm.registry",
+        table.and_then(|t| t.registry.as_ref()),
+        &grammar::SWARM_REGISTRY,
+    );
     Swarm {
         registry,
         update: SwarmUpdate {

@@ -18,18 +18,14 @@ pub async fn cluster_targets(
 ) -> anyhow::Result<Vec<StressTarget>> {
     let mut targets = Vec::new();
     let mut answering = 0;
-    // On a swarm of several hosts each node's host-mode ports are on the engine that runs it.
+    // On a swarm of several hosts each node's host-mode ports are on the engine that runs it;
+    // elsewhere (no host known) they are where `cluster.reachable` says.
     let hosts = match runtime {
         Runtime::Swarm(swarm) => swarm.node_hosts(cluster).await?,
         Runtime::Native(_) | Runtime::Docker(_) => Default::default(),
     };
     for node in &cluster.nodes {
-        let at = |port| match runtime {
-            Runtime::Swarm(_) => {
-                crate::engine::swarm::published_at(cluster, hosts.get(&node.name), port)
-            }
-            Runtime::Native(_) | Runtime::Docker(_) => cluster.reachable(port),
-        };
+        let at = |port| crate::engine::swarm::published_at(cluster, hosts.get(&node.name), port);
         let api = at(node.api_port);
         let pid = match runtime {
             Runtime::Native(engine) => engine

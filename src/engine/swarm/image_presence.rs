@@ -34,11 +34,17 @@ pub enum Presence {
     Unknown(String),
 }
 
+/// Whether a task's error says its engine had no such image (and, with a registry, could not
+/// pull it): Swarm logs the failed pull only, and the container create after it says this.
+pub(super) fn lacked_image(err: &str) -> bool {
+    err.contains("No such image")
+}
+
 /// What Swarm's task for one engine ended as: present, missing or unknown.
 pub fn presence_of(state: Option<&TaskState>, err: Option<&str>) -> Presence {
     match (state, err) {
         (Some(TaskState::COMPLETE), _) => Presence::Present,
-        (_, Some(err)) if err.contains("No such image") => Presence::Missing,
+        (_, Some(err)) if lacked_image(err) => Presence::Missing,
         (Some(state), err) => Presence::Unknown(format!(
             "{state}{}",
             err.map_or(String::new(), |e| format!(": {e}"))

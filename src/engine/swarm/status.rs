@@ -68,8 +68,7 @@ pub(super) fn task_error(
     let status = failed.status.as_ref()?;
     let state = status.state.map_or("unknown".into(), |s| s.to_string());
     let err = status.err.as_deref().unwrap_or_default();
-    // Swarm only logs the failed pull; the create after it is what says "No such image".
-    let why = if err.contains("No such image") {
+    let why = if super::image_presence::lacked_image(err) {
         " (its engine does not have the image and could not pull it)"
     } else {
         ""
@@ -153,14 +152,8 @@ impl SwarmEngine {
     /// Per-node task state, health, host and uptime, figures, and Prometheus's target health.
     pub(super) async fn cluster_status(&self, cluster: &Cluster) -> anyhow::Result<ClusterStatus> {
         let engines = self.engines().await?;
-        let hosts: HashMap<String, String> = engines
-            .iter()
-            .map(|(id, (hostname, _))| (id.clone(), hostname.clone()))
-            .collect();
-        let addresses: HashMap<String, IpAddr> = engines
-            .iter()
-            .filter_map(|(id, (_, addr))| Some((id.clone(), (*addr)?)))
-            .collect();
+        let hostname = |id: &str| engines.get(id).map(|(hostname, _)| hostname.clone());
+        let address = |id: &String| engines.get(id).and_then(|(_, addr)| addr.as_ref());
         let mut nodes = Vec::new();
         for node in &cluster.nodes {
             let name = resource_name(cluster, &node.name);
@@ -174,16 +167,14 @@ impl SwarmEngine {
                 .and_then(crate::engine::docker::seconds_since_rfc3339);
             let host = task
                 .and_then(|t| t.node_id.as_ref())
-                .and_then(|id| hosts.get(id).cloned());
-            let host_addr = task
-                .and_then(|t| t.node_id.as_ref())
-                .and_then(|id| addresses.get(id));
+                .and_then(|id| hostname(id));
+            let host_addr = task.and_then(|t| t.node_id.as_ref()).and_then(address);
             let (connections, rss) = if state == "running" {
                 status::node_figures(published_at(cluster, host_addr, node.api_port)).await
             } else {
                 (None, None)
             };
-            let error = task_error(&tasks, |id| hosts.get(id).cloned());
+            let error = task_error(&tasks, hostname);
             nodes.push(NodeStatus {
                 node: node.name.clone(),
                 name,
@@ -201,7 +192,7 @@ impl SwarmEngine {
             let tasks = self.service_tasks(&name).await.unwrap_or_default();
             let host_addr = current_task(&tasks)
                 .and_then(|t| t.node_id.as_ref())
-                .and_then(|id| addresses.get(id));
+                .and_then(address);
             let at = published_at(cluster, host_addr, cluster.prometheus.port);
             status::prometheus_targets(at).await
         } else {

@@ -25,7 +25,7 @@ use crate::progress::{Progress, Task};
 
 /// What a task that ended for want of its image means when the engines pull from the registry.
 pub(super) fn pull_hint(last: &str, pulled: bool) -> &'static str {
-    if pulled && last.contains("No such image") {
+    if pulled && super::image_presence::lacked_image(last) {
         ": its engine could not pull the image from `[swarm] registry` (is the registry up, reachable from \
          every engine, trusted by each (`insecure-registries` for plain HTTP) and, if it needs a login, \
          in `auths` of the Docker client's config.json?)"
