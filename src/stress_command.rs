@@ -253,7 +253,7 @@ async fn run_in_network(
         baselines.remove().await;
     }
     // Workers remove their own containers as they end; this catches any that did not.
-    let _ = remove_stress_containers(engine, cluster).await;
+    let _ = remove_stress_containers(&engine.client(), &cluster.name).await;
     result
 }
 

@@ -1,7 +1,7 @@
 //! `erlmcp-gen stress --workers network` on a real single-engine Docker Swarm with a private
 //! 2-node cluster: each load worker is a one-task Swarm job on the overlay network, reaching
 //! the nodes by their task names, its events read from the job's logs; the run holds its
-//! sessions, its requests succeed, and no job is left afterwards.
+//! sessions, its requests succeed, and no job, nor a job's container, is left afterwards.
 //!
 //! Needs Docker; skips loudly without it. Like `runtime_swarm`, it makes this engine a swarm
 //! manager when it is not part of one (and leaves the swarm at the end), under
@@ -12,7 +12,7 @@ mod swarm_support;
 
 use std::collections::HashMap;
 
-use bollard::query_parameters::ListServicesOptionsBuilder;
+use bollard::query_parameters::{ListContainersOptionsBuilder, ListServicesOptionsBuilder};
 use cluster_support::*;
 use swarm_support::*;
 
@@ -38,6 +38,29 @@ fn stress_jobs() -> Vec<String> {
             .unwrap()
             .into_iter()
             .filter_map(|s| s.spec.and_then(|spec| spec.name))
+            .collect()
+    })
+}
+
+/// This engine's containers (any state) labelled as the cluster's stress, with their states.
+fn stress_containers() -> Vec<String> {
+    block_on(async {
+        let filters = HashMap::from([(
+            "label".to_string(),
+            vec![format!("erlmcp.stress-of={NAME}")],
+        )]);
+        engine()
+            .await
+            .list_containers(Some(
+                ListContainersOptionsBuilder::default()
+                    .all(true)
+                    .filters(&filters)
+                    .build(),
+            ))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| format!("{:?} {:?}", c.names, c.state))
             .collect()
     })
 }
@@ -98,5 +121,11 @@ fn swarm_stress_runs_each_worker_as_a_job_on_the_overlay() {
         stress_jobs(),
         Vec::<String>::new(),
         "every stress job is removed after the run"
+    );
+    // Docker 20.10 keeps a finished job's task container after its service is removed.
+    assert_eq!(
+        stress_containers(),
+        Vec::<String>::new(),
+        "no stress job's container is left on the engine after the run"
     );
 }

@@ -62,7 +62,7 @@ impl ContainerWorkers {
         sessions_per_worker: u32,
         progress: &Progress,
     ) -> anyhow::Result<Self> {
-        remove_stress_containers(engine, cluster).await?;
+        remove_stress_containers(&engine.client(), &cluster.name).await?;
         let image = worker_image(engine, cluster, binary, progress).await?;
         let nofile = engine.clamp_nofile(
             "stress workers",
@@ -347,16 +347,12 @@ async fn remove_container(docker: &Docker, name: &str) {
     let _ = docker.remove_container(name, Some(options)).await;
 }
 
-/// Removes every stress container of `cluster` (workers and baselines), e.g. ones an
-/// interrupted run left behind. Returns how many there were.
-pub async fn remove_stress_containers(
-    engine: &DockerEngine,
-    cluster: &Cluster,
-) -> anyhow::Result<usize> {
-    let docker = engine.client();
+/// Removes every stress container of `cluster` on this engine (workers, baselines, swarm
+/// jobs' task containers), e.g. ones an interrupted run left behind. Returns how many there were.
+pub async fn remove_stress_containers(docker: &Docker, cluster: &str) -> anyhow::Result<usize> {
     let filters = HashMap::from([(
         "label".to_string(),
-        vec![format!("{LABEL_STRESS_OF}={}", cluster.name)],
+        vec![format!("{LABEL_STRESS_OF}={cluster}")],
     )]);
     let options = ListContainersOptionsBuilder::default()
         .all(true)
@@ -368,7 +364,7 @@ pub async fn remove_stress_containers(
         .map_err(|e| anyhow!("listing stress containers: {e}"))?;
     for container in &found {
         if let Some(id) = &container.id {
-            remove_container(&docker, id).await;
+            remove_container(docker, id).await;
         }
     }
     Ok(found.len())

@@ -403,8 +403,9 @@ async fn remove_job(docker: &Docker, name: &str) {
     let _ = tokio::time::timeout(REMOVE_TIMEOUT, docker.delete_service(name)).await;
 }
 
-/// Removes every stress job of `cluster`, e.g. ones an interrupted run left behind. Returns
-/// how many there were.
+/// Removes every stress job of `cluster`, e.g. ones an interrupted run left behind, and then
+/// their task containers on this engine: Docker 20.10 keeps a finished job's container after
+/// its service is removed (moby/moby#42789). Returns how many jobs there were.
 pub async fn remove_stress_jobs(docker: &Docker, cluster: &str) -> anyhow::Result<usize> {
     let filters = HashMap::from([(
         "label".to_string(),
@@ -422,6 +423,7 @@ pub async fn remove_stress_jobs(docker: &Docker, cluster: &str) -> anyhow::Resul
             remove_job(docker, id).await;
         }
     }
+    super::containers::remove_stress_containers(docker, cluster).await?;
     Ok(found.len())
 }
 

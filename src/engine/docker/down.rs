@@ -13,7 +13,9 @@ impl DockerEngine {
         volumes: bool,
         progress: &Progress,
     ) -> anyhow::Result<()> {
-        let leftovers = crate::stress::containers::remove_stress_containers(self, cluster).await?;
+        let leftovers =
+            crate::stress::containers::remove_stress_containers(&self.docker, &cluster.name)
+                .await?;
         if leftovers > 0 {
             progress.info(format!("{leftovers} stress container(s) removed"));
         }
