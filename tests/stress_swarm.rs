@@ -20,13 +20,18 @@ const NAME: &str = "erlmcp-test-stress-swarm";
 /// API 27480–27481, listeners 27580–27581, Prometheus 27680: no other test uses them.
 const BASE: u16 = 27480;
 
+/// The label filter that finds what `stress` made for the cluster.
+fn stress_label() -> HashMap<String, Vec<String>> {
+    HashMap::from([(
+        "label".to_string(),
+        vec![format!("erlmcp.stress-of={NAME}")],
+    )])
+}
+
 /// The stress jobs of the cluster that still exist.
 fn stress_jobs() -> Vec<String> {
     block_on(async {
-        let filters = HashMap::from([(
-            "label".to_string(),
-            vec![format!("erlmcp.stress-of={NAME}")],
-        )]);
+        let filters = stress_label();
         engine()
             .await
             .list_services(Some(
@@ -45,10 +50,7 @@ fn stress_jobs() -> Vec<String> {
 /// This engine's containers (any state) labelled as the cluster's stress, with their states.
 fn stress_containers() -> Vec<String> {
     block_on(async {
-        let filters = HashMap::from([(
-            "label".to_string(),
-            vec![format!("erlmcp.stress-of={NAME}")],
-        )]);
+        let filters = stress_label();
         engine()
             .await
             .list_containers(Some(
