@@ -341,6 +341,14 @@ pub(crate) fn stress_labels(cluster: &str, role: &str) -> HashMap<String, String
     ])
 }
 
+/// The engine filter that finds what `stress` made for `cluster`: containers, swarm jobs.
+pub(crate) fn stress_filter(cluster: &str) -> HashMap<String, Vec<String>> {
+    HashMap::from([(
+        "label".to_string(),
+        vec![format!("{LABEL_STRESS_OF}={cluster}")],
+    )])
+}
+
 /// Force-removes a container; gone already is fine.
 async fn remove_container(docker: &Docker, name: &str) {
     let options = RemoveContainerOptionsBuilder::default().force(true).build();
@@ -350,10 +358,7 @@ async fn remove_container(docker: &Docker, name: &str) {
 /// Removes every stress container of `cluster` on this engine (workers, baselines, swarm
 /// jobs' task containers), e.g. ones an interrupted run left behind. Returns how many there were.
 pub async fn remove_stress_containers(docker: &Docker, cluster: &str) -> anyhow::Result<usize> {
-    let filters = HashMap::from([(
-        "label".to_string(),
-        vec![format!("{LABEL_STRESS_OF}={cluster}")],
-    )]);
+    let filters = stress_filter(cluster);
     let options = ListContainersOptionsBuilder::default()
         .all(true)
         .filters(&filters)

@@ -31,7 +31,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::io::StreamReader;
 
-use super::containers::{FD_HEADROOM, LABEL_STRESS_OF, STRESS_WORKER_USER, stress_labels};
+use super::containers::{FD_HEADROOM, STRESS_WORKER_USER, stress_filter, stress_labels};
 use super::job_worker::SHARD_ENV;
 use super::worker::ShardSpec;
 use super::{TargetKind, WorkerHost, WorkerInput, WorkerPipes};
@@ -407,10 +407,7 @@ async fn remove_job(docker: &Docker, name: &str) {
 /// their task containers on this engine: Docker 20.10 keeps a finished job's container after
 /// its service is removed (moby/moby#42789). Returns how many jobs there were.
 pub async fn remove_stress_jobs(docker: &Docker, cluster: &str) -> anyhow::Result<usize> {
-    let filters = HashMap::from([(
-        "label".to_string(),
-        vec![format!("{LABEL_STRESS_OF}={cluster}")],
-    )]);
+    let filters = stress_filter(cluster);
     let options = ListServicesOptionsBuilder::default()
         .filters(&filters)
         .build();
@@ -430,6 +427,7 @@ pub async fn remove_stress_jobs(docker: &Docker, cluster: &str) -> anyhow::Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stress::containers::LABEL_STRESS_OF;
     use crate::stress::worker::ShardTarget;
 
     fn cluster() -> Cluster {

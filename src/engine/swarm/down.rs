@@ -1,7 +1,6 @@
 //! `down` on Swarm: every service (and the stress jobs a run left), then (once their tasks' containers are gone) the secrets,
 //! configs and overlay network labelled with the cluster, and with `--volumes` its volumes.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use bollard::query_parameters::{
@@ -12,7 +11,7 @@ use super::observe::service_name;
 use super::{SwarmEngine, cluster_filter, engine_error};
 use crate::config::model::Cluster;
 use crate::progress::Progress;
-use crate::stress::containers::LABEL_STRESS_OF;
+use crate::stress::containers::stress_filter;
 
 /// How long `down` waits for removed services' containers to stop (each has a 10 s grace).
 const TASKS_GONE_WITHIN: Duration = Duration::from_secs(60);
@@ -38,10 +37,7 @@ impl SwarmEngine {
         // The network, secrets, configs and volumes are in use until the tasks' containers go.
         let filter = cluster_filter(cluster);
         // Stress jobs' containers are on the network too, but not labelled as the cluster's.
-        let stress_filter = HashMap::from([(
-            "label".to_string(),
-            vec![format!("{LABEL_STRESS_OF}={}", cluster.name)],
-        )]);
+        let stress_filter = stress_filter(&cluster.name);
         let deadline = Instant::now() + TASKS_GONE_WITHIN;
         loop {
             let mut left = Vec::new();
