@@ -495,6 +495,7 @@ fn judge_machine_wide(cluster: &Cluster, facts: &HostFacts) -> Vec<HostCheck> {
         node_memory_limits: cluster.nodes.iter().map(|n| n.memory_limit.0).sum(),
         memory_total: facts.memory.map(|m| m.0),
         ramp_seconds: cluster.stress.ramp.0.as_secs(),
+        baseline: true,
     };
     let Some(system) = &facts.system else {
         return system_limits::judge_ephemeral_ports(facts.ephemeral_ports, demand)

@@ -264,6 +264,8 @@ pub struct Demand {
     /// `[stress] ramp` in seconds: `stress` runs its bare baseline first, and the baseline's
     /// closed connections are still tracked while the cluster's ramp opens its sessions.
     pub ramp_seconds: u64,
+    /// The run starts with the bare baseline (`stress` does unless `--no-baseline`).
+    pub baseline: bool,
 }
 
 /// Linux's default `nf_conntrack_tcp_timeout_time_wait`, when it cannot be read.
@@ -273,7 +275,9 @@ const DEFAULT_TIME_WAIT_SECONDS: u64 = 120;
 /// closed connections still in TIME_WAIT while the cluster opens its own (at most all of
 /// them, when the ramp is shorter than the TIME_WAIT timeout). Returns (total, baseline part).
 fn tracked_at_peak(demand: Demand, time_wait_seconds: u64) -> (u64, u64) {
-    let overlap = if demand.ramp_seconds <= time_wait_seconds {
+    let overlap = if !demand.baseline {
+        0
+    } else if demand.ramp_seconds <= time_wait_seconds {
         demand.sessions
     } else {
         demand.sessions * time_wait_seconds / demand.ramp_seconds
@@ -644,6 +648,7 @@ pub(super) mod tests {
             node_memory_limits: 63 * (320 << 20),
             memory_total: Some(24_683_568 * 1024),
             ramp_seconds: 600,
+            baseline: true,
         }
     }
 
