@@ -97,11 +97,21 @@ fn mcp_run_holds_every_session_and_writes_every_file() {
     // serde_json parses floats to within an ulp or so, not exactly (no `float_roundtrip`).
     let written = json["generator"]["hold_machine_share"].as_f64().unwrap();
     assert!((written - share).abs() < 1e-12, "{written} against {share}");
+    let text = std::fs::read_to_string(dir.join("summary.txt")).unwrap();
+    assert!(text.contains("PASS"), "{text}");
+    // TCP sessions read the kernel's receive timestamps: how long answers waited to be read
+    // is reported beside the latency, for every answer.
+    let read_delay = summary
+        .generator
+        .read_delay_ms
+        .as_ref()
+        .expect("read delay");
     assert!(
-        std::fs::read_to_string(dir.join("summary.txt"))
-            .unwrap()
-            .contains("PASS")
+        read_delay.p99.is_some_and(|p99| p99 >= 0.0),
+        "{read_delay:?}"
     );
+    assert!(json["generator"]["read_delay_ms"]["p99"].is_number());
+    assert!(text.contains("read delay:  p50 "), "{text}");
 
     // The CSV rows add up to the summary.
     let latency = std::fs::read_to_string(dir.join("latency.csv")).unwrap();

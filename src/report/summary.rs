@@ -4,7 +4,7 @@ use crate::host::socket_probe::KernelCounters;
 use crate::stress::failure::FailureCounts;
 use crate::stress::machine::MachineFacts;
 use crate::stress::resources::NodeSample;
-use crate::stress::stats::Timeline;
+use crate::stress::stats::{LatencyHistogram, Timeline};
 use crate::stress::{Slo, StressOptions, StressTarget, Transport};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -64,6 +64,20 @@ pub struct LatencySummary {
     pub mean: Option<f64>,
 }
 
+impl LatencySummary {
+    /// The percentiles of `histogram`.
+    pub fn of(histogram: &LatencyHistogram) -> Self {
+        LatencySummary {
+            p50: histogram.quantile_ms(0.50),
+            p95: histogram.quantile_ms(0.95),
+            p99: histogram.quantile_ms(0.99),
+            p999: histogram.quantile_ms(0.999),
+            max: histogram.max_ms(),
+            mean: histogram.mean_ms(),
+        }
+    }
+}
+
 /// Session counts over the run.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SessionSummary {
@@ -121,6 +135,11 @@ pub struct GeneratorCost {
     /// (hold seconds × cores); 1.0 would be every core busy generating load.
     #[serde(default)]
     pub hold_machine_share: Option<f64>,
+    /// How long successful answers waited in the workers' sockets between the kernel's receive
+    /// timestamp and the worker's read: the generator's own delay, which the latency leaves out
+    /// (TCP sessions only; `None` without timestamps).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_delay_ms: Option<LatencySummary>,
 }
 
 /// Generator CPU seconds in the hold over the CPU seconds the machine had in it
@@ -250,6 +269,9 @@ pub struct BaselineComparison {
     pub error_rate: f64,
     /// Cluster throughput divided by baseline throughput (`None` if the baseline answered nothing).
     pub throughput_ratio: Option<f64>,
+    /// The generator's read delay in the baseline run (see [`GeneratorCost::read_delay_ms`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_delay_ms: Option<LatencySummary>,
 }
 
 /// Per-target session counts.
@@ -472,14 +494,7 @@ impl StressSummary {
                 0.0
             },
         };
-        let latency_ms = LatencySummary {
-            p50: total.latency.quantile_ms(0.50),
-            p95: total.latency.quantile_ms(0.95),
-            p99: total.latency.quantile_ms(0.99),
-            p999: total.latency.quantile_ms(0.999),
-            max: total.latency.max_ms(),
-            mean: total.latency.mean_ms(),
-        };
+        let latency_ms = LatencySummary::of(&total.latency);
         let p99_ok = latency_ms.p99.map(|p99| p99 <= options.slo.p99_ms);
         let error_rate_ok = error_rate <= options.slo.max_error_rate;
         let verdict = SloVerdict {
@@ -507,6 +522,8 @@ impl StressSummary {
                 inputs.hold_seconds,
                 inputs.machine.cores,
             ),
+            read_delay_ms: (total.read_delay.count() > 0)
+                .then(|| LatencySummary::of(&total.read_delay)),
         };
         let memory = MemoryUse::build(
             inputs.samples,
@@ -551,6 +568,7 @@ impl StressSummary {
             latency_ms: baseline.latency_ms.clone(),
             error_rate: baseline.requests.error_rate,
             throughput_ratio: (base > 0.0).then(|| self.requests.throughput_rps / base),
+            read_delay_ms: baseline.generator.read_delay_ms.clone(),
         });
     }
 
@@ -679,6 +697,16 @@ impl StressSummary {
                 String::new()
             }
         );
+        if let Some(d) = &g.read_delay_ms {
+            let _ = writeln!(
+                out,
+                "read delay:  p50 {}, p99 {}, p99.9 {}, max {} (answers waiting in the generator's sockets after the kernel received them; not part of the latency)",
+                ms(d.p50),
+                ms(d.p99),
+                ms(d.p999),
+                ms(d.max)
+            );
+        }
         for n in &self.resources {
             let _ = writeln!(
                 out,
@@ -707,6 +735,15 @@ impl StressSummary {
                 b.throughput_ratio
                     .map_or("n/a".to_string(), |v| format!("{v:.3}"))
             );
+            if let Some(d) = &b.read_delay_ms {
+                let _ = writeln!(
+                    out,
+                    "baseline read delay: p50 {}, p99 {}, max {}",
+                    ms(d.p50),
+                    ms(d.p99),
+                    ms(d.max)
+                );
+            }
         }
         let v = &self.verdict;
         let _ = writeln!(

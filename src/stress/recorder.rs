@@ -55,10 +55,17 @@ impl Recorder {
 
     /// A request was answered successfully after `latency` (from its intended send time).
     pub fn request_ok(&self, latency: Duration) {
+        self.answered_in_time(latency, None);
+    }
+
+    fn answered_in_time(&self, latency: Duration, read_delay: Option<Duration>) {
         self.outstanding.fetch_sub(1, Ordering::SeqCst);
         self.with(|row| {
             row.ok += 1;
             row.latency.record(latency);
+            if let Some(delay) = read_delay {
+                row.read_delay.record(delay);
+            }
         });
     }
 
@@ -67,10 +74,21 @@ impl Recorder {
     /// worker can read an answer before its timer has had the chance to expire the request,
     /// and that answer came too late all the same.
     pub fn request_answered(&self, latency: Duration, request_timeout: Duration) {
+        self.request_answered_read_after(latency, None, request_timeout);
+    }
+
+    /// [`Self::request_answered`] for an answer that waited `read_delay` in the socket after
+    /// the kernel received it, recorded with the latency when the answer is a success.
+    pub fn request_answered_read_after(
+        &self,
+        latency: Duration,
+        read_delay: Option<Duration>,
+        request_timeout: Duration,
+    ) {
         if latency > request_timeout {
             self.requests_failed(FailureClass::RequestTimeout, 1);
         } else {
-            self.request_ok(latency);
+            self.answered_in_time(latency, read_delay);
         }
     }
 

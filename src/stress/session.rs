@@ -4,10 +4,14 @@ use super::TargetKind;
 use super::failure::FailureClass;
 use super::protocol::{self, Reply};
 use super::recorder::Recorder;
+use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg, setsockopt, sockopt};
+use nix::sys::time::TimeSpec;
 use std::collections::VecDeque;
+use std::io::IoSliceMut;
 use std::net::{IpAddr, SocketAddr};
+use std::os::fd::AsRawFd;
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncWriteExt, Interest};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::mpsc::UnboundedReceiver;
@@ -22,17 +26,34 @@ const MAX_HANDSHAKE_LINES: usize = 8;
 /// of generator memory each).
 const READ_BUFFER_BYTES: usize = 1024;
 
+/// Oldest kernel receive timestamp taken as a reply's arrival; an older one means the wall
+/// clock stepped between the packet and the read, and the read's own time is used instead.
+/// (A reply that really waited this long is past any request timeout anyway.)
+const MAX_ARRIVAL_AGE: Duration = Duration::from_secs(60);
+
 /// Longest line a session accepts from a server; a longer one ends the session as a protocol error.
 pub const MAX_LINE_BYTES: usize = 1024 * 1024;
 
 /// The read half of a session: whole lines, each at most [`MAX_LINE_BYTES`], into one buffer
-/// reused for every line (a line per reply: no allocation per reply).
+/// reused for every line (a line per reply: no allocation per reply), each with the time the
+/// kernel received it.
+///
+/// The arrival time comes from the socket's receive timestamps (`SO_TIMESTAMPNS`), so a reply's
+/// latency ends when the reply reached this machine, not when a busy worker got round to
+/// reading it; the difference is reported apart as the generator's read delay. Where the
+/// kernel gives no timestamp, the arrival is the time of the read.
 #[derive(Debug)]
 struct LineReader {
-    inner: BufReader<OwnedReadHalf>,
+    socket: OwnedReadHalf,
+    buffer: Box<[u8]>,
+    /// The unread bytes of `buffer`.
+    start: usize,
+    end: usize,
     line: Vec<u8>,
     /// `line` holds a whole line that the caller has seen; the next read starts a new one.
     complete: bool,
+    /// When the bytes of the latest read arrived (the read that completed `line`, once it is whole).
+    arrived: Instant,
 }
 
 /// What [`LineReader::next_line`] found.
@@ -44,11 +65,17 @@ enum LineRead {
 }
 
 impl LineReader {
-    fn new(reader: OwnedReadHalf) -> Self {
+    fn new(socket: OwnedReadHalf) -> Self {
+        // Without timestamps every arrival is the time of the read: still correct, only later.
+        let _ = setsockopt(socket.as_ref(), sockopt::ReceiveTimestampns, &true);
         Self {
-            inner: BufReader::with_capacity(READ_BUFFER_BYTES, reader),
+            socket,
+            buffer: vec![0; READ_BUFFER_BYTES].into_boxed_slice(),
+            start: 0,
+            end: 0,
             line: Vec::new(),
             complete: false,
+            arrived: Instant::now(),
         }
     }
 
@@ -62,10 +89,10 @@ impl LineReader {
             self.complete = false;
         }
         loop {
-            let available = self.inner.fill_buf().await?;
-            if available.is_empty() {
+            if self.start == self.end && self.fill().await? == 0 {
                 return Ok(LineRead::Eof);
             }
+            let available = &self.buffer[self.start..self.end];
             let (take, found) = match available.iter().position(|b| *b == b'\n') {
                 Some(end) => (end, true),
                 None => (available.len(), false),
@@ -74,7 +101,7 @@ impl LineReader {
                 return Ok(LineRead::TooLong);
             }
             self.line.extend_from_slice(&available[..take]);
-            self.inner.consume(take + usize::from(found));
+            self.start += take + usize::from(found);
             if found {
                 self.complete = true;
                 return Ok(LineRead::Line);
@@ -82,9 +109,86 @@ impl LineReader {
         }
     }
 
+    /// Reads what the socket has into the (empty) buffer and notes when it arrived; 0 is EOF.
+    ///
+    /// Cancel-safe: nothing is read until the socket is ready, and a read is never abandoned.
+    async fn fill(&mut self) -> std::io::Result<usize> {
+        self.start = 0;
+        self.end = 0;
+        let stream = self.socket.as_ref();
+        loop {
+            stream.readable().await?;
+            let mut short = None;
+            let read = stream.try_io(Interest::READABLE, || {
+                let got = recv_timestamped(stream.as_raw_fd(), &mut self.buffer)?;
+                if 0 < got.0 && got.0 < self.buffer.len() {
+                    // A short read drained the socket: say so, so the next read waits for
+                    // readiness instead of costing a system call that finds nothing (tokio's
+                    // own reads do the same).
+                    short = Some(got);
+                    return Err(std::io::ErrorKind::WouldBlock.into());
+                }
+                Ok(got)
+            });
+            let (count, received) = match (read, short) {
+                (_, Some(got)) => got,
+                (Ok(got), None) => got,
+                (Err(e), None) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                (Err(e), None) => return Err(e),
+            };
+            self.end = count;
+            self.arrived = arrival(received);
+            return Ok(count);
+        }
+    }
+
     fn line(&self) -> &[u8] {
         &self.line
     }
+
+    /// When the kernel received the line last returned (at the latest: the read's own time).
+    fn arrived(&self) -> Instant {
+        self.arrived
+    }
+}
+
+/// One `recvmsg` into `buffer`: the byte count and the kernel's receive timestamp, if it gave one.
+fn recv_timestamped(
+    fd: std::os::fd::RawFd,
+    buffer: &mut [u8],
+) -> std::io::Result<(usize, Option<TimeSpec>)> {
+    // Room for one `SCM_TIMESTAMPNS` message (CMSG_SPACE of a timespec is 32 bytes on Linux).
+    let mut control = [0u8; 64];
+    let mut iov = [IoSliceMut::new(buffer)];
+    let message = recvmsg::<()>(fd, &mut iov, Some(&mut control), MsgFlags::empty())
+        .map_err(std::io::Error::from)?;
+    let received = message.cmsgs().ok().and_then(|mut messages| {
+        messages.find_map(|m| match m {
+            ControlMessageOwned::ScmTimestampns(at) => Some(at),
+            _ => None,
+        })
+    });
+    Ok((message.bytes, received))
+}
+
+/// The monotonic time at which a read's bytes arrived, from the kernel's wall-clock timestamp.
+///
+/// Only the age of the timestamp (wall clock now minus then, microseconds apart) is taken from
+/// the wall clock, so a clock step since the run began moves nothing; an age that makes no
+/// sense (negative, or a step in between) falls back to now.
+fn arrival(received: Option<TimeSpec>) -> Instant {
+    let now = Instant::now();
+    let Some(received) = received else {
+        return now;
+    };
+    let received = Duration::new(received.tv_sec() as u64, received.tv_nsec() as u32);
+    let age = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .and_then(|wall| wall.checked_sub(received))
+        .filter(|age| *age < MAX_ARRIVAL_AGE)
+        .unwrap_or_default();
+    now.checked_sub(age).unwrap_or(now)
 }
 
 /// An established session, ready to carry echo requests.
@@ -211,7 +315,7 @@ impl Session {
                 biased;
                 read = self.reader.next_line() => match read {
                     Ok(LineRead::Line) => {
-                        if let Some(died) = Self::on_line(self.reader.line(), &mut in_flight, request_timeout, recorder) {
+                        if let Some(died) = Self::on_line(self.reader.line(), self.reader.arrived(), &mut in_flight, request_timeout, recorder) {
                             break SessionEnd::Died(died);
                         }
                     }
@@ -259,6 +363,7 @@ impl Session {
     /// Resolves one received line; returns the failure that ends the session, if it does.
     fn on_line(
         line: &[u8],
+        arrived: Instant,
         in_flight: &mut VecDeque<(u64, Instant)>,
         request_timeout: Duration,
         recorder: &Recorder,
@@ -271,8 +376,13 @@ impl Session {
             Reply::Ok(id) => {
                 // An id no longer in flight is a late answer to a request already counted as timed out.
                 if let Some(intended) = take(in_flight, id) {
-                    let latency = Instant::now().saturating_duration_since(intended);
-                    recorder.request_answered(latency, request_timeout);
+                    let latency = arrived.saturating_duration_since(intended);
+                    let read_delay = Instant::now().saturating_duration_since(arrived);
+                    recorder.request_answered_read_after(
+                        latency,
+                        Some(read_delay),
+                        request_timeout,
+                    );
                 }
                 None
             }
@@ -325,7 +435,7 @@ pub(super) fn far_future() -> Instant {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
     use tokio::net::TcpListener;
 
     /// A connected pair: the session's reader (and its write half, which must live as long
@@ -377,6 +487,91 @@ mod tests {
             }
             drop(reader);
             writer.abort();
+        }
+    }
+
+    /// An echo server on a thread of its own, so it answers while the test's runtime is blocked.
+    fn echo_on_its_own_thread() -> SocketAddr {
+        use std::io::{BufRead, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let (socket, _) = listener.accept().unwrap();
+            let mut lines = std::io::BufReader::new(socket.try_clone().unwrap());
+            let mut socket = socket;
+            let mut line = String::new();
+            while lines.read_line(&mut line).is_ok_and(|n| n > 0) {
+                let _ = socket.write_all(line.as_bytes());
+                line.clear();
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn a_busy_worker_s_delay_in_reading_an_answer_is_read_delay_not_latency() {
+        // The worker's thread is blocked for `BUSY` right after it sends; the answer arrives
+        // meanwhile and waits in the socket. Before receive timestamps that wait was latency.
+        const BUSY: Duration = Duration::from_millis(300);
+        let addr = echo_on_its_own_thread();
+        let session = Session::open(addr, TargetKind::BaselineEcho, None, Duration::from_secs(5))
+            .await
+            .unwrap();
+        let recorder = Recorder::new(&["baseline".to_string()]);
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        recorder.requests_sent(1);
+        tx.send(Instant::now()).unwrap();
+        drop(tx);
+        let busy = async {
+            // Let the session send first (it is polled before this on every turn).
+            tokio::task::yield_now().await;
+            std::thread::sleep(BUSY);
+        };
+        let (end, ()) = tokio::join!(session.drive(rx, Duration::from_secs(5), &recorder), busy);
+        assert_eq!(end, SessionEnd::Stopped);
+        let row = recorder.cut(1);
+        assert_eq!(row.ok, 1);
+        let latency = row.latency.max_ms().unwrap();
+        let read_delay = row.read_delay.max_ms().unwrap();
+        let busy_ms = BUSY.as_secs_f64() * 1000.0;
+        // The echo answers within the busy time (it has nothing else to do), so most of the
+        // busy time is spent with the answer waiting in the socket.
+        assert!(latency < busy_ms, "latency {latency} ms");
+        assert!(read_delay > busy_ms / 2.0, "read delay {read_delay} ms");
+    }
+
+    #[test]
+    fn an_arrival_is_the_kernel_s_time_unless_that_time_is_impossible() {
+        let wall = || {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+        };
+        let at = |since_epoch: Duration| {
+            Some(TimeSpec::new(
+                since_epoch.as_secs() as i64,
+                i64::from(since_epoch.subsec_nanos()),
+            ))
+        };
+        let before = Instant::now();
+        // 200 ms ago by the kernel's timestamp: 200 ms before now.
+        let age =
+            before.saturating_duration_since(arrival(at(wall() - Duration::from_millis(200))));
+        assert!(
+            age >= Duration::from_millis(150) && age < Duration::from_secs(5),
+            "{age:?}"
+        );
+        let impossible = [
+            // No timestamp.
+            None,
+            // In the future: the wall clock stepped back since.
+            at(wall() + Duration::from_secs(5)),
+            // Older than any answer can be: the clock stepped forward.
+            at(wall() - MAX_ARRIVAL_AGE * 2),
+        ];
+        for received in impossible {
+            // The read's own time.
+            assert!(arrival(received) >= before, "{received:?}");
         }
     }
 

@@ -179,6 +179,11 @@ pub struct SecondRow {
     pub session_failures: FailureCounts,
     /// Latency of the requests answered successfully during the second.
     pub latency: LatencyHistogram,
+    /// How long those answers waited in the worker's socket after the kernel received them
+    /// (TCP sessions with receive timestamps only): the generator's own share of `latency`'s
+    /// tail that its latency leaves out.
+    #[serde(default)]
+    pub read_delay: LatencyHistogram,
     /// CPU seconds the worker processes used during the second (0 for in-process shards,
     /// whose CPU time is the parent's).
     #[serde(default)]
@@ -194,6 +199,7 @@ impl SecondRow {
     pub fn merge(&mut self, other: &SecondRow) {
         self.merge_counts(other);
         self.latency.merge(&other.latency);
+        self.read_delay.merge(&other.read_delay);
     }
 
     /// Adds another row's counts and gauges, not its latency.
@@ -246,6 +252,8 @@ pub struct Timeline {
     workers: BTreeMap<u32, BTreeMap<u64, SecondRow>>,
     /// Per second: the latency of every worker's row.
     latency: BTreeMap<u64, LatencyHistogram>,
+    /// Every worker's read delay over the whole run (no per-second view of it is shown).
+    read_delay: LatencyHistogram,
     /// How many workers report; `None`: unknown, nothing is settled.
     expected_workers: Option<usize>,
     /// Workers that will send no more rows: they no longer hold seconds open.
@@ -273,6 +281,7 @@ impl Timeline {
             .entry(row.second)
             .or_default()
             .merge(&row.latency);
+        self.read_delay.merge(&row.read_delay);
         if self.is_settled(row.second) {
             // Rows come in time order per worker, so this is only a repeated second.
             let mut counts = row.clone();
@@ -430,6 +439,7 @@ impl Timeline {
         for latency in self.latency.values() {
             total.latency.merge(latency);
         }
+        total.read_delay.merge(&self.read_delay);
         total
     }
 }
