@@ -586,6 +586,15 @@ impl StressSummary {
     /// The human-readable `summary.txt`.
     pub fn to_text(&self) -> String {
         let ms = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.3} ms"));
+        let read_delay_text = |d: &LatencySummary| {
+            format!(
+                "p50 {}, p99 {}, p99.9 {}, max {}",
+                ms(d.p50),
+                ms(d.p99),
+                ms(d.p999),
+                ms(d.max)
+            )
+        };
         let mut out = String::new();
         let _ = writeln!(
             out,
@@ -700,11 +709,8 @@ impl StressSummary {
         if let Some(d) = &g.read_delay_ms {
             let _ = writeln!(
                 out,
-                "read delay:  p50 {}, p99 {}, p99.9 {}, max {} (answers waiting in the generator's sockets after the kernel received them; not part of the latency)",
-                ms(d.p50),
-                ms(d.p99),
-                ms(d.p999),
-                ms(d.max)
+                "read delay:  {} (answers waiting in the generator's sockets after the kernel received them; not part of the latency)",
+                read_delay_text(d)
             );
         }
         for n in &self.resources {
@@ -736,13 +742,7 @@ impl StressSummary {
                     .map_or("n/a".to_string(), |v| format!("{v:.3}"))
             );
             if let Some(d) = &b.read_delay_ms {
-                let _ = writeln!(
-                    out,
-                    "baseline read delay: p50 {}, p99 {}, max {}",
-                    ms(d.p50),
-                    ms(d.p99),
-                    ms(d.max)
-                );
+                let _ = writeln!(out, "baseline read delay: {}", read_delay_text(d));
             }
         }
         let v = &self.verdict;
