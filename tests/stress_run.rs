@@ -99,19 +99,18 @@ fn mcp_run_holds_every_session_and_writes_every_file() {
     assert!((written - share).abs() < 1e-12, "{written} against {share}");
     let text = std::fs::read_to_string(dir.join("summary.txt")).unwrap();
     assert!(text.contains("PASS"), "{text}");
-    // TCP sessions read the kernel's receive timestamps: how long answers waited to be read
-    // is reported beside the latency, for every answer.
-    let read_delay = summary
-        .generator
-        .read_delay_ms
-        .as_ref()
-        .expect("read delay");
-    assert!(
-        read_delay.p99.is_some_and(|p99| p99 >= 0.0),
-        "{read_delay:?}"
-    );
-    assert!(json["generator"]["read_delay_ms"]["p99"].is_number());
-    assert!(text.contains("read delay:  p50 "), "{text}");
+    // TCP sessions read the kernel's receive timestamps: how long requests waited to be
+    // written and answers to be read is reported beside the latency.
+    let delays = [
+        ("read", &summary.generator.read_delay_ms),
+        ("send", &summary.generator.send_delay_ms),
+    ];
+    for (name, delay) in delays {
+        let p99 = delay.as_ref().and_then(|d| d.p99);
+        assert!(p99.is_some_and(|p99| p99 >= 0.0), "{name}: {delay:?}");
+        assert!(json["generator"][format!("{name}_delay_ms")]["p99"].is_number());
+        assert!(text.contains(&format!("{name} delay:  p50 ")), "{text}");
+    }
 
     // The CSV rows add up to the summary.
     let latency = std::fs::read_to_string(dir.join("latency.csv")).unwrap();

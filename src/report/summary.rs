@@ -140,6 +140,10 @@ pub struct GeneratorCost {
     /// (TCP sessions only; `None` without timestamps).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub read_delay_ms: Option<LatencySummary>,
+    /// How late after their intended time successful requests began to be written: the
+    /// generator's own lag on the sending side, which the latency includes (TCP sessions only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send_delay_ms: Option<LatencySummary>,
 }
 
 /// Generator CPU seconds in the hold over the CPU seconds the machine had in it
@@ -272,6 +276,9 @@ pub struct BaselineComparison {
     /// The generator's read delay in the baseline run (see [`GeneratorCost::read_delay_ms`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub read_delay_ms: Option<LatencySummary>,
+    /// The generator's send delay in the baseline run (see [`GeneratorCost::send_delay_ms`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send_delay_ms: Option<LatencySummary>,
 }
 
 /// Per-target session counts.
@@ -524,6 +531,8 @@ impl StressSummary {
             ),
             read_delay_ms: (total.read_delay.count() > 0)
                 .then(|| LatencySummary::of(&total.read_delay)),
+            send_delay_ms: (total.send_delay.count() > 0)
+                .then(|| LatencySummary::of(&total.send_delay)),
         };
         let memory = MemoryUse::build(
             inputs.samples,
@@ -569,6 +578,7 @@ impl StressSummary {
             error_rate: baseline.requests.error_rate,
             throughput_ratio: (base > 0.0).then(|| self.requests.throughput_rps / base),
             read_delay_ms: baseline.generator.read_delay_ms.clone(),
+            send_delay_ms: baseline.generator.send_delay_ms.clone(),
         });
     }
 
@@ -586,7 +596,7 @@ impl StressSummary {
     /// The human-readable `summary.txt`.
     pub fn to_text(&self) -> String {
         let ms = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.3} ms"));
-        let read_delay_text = |d: &LatencySummary| {
+        let delay_text = |d: &LatencySummary| {
             format!(
                 "p50 {}, p99 {}, p99.9 {}, max {}",
                 ms(d.p50),
@@ -706,11 +716,18 @@ impl StressSummary {
                 String::new()
             }
         );
+        if let Some(d) = &g.send_delay_ms {
+            let _ = writeln!(
+                out,
+                "send delay:  {} (requests due but not yet being written: the generator's own lag, part of the latency)",
+                delay_text(d)
+            );
+        }
         if let Some(d) = &g.read_delay_ms {
             let _ = writeln!(
                 out,
                 "read delay:  {} (answers waiting in the generator's sockets after the kernel received them; not part of the latency)",
-                read_delay_text(d)
+                delay_text(d)
             );
         }
         for n in &self.resources {
@@ -742,7 +759,10 @@ impl StressSummary {
                     .map_or("n/a".to_string(), |v| format!("{v:.3}"))
             );
             if let Some(d) = &b.read_delay_ms {
-                let _ = writeln!(out, "baseline read delay: {}", read_delay_text(d));
+                let _ = writeln!(out, "baseline read delay: {}", delay_text(d));
+            }
+            if let Some(d) = &b.send_delay_ms {
+                let _ = writeln!(out, "baseline send delay: {}", delay_text(d));
             }
         }
         let v = &self.verdict;

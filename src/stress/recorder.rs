@@ -6,6 +6,16 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+/// How long the generator itself held one answered request: after its intended time, before
+/// it began writing it, and after the kernel received its answer, before reading it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GeneratorDelays {
+    /// Intended send time to the start of the write (part of the latency).
+    pub send: Duration,
+    /// Kernel receive timestamp of the answer to its read (not part of the latency).
+    pub read: Duration,
+}
+
 /// Counts since the last cut, plus the open-session gauge per target.
 #[derive(Debug)]
 pub struct Recorder {
@@ -58,13 +68,14 @@ impl Recorder {
         self.answered_in_time(latency, None);
     }
 
-    fn answered_in_time(&self, latency: Duration, read_delay: Option<Duration>) {
+    fn answered_in_time(&self, latency: Duration, delays: Option<GeneratorDelays>) {
         self.outstanding.fetch_sub(1, Ordering::SeqCst);
         self.with(|row| {
             row.ok += 1;
             row.latency.record(latency);
-            if let Some(delay) = read_delay {
-                row.read_delay.record(delay);
+            if let Some(delays) = delays {
+                row.send_delay.record(delays.send);
+                row.read_delay.record(delays.read);
             }
         });
     }
@@ -74,21 +85,21 @@ impl Recorder {
     /// worker can read an answer before its timer has had the chance to expire the request,
     /// and that answer came too late all the same.
     pub fn request_answered(&self, latency: Duration, request_timeout: Duration) {
-        self.request_answered_read_after(latency, None, request_timeout);
+        self.request_answered_with_delays(latency, None, request_timeout);
     }
 
-    /// [`Self::request_answered`] for an answer that waited `read_delay` in the socket after
-    /// the kernel received it, recorded with the latency when the answer is a success.
-    pub fn request_answered_read_after(
+    /// [`Self::request_answered`], with the generator's own delays recorded beside the latency
+    /// when the answer is a success.
+    pub fn request_answered_with_delays(
         &self,
         latency: Duration,
-        read_delay: Option<Duration>,
+        delays: Option<GeneratorDelays>,
         request_timeout: Duration,
     ) {
         if latency > request_timeout {
             self.requests_failed(FailureClass::RequestTimeout, 1);
         } else {
-            self.answered_in_time(latency, read_delay);
+            self.answered_in_time(latency, delays);
         }
     }
 

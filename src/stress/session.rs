@@ -3,7 +3,7 @@
 use super::TargetKind;
 use super::failure::FailureClass;
 use super::protocol::{self, Reply};
-use super::recorder::Recorder;
+use super::recorder::{GeneratorDelays, Recorder};
 use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg, setsockopt, sockopt};
 use nix::sys::time::TimeSpec;
 use std::collections::VecDeque;
@@ -191,6 +191,16 @@ fn arrival(received: Option<TimeSpec>) -> Instant {
     now.checked_sub(age).unwrap_or(now)
 }
 
+/// A request sent and not yet resolved.
+#[derive(Debug)]
+struct InFlight {
+    id: u64,
+    /// Its intended send time, where its latency starts.
+    intended: Instant,
+    /// How late after `intended` the session began writing it.
+    send_delay: Duration,
+}
+
 /// An established session, ready to carry echo requests.
 #[derive(Debug)]
 pub struct Session {
@@ -292,7 +302,7 @@ impl Session {
         request_timeout: Duration,
         recorder: &Recorder,
     ) -> SessionEnd {
-        let mut in_flight: VecDeque<(u64, Instant)> = VecDeque::new();
+        let mut in_flight: VecDeque<InFlight> = VecDeque::new();
         let mut stopping = false;
         // One timer for the whole session, armed at the oldest request's deadline. It is not
         // moved when that request is answered: it fires early, expires nothing, and is armed
@@ -306,8 +316,8 @@ impl Session {
             if stopping && in_flight.is_empty() {
                 break SessionEnd::Stopped;
             }
-            if !armed && let Some((_, at)) = in_flight.front() {
-                expiry.as_mut().reset(*at + request_timeout);
+            if !armed && let Some(oldest) = in_flight.front() {
+                expiry.as_mut().reset(oldest.intended + request_timeout);
                 armed = true;
             }
             tokio::select! {
@@ -327,7 +337,11 @@ impl Session {
                     Some(intended) => {
                         let id = self.next_id;
                         self.next_id += 1;
-                        in_flight.push_back((id, intended));
+                        in_flight.push_back(InFlight {
+                            id,
+                            intended,
+                            send_delay: Instant::now().saturating_duration_since(intended),
+                        });
                         protocol::write_echo_request_line(&mut self.request, id);
                         match timeout(request_timeout, self.writer.write_all(&self.request)).await {
                             Ok(Ok(())) => {}
@@ -340,7 +354,7 @@ impl Session {
                 () = &mut expiry, if armed => {
                     armed = false;
                     let now = Instant::now();
-                    while in_flight.front().is_some_and(|(_, at)| *at + request_timeout <= now) {
+                    while in_flight.front().is_some_and(|r| r.intended + request_timeout <= now) {
                         in_flight.pop_front();
                         recorder.requests_failed(FailureClass::RequestTimeout, 1);
                     }
@@ -364,25 +378,24 @@ impl Session {
     fn on_line(
         line: &[u8],
         arrived: Instant,
-        in_flight: &mut VecDeque<(u64, Instant)>,
+        in_flight: &mut VecDeque<InFlight>,
         request_timeout: Duration,
         recorder: &Recorder,
     ) -> Option<FailureClass> {
-        let take = |in_flight: &mut VecDeque<(u64, Instant)>, id: u64| {
-            let position = in_flight.iter().position(|(pending, _)| *pending == id)?;
-            in_flight.remove(position).map(|(_, at)| at)
+        let take = |in_flight: &mut VecDeque<InFlight>, id: u64| {
+            let position = in_flight.iter().position(|pending| pending.id == id)?;
+            in_flight.remove(position)
         };
         match protocol::parse_reply(line) {
             Reply::Ok(id) => {
                 // An id no longer in flight is a late answer to a request already counted as timed out.
-                if let Some(intended) = take(in_flight, id) {
-                    let latency = arrived.saturating_duration_since(intended);
-                    let read_delay = Instant::now().saturating_duration_since(arrived);
-                    recorder.request_answered_read_after(
-                        latency,
-                        Some(read_delay),
-                        request_timeout,
-                    );
+                if let Some(request) = take(in_flight, id) {
+                    let latency = arrived.saturating_duration_since(request.intended);
+                    let delays = GeneratorDelays {
+                        send: request.send_delay,
+                        read: Instant::now().saturating_duration_since(arrived),
+                    };
+                    recorder.request_answered_with_delays(latency, Some(delays), request_timeout);
                 }
                 None
             }
@@ -508,11 +521,11 @@ mod tests {
         addr
     }
 
-    #[tokio::test]
-    async fn a_busy_worker_s_delay_in_reading_an_answer_is_read_delay_not_latency() {
-        // The worker's thread is blocked for `BUSY` right after it sends; the answer arrives
-        // meanwhile and waits in the socket. Before receive timestamps that wait was latency.
-        const BUSY: Duration = Duration::from_millis(300);
+    /// A session to [`echo_on_its_own_thread`] with one request due at `intended` queued
+    /// (and the queue closed, so the session stops once it is answered).
+    async fn one_request_to_a_threaded_echo(
+        intended: Instant,
+    ) -> (Session, Recorder, UnboundedReceiver<Instant>) {
         let addr = echo_on_its_own_thread();
         let session = Session::open(addr, TargetKind::BaselineEcho, None, Duration::from_secs(5))
             .await
@@ -520,8 +533,16 @@ mod tests {
         let recorder = Recorder::new(&["baseline".to_string()]);
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         recorder.requests_sent(1);
-        tx.send(Instant::now()).unwrap();
-        drop(tx);
+        tx.send(intended).unwrap();
+        (session, recorder, rx)
+    }
+
+    #[tokio::test]
+    async fn a_busy_worker_s_delay_in_reading_an_answer_is_read_delay_not_latency() {
+        // The worker's thread is blocked for `BUSY` right after it sends; the answer arrives
+        // meanwhile and waits in the socket. Before receive timestamps that wait was latency.
+        const BUSY: Duration = Duration::from_millis(300);
+        let (session, recorder, rx) = one_request_to_a_threaded_echo(Instant::now()).await;
         let busy = async {
             // Let the session send first (it is polled before this on every turn).
             tokio::task::yield_now().await;
@@ -538,6 +559,21 @@ mod tests {
         // busy time is spent with the answer waiting in the socket.
         assert!(latency < busy_ms, "latency {latency} ms");
         assert!(read_delay > busy_ms / 2.0, "read delay {read_delay} ms");
+    }
+
+    #[tokio::test]
+    async fn a_request_written_late_counts_its_lateness_as_send_delay_and_as_latency() {
+        const LATE: Duration = Duration::from_millis(300);
+        // Due 300 ms ago: the generator is that late handing it to the socket.
+        let (session, recorder, rx) = one_request_to_a_threaded_echo(Instant::now() - LATE).await;
+        let end = session.drive(rx, Duration::from_secs(5), &recorder).await;
+        assert_eq!(end, SessionEnd::Stopped);
+        let row = recorder.cut(1);
+        let late_ms = LATE.as_secs_f64() * 1000.0;
+        let send_delay = row.send_delay.max_ms().unwrap();
+        assert!(send_delay >= late_ms, "send delay {send_delay} ms");
+        let latency = row.latency.max_ms().unwrap();
+        assert!(latency >= late_ms, "latency {latency} ms");
     }
 
     #[test]

@@ -184,6 +184,10 @@ pub struct SecondRow {
     /// tail that its latency leaves out.
     #[serde(default)]
     pub read_delay: LatencyHistogram,
+    /// How late after their intended time those requests began to be written (part of
+    /// `latency`): the generator's own lag on the sending side.
+    #[serde(default)]
+    pub send_delay: LatencyHistogram,
     /// CPU seconds the worker processes used during the second (0 for in-process shards,
     /// whose CPU time is the parent's).
     #[serde(default)]
@@ -200,6 +204,7 @@ impl SecondRow {
         self.merge_counts(other);
         self.latency.merge(&other.latency);
         self.read_delay.merge(&other.read_delay);
+        self.send_delay.merge(&other.send_delay);
     }
 
     /// Adds another row's counts and gauges, not its latency.
@@ -252,8 +257,9 @@ pub struct Timeline {
     workers: BTreeMap<u32, BTreeMap<u64, SecondRow>>,
     /// Per second: the latency of every worker's row.
     latency: BTreeMap<u64, LatencyHistogram>,
-    /// Every worker's read delay over the whole run (no per-second view of it is shown).
+    /// Every worker's read and send delays over the whole run (no per-second view is shown).
     read_delay: LatencyHistogram,
+    send_delay: LatencyHistogram,
     /// How many workers report; `None`: unknown, nothing is settled.
     expected_workers: Option<usize>,
     /// Workers that will send no more rows: they no longer hold seconds open.
@@ -282,6 +288,7 @@ impl Timeline {
             .or_default()
             .merge(&row.latency);
         self.read_delay.merge(&row.read_delay);
+        self.send_delay.merge(&row.send_delay);
         if self.is_settled(row.second) {
             // Rows come in time order per worker, so this is only a repeated second.
             let mut counts = row.clone();
@@ -440,6 +447,7 @@ impl Timeline {
             total.latency.merge(latency);
         }
         total.read_delay.merge(&self.read_delay);
+        total.send_delay.merge(&self.send_delay);
         total
     }
 }
