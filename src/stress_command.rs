@@ -285,10 +285,11 @@ fn warn_if_neighbour_table_small(targets: u64, request: &StressRequest, progress
 
 /// Warns before a run from this machine whose sessions do not fit the connection-tracking
 /// table as it is now. A previous run's closed connections stay in it for the TIME_WAIT
-/// timeout (120 s by default) and a full table drops new connections' packets: the second of
-/// two back-to-back 100,000-session runs on the default 262,144 entries (2026-12-07) held at
-/// least 61,898 sessions and timed out 38 % of its requests. `validate --host` reports the same
-/// check, but only at the time it runs.
+/// timeout (120 s by default) and a full table drops new connections' packets: in a series of
+/// 100,000-session runs about 2.5 minutes apart on the default 262,144 entries (2026-12-07) the
+/// third overflowed it (the kernel logged "table full"), its open sessions fell to 61,898 in the
+/// hold and 38 % of its requests timed out. `validate --host` reports the same check, but only
+/// at the time it runs.
 fn warn_if_conntrack_short(request: &StressRequest, progress: &Progress) {
     let limits = crate::host::system_limits::read();
     let sessions = u64::from(request.connections);
@@ -375,8 +376,9 @@ mod tests {
     #[test]
     fn a_run_is_warned_when_an_earlier_run_s_closed_connections_fill_the_conntrack_table() {
         use crate::host::system_limits::{Conntrack, LoopbackTracking, SystemLimits};
-        // Measured 2026-12-07: two 100,000-session runs without baseline, back to back, on
-        // the default table; the second found 200,000 entries of the first still tracked.
+        // A 100,000-session run without baseline on the default table, which still holds the
+        // closed connections of earlier runs (2026-12-07: the third of a series of such runs
+        // overflowed it); the count is this test's, not a measured one.
         let table = |count| SystemLimits {
             conntrack: Some(Conntrack {
                 max: 262_144,

@@ -54,6 +54,8 @@ struct LineReader {
     complete: bool,
     /// When the bytes of the latest read arrived (the read that completed `line`, once it is whole).
     arrived: Instant,
+    /// When that read was made.
+    read_at: Instant,
 }
 
 /// What [`LineReader::next_line`] found.
@@ -76,6 +78,7 @@ impl LineReader {
             line: Vec::new(),
             complete: false,
             arrived: Instant::now(),
+            read_at: Instant::now(),
         }
     }
 
@@ -137,7 +140,8 @@ impl LineReader {
                 (Err(e), None) => return Err(e),
             };
             self.end = count;
-            self.arrived = arrival(received);
+            self.read_at = Instant::now();
+            self.arrived = arrival(received, self.read_at);
             return Ok(count);
         }
     }
@@ -149,6 +153,11 @@ impl LineReader {
     /// When the kernel received the line last returned (at the latest: the read's own time).
     fn arrived(&self) -> Instant {
         self.arrived
+    }
+
+    /// How long the line last returned waited in the socket before the read that took it.
+    fn read_delay(&self) -> Duration {
+        self.read_at.saturating_duration_since(self.arrived)
     }
 }
 
@@ -175,9 +184,8 @@ fn recv_timestamped(
 ///
 /// Only the age of the timestamp (wall clock now minus then, microseconds apart) is taken from
 /// the wall clock, so a clock step since the run began moves nothing; an age that makes no
-/// sense (negative, or a step in between) falls back to now.
-fn arrival(received: Option<TimeSpec>) -> Instant {
-    let now = Instant::now();
+/// sense (negative, or a step in between) falls back to `now`, the time of the read.
+fn arrival(received: Option<TimeSpec>, now: Instant) -> Instant {
     let Some(received) = received else {
         return now;
     };
@@ -325,7 +333,7 @@ impl Session {
                 biased;
                 read = self.reader.next_line() => match read {
                     Ok(LineRead::Line) => {
-                        if let Some(died) = Self::on_line(self.reader.line(), self.reader.arrived(), &mut in_flight, request_timeout, recorder) {
+                        if let Some(died) = Self::on_line(self.reader.line(), self.reader.arrived(), self.reader.read_delay(), &mut in_flight, request_timeout, recorder) {
                             break SessionEnd::Died(died);
                         }
                     }
@@ -378,6 +386,7 @@ impl Session {
     fn on_line(
         line: &[u8],
         arrived: Instant,
+        read_delay: Duration,
         in_flight: &mut VecDeque<InFlight>,
         request_timeout: Duration,
         recorder: &Recorder,
@@ -393,7 +402,7 @@ impl Session {
                     let latency = arrived.saturating_duration_since(request.intended);
                     let delays = GeneratorDelays {
                         send: request.send_delay,
-                        read: Instant::now().saturating_duration_since(arrived),
+                        read: read_delay,
                     };
                     recorder.request_answered_with_delays(latency, Some(delays), request_timeout);
                 }
@@ -591,8 +600,10 @@ mod tests {
         };
         let before = Instant::now();
         // 200 ms ago by the kernel's timestamp: 200 ms before now.
-        let age =
-            before.saturating_duration_since(arrival(at(wall() - Duration::from_millis(200))));
+        let age = before.saturating_duration_since(arrival(
+            at(wall() - Duration::from_millis(200)),
+            Instant::now(),
+        ));
         assert!(
             age >= Duration::from_millis(150) && age < Duration::from_secs(5),
             "{age:?}"
@@ -607,7 +618,7 @@ mod tests {
         ];
         for received in impossible {
             // The read's own time.
-            assert!(arrival(received) >= before, "{received:?}");
+            assert!(arrival(received, Instant::now()) >= before, "{received:?}");
         }
     }
 
