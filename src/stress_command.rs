@@ -286,7 +286,7 @@ fn warn_if_neighbour_table_small(targets: u64, request: &StressRequest, progress
 /// Warns before a run from this machine whose sessions do not fit the connection-tracking
 /// table as it is now. A previous run's closed connections stay in it for the TIME_WAIT
 /// timeout (120 s by default) and a full table drops new connections' packets: in a series of
-/// 100,000-session runs about 2.5 minutes apart on the default 262,144 entries (2026-12-07) the
+/// 100,000-session runs starting about 75 s apart on the default 262,144 entries (2026-12-07) the
 /// third overflowed it (the kernel logged "table full"), its open sessions fell to 61,898 in the
 /// hold and 38 % of its requests timed out. `validate --host` reports the same check, but only
 /// at the time it runs.
