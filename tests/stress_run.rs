@@ -126,6 +126,9 @@ fn mcp_run_holds_every_session_and_writes_every_file() {
 
     let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
     assert_eq!(html.matches("<svg").count(), 6);
+    for row in ["<th>Send delay</th><td>p50 ", "<th>Read delay</th><td>p50 "] {
+        assert!(html.contains(row), "report.html has {row}");
+    }
     assert!(
         !html.contains("no data measured"),
         "every chart has measured data"
@@ -264,6 +267,13 @@ fn baseline_echo_is_driven_without_handshake_and_compared() {
         1,
         "the main run loads the MCP node only"
     );
+    let html = std::fs::read_to_string(options.out_dir.join("report.html")).unwrap();
+    for row in ["Baseline send delay", "Baseline read delay"] {
+        assert!(
+            html.contains(&format!("<th>{row}</th><td>p50 ")),
+            "report.html has {row}"
+        );
+    }
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! The self-contained `report.html`: summary table and SVG charts, no script, no network.
 
-use super::summary::StressSummary;
+use super::summary::{LatencySummary, StressSummary};
 use super::svg::{Band, LineChart, Series, Threshold, XAxis, line_chart, nines};
 use crate::stress::resources::NodeSample;
 use crate::stress::stats::Timeline;
@@ -98,6 +98,17 @@ fn slo_text(s: &StressSummary) -> String {
     )
 }
 
+/// A generator delay's percentiles.
+fn delay(d: &LatencySummary) -> String {
+    format!(
+        "p50 {}, p99 {}, p99.9 {}, max {}",
+        ms(d.p50),
+        ms(d.p99),
+        ms(d.p999),
+        ms(d.max)
+    )
+}
+
 fn summary_table(out: &mut String, s: &StressSummary) {
     let verdict = if s.verdict.passed {
         "<span class=\"pass\">PASS</span>"
@@ -191,8 +202,27 @@ fn summary_table(out: &mut String, s: &StressSummary) {
                     .map_or("n/a".into(), |v| format!("{:.1} %", v * 100.0))
             ),
         ),
-        ("SLO", format!("{}: {verdict}", slo_text(s))),
     ];
+    // Beside the generator's cost: where the generator itself held requests up.
+    if let Some(d) = &s.generator.send_delay_ms {
+        rows.push((
+            "Send delay",
+            format!(
+                "{} (requests due but not yet being written: the generator's own lag, part of the latency)",
+                delay(d)
+            ),
+        ));
+    }
+    if let Some(d) = &s.generator.read_delay_ms {
+        rows.push((
+            "Read delay",
+            format!(
+                "{} (answers waiting in the generator's sockets after the kernel received them; not part of the latency)",
+                delay(d)
+            ),
+        ));
+    }
+    rows.push(("SLO", format!("{}: {verdict}", slo_text(s))));
     let failures: Vec<String> = s
         .sessions
         .failures
@@ -243,6 +273,12 @@ fn summary_table(out: &mut String, s: &StressSummary) {
                     .map_or("n/a".into(), |v| format!("{v:.3}"))
             ),
         ));
+        if let Some(d) = &b.send_delay_ms {
+            rows.push(("Baseline send delay", delay(d)));
+        }
+        if let Some(d) = &b.read_delay_ms {
+            rows.push(("Baseline read delay", delay(d)));
+        }
     }
     out.push_str("<table>\n");
     for (name, value) in rows {

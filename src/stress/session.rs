@@ -512,8 +512,17 @@ mod tests {
         }
     }
 
-    /// An echo server on a thread of its own, so it answers while the test's runtime is blocked.
-    fn echo_on_its_own_thread() -> SocketAddr {
+    /// The steps of [`echo_on_its_own_thread`] that a test holds: it hears of each request
+    /// line as it arrives, the echo answers only on its go, and it hears once the answer is out.
+    struct EchoSteps {
+        received: std::sync::mpsc::Sender<()>,
+        go: std::sync::mpsc::Receiver<()>,
+        answered: std::sync::mpsc::Sender<()>,
+    }
+
+    /// An echo server on a thread of its own, so it answers while the test's runtime is
+    /// blocked; with `steps`, in the test's time.
+    fn echo_on_its_own_thread(steps: Option<EchoSteps>) -> SocketAddr {
         use std::io::{BufRead, Write};
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
@@ -523,20 +532,60 @@ mod tests {
             let mut socket = socket;
             let mut line = String::new();
             while lines.read_line(&mut line).is_ok_and(|n| n > 0) {
+                if let Some(steps) = &steps {
+                    let _ = steps.received.send(());
+                    if steps.go.recv().is_err() {
+                        return;
+                    }
+                }
                 let _ = socket.write_all(line.as_bytes());
+                if let Some(steps) = &steps {
+                    let _ = steps.answered.send(());
+                }
                 line.clear();
             }
         });
         addr
     }
 
-    /// A session to [`echo_on_its_own_thread`] with one request due at `intended` queued
-    /// (and the queue closed, so the session stops once it is answered).
-    async fn one_request_to_a_threaded_echo(
+    /// Holds the machine's receive timestamping on while it lives; made once it is on.
+    ///
+    /// Linux turns timestamping on for every socket when the first one asks, but a moment
+    /// later (from a work queue), and off when the last one closes. A test socket opened
+    /// alone can be answered inside that moment, without a timestamp.
+    struct TimestampingOn {
+        _sender: std::net::TcpStream,
+        _receiver: std::net::TcpStream,
+    }
+
+    fn timestamping_on() -> TimestampingOn {
+        use std::io::Write;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut sender = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (receiver, _) = listener.accept().unwrap();
+        setsockopt(&receiver, sockopt::ReceiveTimestampns, &true).unwrap();
+        let mut byte = [0u8; 1];
+        for _ in 0..500 {
+            sender.write_all(b"x").unwrap();
+            let (_, received) = recv_timestamped(receiver.as_raw_fd(), &mut byte).unwrap();
+            if received.is_some() {
+                return TimestampingOn {
+                    _sender: sender,
+                    _receiver: receiver,
+                };
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("the kernel gave no receive timestamp in 5 s");
+    }
+
+    /// A session to `echo` with one request due at `intended` queued (and the queue closed,
+    /// so the session stops once it is answered).
+    async fn one_request_to(
+        echo: SocketAddr,
         intended: Instant,
     ) -> (Session, Recorder, UnboundedReceiver<Instant>) {
-        let addr = echo_on_its_own_thread();
-        let session = Session::open(addr, TargetKind::BaselineEcho, None, Duration::from_secs(5))
+        let session = Session::open(echo, TargetKind::BaselineEcho, None, Duration::from_secs(5))
             .await
             .unwrap();
         let recorder = Recorder::new(&["baseline".to_string()]);
@@ -548,33 +597,66 @@ mod tests {
 
     #[tokio::test]
     async fn a_busy_worker_s_delay_in_reading_an_answer_is_read_delay_not_latency() {
-        // The worker's thread is blocked for `BUSY` right after it sends; the answer arrives
-        // meanwhile and waits in the socket. Before receive timestamps that wait was latency.
+        // Once the request has reached the echo, the worker's thread is blocked; the echo
+        // answers inside the block, and the answer waits in the socket until `BUSY` after
+        // the echo said it was out. Before receive timestamps that wait was latency. (Every
+        // step waits on the one before, so no scheduling order matters: CI once saw latency
+        // 301 ms when the block began at a guessed moment after the send.)
         const BUSY: Duration = Duration::from_millis(300);
-        let (session, recorder, rx) = one_request_to_a_threaded_echo(Instant::now()).await;
+        let _timestamping = timestamping_on();
+        let (received_tx, received) = std::sync::mpsc::channel();
+        let (go, go_rx) = std::sync::mpsc::channel();
+        let (answered_tx, answered) = std::sync::mpsc::channel();
+        let echo = echo_on_its_own_thread(Some(EchoSteps {
+            received: received_tx,
+            go: go_rx,
+            answered: answered_tx,
+        }));
+        let intended = Instant::now();
+        let (session, recorder, rx) = one_request_to(echo, intended).await;
         let busy = async {
-            // Let the session send first (it is polled before this on every turn).
-            tokio::task::yield_now().await;
+            // Yield until the session has written its request and the echo has it.
+            let deadline = std::time::Instant::now() + Duration::from_secs(5);
+            while received.try_recv().is_err() {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the echo got no request in 5 s"
+                );
+                tokio::task::yield_now().await;
+            }
+            // From here to the end of the block there is no await: the session cannot read.
+            go.send(()).unwrap();
+            answered
+                .recv_timeout(Duration::from_secs(5))
+                .expect("the echo answers within 5 s");
+            let answer_out = Instant::now();
             std::thread::sleep(BUSY);
+            answer_out
         };
-        let (end, ()) = tokio::join!(session.drive(rx, Duration::from_secs(5), &recorder), busy);
+        let (end, answer_out) =
+            tokio::join!(session.drive(rx, Duration::from_secs(5), &recorder), busy);
         assert_eq!(end, SessionEnd::Stopped);
         let row = recorder.cut(1);
         assert_eq!(row.ok, 1);
         let latency = row.latency.max_ms().unwrap();
         let read_delay = row.read_delay.max_ms().unwrap();
         let busy_ms = BUSY.as_secs_f64() * 1000.0;
-        // The echo answers within the busy time (it has nothing else to do), so most of the
-        // busy time is spent with the answer waiting in the socket.
-        assert!(latency < busy_ms, "latency {latency} ms");
-        assert!(read_delay > busy_ms / 2.0, "read delay {read_delay} ms");
+        // The answer had arrived when the echo said it was out; 1 ms for the histogram's
+        // rounding.
+        let out_ms = (answer_out - intended).as_secs_f64() * 1000.0;
+        assert!(
+            latency <= out_ms + 1.0,
+            "latency {latency} ms, answer out after {out_ms} ms"
+        );
+        assert!(read_delay >= busy_ms * 0.99, "read delay {read_delay} ms");
     }
 
     #[tokio::test]
     async fn a_request_written_late_counts_its_lateness_as_send_delay_and_as_latency() {
         const LATE: Duration = Duration::from_millis(300);
         // Due 300 ms ago: the generator is that late handing it to the socket.
-        let (session, recorder, rx) = one_request_to_a_threaded_echo(Instant::now() - LATE).await;
+        let echo = echo_on_its_own_thread(None);
+        let (session, recorder, rx) = one_request_to(echo, Instant::now() - LATE).await;
         let end = session.drive(rx, Duration::from_secs(5), &recorder).await;
         assert_eq!(end, SessionEnd::Stopped);
         let row = recorder.cut(1);
