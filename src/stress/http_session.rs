@@ -286,7 +286,8 @@ impl HttpSession {
                 next_id += 1;
                 outstanding = Some(Outstanding {
                     id,
-                    intended,
+                    // A request handed out before its time starts its latency at its send.
+                    intended: intended.min(Instant::now()),
                     counted: false,
                     call: Box::pin(send_reconnecting(
                         connection,

@@ -203,7 +203,8 @@ fn arrival(received: Option<TimeSpec>, now: Instant) -> Instant {
 #[derive(Debug)]
 struct InFlight {
     id: u64,
-    /// Its intended send time, where its latency starts.
+    /// Where its latency starts: its intended send time, or the start of its write where that
+    /// came first (the dispatcher hands requests out up to a timer tick early).
     intended: Instant,
     /// How late after `intended` the session began writing it.
     send_delay: Duration,
@@ -345,10 +346,11 @@ impl Session {
                     Some(intended) => {
                         let id = self.next_id;
                         self.next_id += 1;
+                        let now = Instant::now();
                         in_flight.push_back(InFlight {
                             id,
-                            intended,
-                            send_delay: Instant::now().saturating_duration_since(intended),
+                            intended: intended.min(now),
+                            send_delay: now.saturating_duration_since(intended),
                         });
                         protocol::write_echo_request_line(&mut self.request, id);
                         match timeout(request_timeout, self.writer.write_all(&self.request)).await {
@@ -652,6 +654,43 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_request_written_before_its_time_counts_its_latency_from_the_write() {
+        // Handed out 300 ms early (the dispatcher hands out up to a timer tick early); the echo
+        // answers 50 ms after it has the request. Counted from the intended time, the answer
+        // came before it and the latency read 0.
+        const EARLY: Duration = Duration::from_millis(300);
+        const ECHO_TAKES: Duration = Duration::from_millis(50);
+        let (received_tx, received) = std::sync::mpsc::channel();
+        let (go, go_rx) = std::sync::mpsc::channel();
+        let (answered_tx, _answered) = std::sync::mpsc::channel();
+        let echo = echo_on_its_own_thread(Some(EchoSteps {
+            received: received_tx,
+            go: go_rx,
+            answered: answered_tx,
+        }));
+        std::thread::spawn(move || {
+            if received.recv().is_ok() {
+                std::thread::sleep(ECHO_TAKES);
+                let _ = go.send(());
+            }
+        });
+        let (session, recorder, rx) = one_request_to(echo, Instant::now() + EARLY).await;
+        let end = session.drive(rx, Duration::from_secs(5), &recorder).await;
+        assert_eq!(end, SessionEnd::Stopped);
+        let row = recorder.cut(1);
+        assert_eq!(row.ok, 1);
+        let latency = row.latency.max_ms().unwrap();
+        let echo_ms = ECHO_TAKES.as_secs_f64() * 1000.0;
+        assert!(latency >= echo_ms * 0.99, "latency {latency} ms");
+        assert!(
+            latency < EARLY.as_secs_f64() * 1000.0,
+            "latency {latency} ms"
+        );
+        let send_delay = row.send_delay.max_ms().unwrap();
+        assert!(send_delay < 1.0, "send delay {send_delay} ms");
+    }
+
+    #[tokio::test]
     async fn a_request_written_late_counts_its_lateness_as_send_delay_and_as_latency() {
         const LATE: Duration = Duration::from_millis(300);
         // Due 300 ms ago: the generator is that late handing it to the socket.
@@ -747,8 +786,11 @@ mod tests {
         let timeout_after = Duration::from_secs(5);
         recorder.requests_sent(2);
         tx.send(t0).unwrap();
-        tx.send(t0 + Duration::from_secs(2)).unwrap();
-        drop(tx);
+        // The second is handed out at its time (one handed out early would count from then).
+        tokio::spawn(async move {
+            tokio::time::sleep_until(t0 + Duration::from_secs(2)).await;
+            tx.send(t0 + Duration::from_secs(2)).unwrap();
+        });
         // The session timer is armed at the first request's deadline (t0 + 5 s); that one is
         // answered, so the timer fires, expires nothing, and is armed at t0 + 7 s.
         let end = session.drive(rx, timeout_after, &recorder).await;
