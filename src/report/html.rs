@@ -1,6 +1,6 @@
 //! The self-contained `report.html`: summary table and SVG charts, no script, no network.
 
-use super::summary::{LatencySummary, StressSummary};
+use super::summary::StressSummary;
 use super::svg::{Band, LineChart, Series, Threshold, XAxis, line_chart, nines};
 use crate::stress::resources::NodeSample;
 use crate::stress::stats::Timeline;
@@ -95,17 +95,6 @@ fn slo_text(s: &StressSummary) -> String {
         "p99 ≤ {}, error rate ≤ {} %",
         escape(&p99),
         s.verdict.slo.max_error_rate * 100.0
-    )
-}
-
-/// A generator delay's percentiles.
-fn delay(d: &LatencySummary) -> String {
-    format!(
-        "p50 {}, p99 {}, p99.9 {}, max {}",
-        ms(d.p50),
-        ms(d.p99),
-        ms(d.p999),
-        ms(d.max)
     )
 }
 
@@ -209,7 +198,7 @@ fn summary_table(out: &mut String, s: &StressSummary) {
             "Send delay",
             format!(
                 "{} (requests due but not yet being written: the generator's own lag, part of the latency)",
-                delay(d)
+                d.delay_text()
             ),
         ));
     }
@@ -218,7 +207,7 @@ fn summary_table(out: &mut String, s: &StressSummary) {
             "Read delay",
             format!(
                 "{} (answers waiting in the generator's sockets after the kernel received them; not part of the latency)",
-                delay(d)
+                d.delay_text()
             ),
         ));
     }
@@ -274,10 +263,10 @@ fn summary_table(out: &mut String, s: &StressSummary) {
             ),
         ));
         if let Some(d) = &b.send_delay_ms {
-            rows.push(("Baseline send delay", delay(d)));
+            rows.push(("Baseline send delay", d.delay_text()));
         }
         if let Some(d) = &b.read_delay_ms {
-            rows.push(("Baseline read delay", delay(d)));
+            rows.push(("Baseline read delay", d.delay_text()));
         }
     }
     out.push_str("<table>\n");

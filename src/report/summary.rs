@@ -65,6 +65,18 @@ pub struct LatencySummary {
 }
 
 impl LatencySummary {
+    /// `p50 …, p99 …, p99.9 …, max …` in ms: how a generator delay is written.
+    pub fn delay_text(&self) -> String {
+        let ms = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.3} ms"));
+        format!(
+            "p50 {}, p99 {}, p99.9 {}, max {}",
+            ms(self.p50),
+            ms(self.p99),
+            ms(self.p999),
+            ms(self.max)
+        )
+    }
+
     /// The percentiles of `histogram`.
     pub fn of(histogram: &LatencyHistogram) -> Self {
         LatencySummary {
@@ -596,15 +608,6 @@ impl StressSummary {
     /// The human-readable `summary.txt`.
     pub fn to_text(&self) -> String {
         let ms = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.3} ms"));
-        let delay_text = |d: &LatencySummary| {
-            format!(
-                "p50 {}, p99 {}, p99.9 {}, max {}",
-                ms(d.p50),
-                ms(d.p99),
-                ms(d.p999),
-                ms(d.max)
-            )
-        };
         let mut out = String::new();
         let _ = writeln!(
             out,
@@ -720,14 +723,14 @@ impl StressSummary {
             let _ = writeln!(
                 out,
                 "send delay:  {} (requests due but not yet being written: the generator's own lag, part of the latency)",
-                delay_text(d)
+                d.delay_text()
             );
         }
         if let Some(d) = &g.read_delay_ms {
             let _ = writeln!(
                 out,
                 "read delay:  {} (answers waiting in the generator's sockets after the kernel received them; not part of the latency)",
-                delay_text(d)
+                d.delay_text()
             );
         }
         for n in &self.resources {
@@ -759,10 +762,10 @@ impl StressSummary {
                     .map_or("n/a".to_string(), |v| format!("{v:.3}"))
             );
             if let Some(d) = &b.read_delay_ms {
-                let _ = writeln!(out, "baseline read delay: {}", delay_text(d));
+                let _ = writeln!(out, "baseline read delay: {}", d.delay_text());
             }
             if let Some(d) = &b.send_delay_ms {
-                let _ = writeln!(out, "baseline send delay: {}", delay_text(d));
+                let _ = writeln!(out, "baseline send delay: {}", d.delay_text());
             }
         }
         let v = &self.verdict;

@@ -550,6 +550,33 @@ mod tests {
         addr
     }
 
+    /// The test's ends of [`EchoSteps`].
+    struct StepsHeld {
+        received: std::sync::mpsc::Receiver<()>,
+        go: std::sync::mpsc::Sender<()>,
+        answered: std::sync::mpsc::Receiver<()>,
+    }
+
+    /// A threaded echo that answers each request only on the test's go.
+    fn stepped_echo() -> (SocketAddr, StepsHeld) {
+        let (received_tx, received) = std::sync::mpsc::channel();
+        let (go, go_rx) = std::sync::mpsc::channel();
+        let (answered_tx, answered) = std::sync::mpsc::channel();
+        let echo = echo_on_its_own_thread(Some(EchoSteps {
+            received: received_tx,
+            go: go_rx,
+            answered: answered_tx,
+        }));
+        (
+            echo,
+            StepsHeld {
+                received,
+                go,
+                answered,
+            },
+        )
+    }
+
     /// Holds the machine's receive timestamping on while it lives; made once it is on.
     ///
     /// Linux turns timestamping on for every socket when the first one asks, but a moment
@@ -606,14 +633,14 @@ mod tests {
         // 301 ms when the block began at a guessed moment after the send.)
         const BUSY: Duration = Duration::from_millis(300);
         let _timestamping = timestamping_on();
-        let (received_tx, received) = std::sync::mpsc::channel();
-        let (go, go_rx) = std::sync::mpsc::channel();
-        let (answered_tx, answered) = std::sync::mpsc::channel();
-        let echo = echo_on_its_own_thread(Some(EchoSteps {
-            received: received_tx,
-            go: go_rx,
-            answered: answered_tx,
-        }));
+        let (
+            echo,
+            StepsHeld {
+                received,
+                go,
+                answered,
+            },
+        ) = stepped_echo();
         let intended = Instant::now();
         let (session, recorder, rx) = one_request_to(echo, intended).await;
         let busy = async {
@@ -660,14 +687,7 @@ mod tests {
         // came before it and the latency read 0.
         const EARLY: Duration = Duration::from_millis(300);
         const ECHO_TAKES: Duration = Duration::from_millis(50);
-        let (received_tx, received) = std::sync::mpsc::channel();
-        let (go, go_rx) = std::sync::mpsc::channel();
-        let (answered_tx, _answered) = std::sync::mpsc::channel();
-        let echo = echo_on_its_own_thread(Some(EchoSteps {
-            received: received_tx,
-            go: go_rx,
-            answered: answered_tx,
-        }));
+        let (echo, StepsHeld { received, go, .. }) = stepped_echo();
         std::thread::spawn(move || {
             if received.recv().is_ok() {
                 std::thread::sleep(ECHO_TAKES);
