@@ -1,6 +1,6 @@
 //! The self-contained `report.html`: summary table and SVG charts, no script, no network.
 
-use super::summary::StressSummary;
+use super::summary::{READ_DELAY_MEANING, SEND_DELAY_MEANING, StressSummary};
 use super::svg::{Band, LineChart, Series, Threshold, XAxis, line_chart, nines};
 use crate::stress::resources::NodeSample;
 use crate::stress::stats::Timeline;
@@ -196,19 +196,13 @@ fn summary_table(out: &mut String, s: &StressSummary) {
     if let Some(d) = &s.generator.send_delay_ms {
         rows.push((
             "Send delay",
-            format!(
-                "{} (requests due but not yet being written: the generator's own lag, part of the latency)",
-                d.delay_text()
-            ),
+            format!("{} ({SEND_DELAY_MEANING})", d.delay_text()),
         ));
     }
     if let Some(d) = &s.generator.read_delay_ms {
         rows.push((
             "Read delay",
-            format!(
-                "{} (answers waiting in the generator's sockets after the kernel received them; not part of the latency)",
-                d.delay_text()
-            ),
+            format!("{} ({READ_DELAY_MEANING})", d.delay_text()),
         ));
     }
     rows.push(("SLO", format!("{}: {verdict}", slo_text(s))));

@@ -64,6 +64,13 @@ pub struct LatencySummary {
     pub mean: Option<f64>,
 }
 
+/// What the send delay is, as `summary.txt` and `report.html` explain it.
+pub const SEND_DELAY_MEANING: &str =
+    "requests due but not yet being written: the generator's own lag, part of the latency";
+
+/// What the read delay is, as `summary.txt` and `report.html` explain it.
+pub const READ_DELAY_MEANING: &str = "answers waiting in the generator's sockets after the kernel received them; not part of the latency";
+
 impl LatencySummary {
     /// `p50 …, p99 …, p99.9 …, max …` in ms: how a generator delay is written.
     pub fn delay_text(&self) -> String {
@@ -722,14 +729,14 @@ impl StressSummary {
         if let Some(d) = &g.send_delay_ms {
             let _ = writeln!(
                 out,
-                "send delay:  {} (requests due but not yet being written: the generator's own lag, part of the latency)",
+                "send delay:  {} ({SEND_DELAY_MEANING})",
                 d.delay_text()
             );
         }
         if let Some(d) = &g.read_delay_ms {
             let _ = writeln!(
                 out,
-                "read delay:  {} (answers waiting in the generator's sockets after the kernel received them; not part of the latency)",
+                "read delay:  {} ({READ_DELAY_MEANING})",
                 d.delay_text()
             );
         }

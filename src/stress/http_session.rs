@@ -757,6 +757,33 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_request_sent_before_its_time_counts_its_latency_from_the_send() {
+        // Handed out 300 ms early; counted from its intended time, the answer came before it
+        // and the latency read 0 (the histogram's lowest value, 0.001 ms).
+        const EARLY: Duration = Duration::from_millis(300);
+        let addr = scripted_node(200, true).await;
+        let session = HttpSession::open(addr, None, Duration::from_secs(2))
+            .await
+            .unwrap();
+        let recorder = Recorder::new(&["n".to_string()]);
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        recorder.requests_sent(1);
+        tx.send(Instant::now() + EARLY).unwrap();
+        drop(tx);
+        let end = session.drive(rx, Duration::from_secs(5), &recorder).await;
+        assert_eq!(end, SessionEnd::Stopped);
+        let row = recorder.cut(1);
+        assert_eq!(row.ok, 1);
+        let latency = row.latency.max_ms().unwrap();
+        // A loopback HTTP exchange takes tens of microseconds at the least.
+        assert!(latency > 0.01, "latency {latency} ms");
+        assert!(
+            latency < EARLY.as_secs_f64() * 1000.0,
+            "latency {latency} ms"
+        );
+    }
+
+    #[tokio::test]
     async fn a_silent_node_times_out_the_wire_and_the_queue() {
         let addr = scripted_node(200, false).await;
         let session = HttpSession::open(addr, None, Duration::from_secs(2))
