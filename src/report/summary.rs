@@ -69,7 +69,8 @@ pub const SEND_DELAY_MEANING: &str =
     "requests due but not yet being written: the generator's own lag, part of the latency";
 
 /// What the read delay is, as `summary.txt` and `report.html` explain it.
-pub const READ_DELAY_MEANING: &str = "answers waiting in the generator's sockets after the kernel received them; not part of the latency";
+pub const READ_DELAY_MEANING: &str =
+    "answers waiting in the generator after the kernel received them; not part of the latency";
 
 impl LatencySummary {
     /// `p50 …, p99 …, p99.9 …, max …` in ms: how a generator delay is written.

@@ -11,11 +11,17 @@
 //! due and goes on under the same id, as an HTTP client's connection pool would; each such
 //! reconnect is counted, and its time is part of that request's latency (counted from the
 //! request's intended send time).
+//!
+//! hyper's connection task makes the reads and writes, so the connection's stream notes them
+//! ([`wire_time`]): a request's latency starts at its intended time (or at its first write where
+//! that came first) and ends when the kernel received the answer's last bytes, as a TCP
+//! session's does; the time until the session has the whole answer in hand is its read delay.
 
 use super::failure::FailureClass;
 use super::protocol::{self, Reply};
-use super::recorder::Recorder;
+use super::recorder::{GeneratorDelays, Recorder};
 use super::session::{SessionEnd, connect, far_future};
+use super::wire_time::{NotingStream, WireNotes};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Bytes;
 use hyper::client::conn::http1::{self, SendRequest};
@@ -58,17 +64,19 @@ pub struct HttpSession {
     source: Option<IpAddr>,
 }
 
-/// One HTTP/1.1 connection: the handle requests are sent on and the task driving its I/O.
+/// One HTTP/1.1 connection: the handle requests are sent on, the times its stream notes, and
+/// the task driving its I/O.
 #[derive(Debug)]
 struct Connection {
     sender: Sender,
+    notes: WireNotes,
     _task: ConnectionTask,
 }
 
 impl Connection {
     /// Connects to `addr` (from `source` when given) and completes the HTTP/1.1 handshake.
     async fn open(addr: SocketAddr, source: Option<IpAddr>) -> Result<Connection, FailureClass> {
-        let stream = connect(addr, source).await?;
+        let (stream, notes) = NotingStream::new(connect(addr, source).await?);
         let mut builder = http1::Builder::new();
         builder.read_buf_exact_size(Some(READ_BUFFER_BYTES));
         let (sender, connection) = builder
@@ -80,6 +88,7 @@ impl Connection {
         }));
         Ok(Connection {
             sender,
+            notes,
             _task: task,
         })
     }
@@ -107,12 +116,14 @@ async fn send_reconnecting(
             Err(_elapsed) => return (connection, false, Err(FailureClass::ConnectTimeout)),
         }
     }
+    connection.notes.expect_request();
     let result = exchange(&mut connection.sender, headers.post(message.clone())).await;
     if reconnected || !matches!(result, Err(FailureClass::Reset)) {
         return (connection, reconnected, result);
     }
     match timeout(bound, Connection::open(addr, source)).await {
         Ok(Ok(mut fresh)) => {
+            fresh.notes.expect_request();
             let result = exchange(&mut fresh.sender, headers.post(message)).await;
             (fresh, true, result)
         }
@@ -197,7 +208,12 @@ enum Outcome {
 /// One request on the wire and the connection it holds until answered.
 struct Outstanding {
     id: u64,
+    /// Its intended send time.
+    due: Instant,
+    /// Where its deadline counts from: `due`, or its hand-out where that came first.
     intended: Instant,
+    /// When it could first be sent: `due`, or later when it waited for the connection.
+    ready: Instant,
     /// Already counted as timed out: its late answer only frees the connection.
     counted: bool,
     call: Call,
@@ -265,6 +281,9 @@ impl HttpSession {
         } = self;
         // The connection is here while it is free, and inside `outstanding` otherwise.
         let mut idle = Some(connection);
+        // Since when the connection has been free after an answer (none yet: free from the
+        // start): a request queued behind another was ready to go only then.
+        let mut free_since: Option<Instant> = None;
         let mut outstanding: Option<Outstanding> = None;
         let mut queued: VecDeque<Instant> = VecDeque::new();
         let mut stopping = false;
@@ -286,8 +305,9 @@ impl HttpSession {
                 next_id += 1;
                 outstanding = Some(Outstanding {
                     id,
-                    // A request handed out before its time starts its latency at its send.
+                    due: intended,
                     intended: intended.min(Instant::now()),
+                    ready: free_since.map_or(intended, |free| intended.max(free)),
                     counted: false,
                     call: Box::pin(send_reconnecting(
                         connection,
@@ -319,10 +339,10 @@ impl HttpSession {
                     };
                     if !done.counted {
                         match outcome {
-                            Outcome::Ok => recorder.request_answered(
-                                Instant::now().saturating_duration_since(done.intended),
-                                request_timeout,
-                            ),
+                            Outcome::Ok => {
+                                let (latency, delays) = timing(&done, &connection.notes, reconnected);
+                                recorder.request_answered_with_delays(latency, delays, request_timeout);
+                            }
                             Outcome::Failed(class) | Outcome::Died(class) => {
                                 recorder.requests_failed(class, 1)
                             }
@@ -331,6 +351,7 @@ impl HttpSession {
                     if let Outcome::Died(class) = outcome {
                         break SessionEnd::Died(class);
                     }
+                    free_since = Some(Instant::now());
                     idle = Some(connection);
                 }
                 next = due.recv(), if !stopping => match next {
@@ -377,6 +398,36 @@ impl HttpSession {
     pub async fn close(self, bound: Duration) {
         end_session(self.connection.sender, &self.headers, bound).await;
     }
+}
+
+/// The latency of an answered request, and the generator's delays in it, from what its
+/// connection's stream noted; the answer is in hand now.
+///
+/// A request handed out before its time (the dispatcher hands out up to a timer tick early)
+/// starts its latency at its first write. One that had to open a new connection first starts
+/// at its intended time (or hand-out) and reports no generator delays: its wait was the
+/// connection's, not the generator's.
+fn timing(
+    done: &Outstanding,
+    notes: &WireNotes,
+    reconnected: bool,
+) -> (Duration, Option<GeneratorDelays>) {
+    let now = Instant::now();
+    let times = notes.times();
+    let arrived = times.arrived.unwrap_or(now).min(now);
+    let start = match times.written {
+        Some(written) if !reconnected => done.due.min(written),
+        _ => done.intended,
+    };
+    let latency = arrived.saturating_duration_since(start);
+    let delays = match times.written {
+        Some(written) if !reconnected => Some(GeneratorDelays {
+            send: written.saturating_duration_since(done.ready),
+            read: now.saturating_duration_since(arrived),
+        }),
+        _ => None,
+    };
+    (latency, delays)
 }
 
 /// `DELETE /mcp`: frees the session's slot on the node now rather than at its idle timeout.
@@ -781,6 +832,204 @@ mod tests {
             latency < EARLY.as_secs_f64() * 1000.0,
             "latency {latency} ms"
         );
+    }
+
+    /// The steps of [`stepped_http_node`] that a test holds: it hears of each echo request as
+    /// it arrives, the node answers only on its go, and it hears once the answer is out.
+    struct StepsHeld {
+        received: std::sync::mpsc::Receiver<()>,
+        go: std::sync::mpsc::Sender<()>,
+        answered: std::sync::mpsc::Receiver<()>,
+    }
+
+    /// An HTTP node on a thread of its own, so it answers while the test's runtime is blocked:
+    /// it answers the handshake at once and each echo request only on the test's go.
+    fn stepped_http_node() -> (SocketAddr, StepsHeld) {
+        use std::io::{BufRead, Read, Write};
+        let (received_tx, received) = std::sync::mpsc::channel();
+        let (go, go_rx) = std::sync::mpsc::channel::<()>();
+        let (answered_tx, answered) = std::sync::mpsc::channel();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let (socket, _) = listener.accept().unwrap();
+            let mut requests = std::io::BufReader::new(socket.try_clone().unwrap());
+            let mut socket = socket;
+            loop {
+                let mut length = 0usize;
+                let mut line = String::new();
+                if requests.read_line(&mut line).unwrap_or(0) == 0 {
+                    return;
+                }
+                while line != "\r\n" {
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap();
+                    }
+                    line.clear();
+                    if requests.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                }
+                let mut body = vec![0; length];
+                requests.read_exact(&mut body).unwrap();
+                let body = String::from_utf8(body).unwrap();
+                let (status, extra, reply) = if body.contains("\"initialize\"") {
+                    (200, "mcp-session-id: s1\r\n", INIT_OK.to_string())
+                } else if body.contains("\"tools/call\"") {
+                    let _ = received_tx.send(());
+                    if go_rx.recv().is_err() {
+                        return;
+                    }
+                    let id: serde_json::Value = serde_json::from_str(&body).unwrap();
+                    let reply = format!(r#"{{"jsonrpc":"2.0","id":{},"result":{{}}}}"#, id["id"]);
+                    (200, "", reply)
+                } else {
+                    (202, "", String::new())
+                };
+                let answer = format!(
+                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\n{extra}content-length: {}\r\n\r\n{reply}",
+                    reply.len()
+                );
+                let _ = socket.write_all(answer.as_bytes());
+                if status == 200 && extra.is_empty() {
+                    let _ = answered_tx.send(());
+                }
+            }
+        });
+        (
+            addr,
+            StepsHeld {
+                received,
+                go,
+                answered,
+            },
+        )
+    }
+
+    /// An open session to `addr` and a recorder with one request due at each of `intended`
+    /// queued (and the queue closed, so the session stops once they are resolved).
+    async fn requests_due_at(
+        addr: SocketAddr,
+        intended: &[Instant],
+    ) -> (HttpSession, Recorder, UnboundedReceiver<Instant>) {
+        let session = HttpSession::open(addr, None, Duration::from_secs(5))
+            .await
+            .unwrap();
+        let recorder = Recorder::new(&["n".to_string()]);
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        recorder.requests_sent(intended.len() as u64);
+        for at in intended {
+            tx.send(*at).unwrap();
+        }
+        (session, recorder, rx)
+    }
+
+    #[tokio::test]
+    async fn a_busy_worker_s_delay_in_reading_an_answer_is_read_delay_not_latency() {
+        // Once the node has the request, the worker's thread is blocked; the node answers inside
+        // the block, and the answer waits in the socket until `BUSY` after it was out. Before
+        // the stream noted the kernel's receive time, that wait was latency (latency 300 ms).
+        const BUSY: Duration = Duration::from_millis(300);
+        let _timestamping = crate::stress::wire_time::testing::timestamping_on();
+        let (
+            addr,
+            StepsHeld {
+                received,
+                go,
+                answered,
+            },
+        ) = stepped_http_node();
+        let intended = Instant::now();
+        let (session, recorder, rx) = requests_due_at(addr, &[intended]).await;
+        let busy = async {
+            // Yield until the session has written its request and the node has it.
+            let deadline = std::time::Instant::now() + Duration::from_secs(5);
+            while received.try_recv().is_err() {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the node got no request in 5 s"
+                );
+                tokio::task::yield_now().await;
+            }
+            // From here to the end of the block there is no await: nothing reads.
+            go.send(()).unwrap();
+            answered
+                .recv_timeout(Duration::from_secs(5))
+                .expect("the node answers within 5 s");
+            let answer_out = Instant::now();
+            std::thread::sleep(BUSY);
+            answer_out
+        };
+        let (end, answer_out) =
+            tokio::join!(session.drive(rx, Duration::from_secs(5), &recorder), busy);
+        assert_eq!(end, SessionEnd::Stopped);
+        let row = recorder.cut(1);
+        assert_eq!(row.ok, 1);
+        let latency = row.latency.max_ms().unwrap();
+        let read_delay = row.read_delay.max_ms().unwrap();
+        // The answer had arrived when the node said it was out; 1 ms for the histogram's
+        // rounding.
+        let out_ms = (answer_out - intended).as_secs_f64() * 1000.0;
+        assert!(
+            latency <= out_ms + 1.0,
+            "latency {latency} ms, answer out after {out_ms} ms"
+        );
+        let busy_ms = BUSY.as_secs_f64() * 1000.0;
+        assert!(read_delay >= busy_ms * 0.99, "read delay {read_delay} ms");
+    }
+
+    #[tokio::test]
+    async fn a_request_sent_late_counts_its_lateness_as_send_delay_and_as_latency() {
+        const LATE: Duration = Duration::from_millis(300);
+        // Due 300 ms ago: the generator is that late sending it. (Before the stream noted the
+        // write, an HTTP session reported no send delay at all.)
+        let addr = scripted_node(200, true).await;
+        let (session, recorder, rx) = requests_due_at(addr, &[Instant::now() - LATE]).await;
+        drive_to_the_end(session, &recorder, rx).await;
+        let row = recorder.cut(1);
+        assert_eq!(row.ok, 1);
+        let late_ms = LATE.as_secs_f64() * 1000.0;
+        let send_delay = row.send_delay.max_ms().unwrap();
+        assert!(send_delay >= late_ms, "send delay {send_delay} ms");
+        let latency = row.latency.max_ms().unwrap();
+        assert!(latency >= late_ms, "latency {latency} ms");
+    }
+
+    #[tokio::test]
+    async fn a_request_queued_behind_another_waits_for_the_connection_not_for_the_generator() {
+        // Two requests due at once; the node holds the first answer `HELD`. The second waits
+        // that long for the session's one connection: latency, but not the generator's delay.
+        const HELD: Duration = Duration::from_millis(200);
+        let (addr, StepsHeld { received, go, .. }) = stepped_http_node();
+        std::thread::spawn(move || {
+            for wait in [HELD, Duration::ZERO] {
+                if received.recv().is_err() {
+                    return;
+                }
+                std::thread::sleep(wait);
+                let _ = go.send(());
+            }
+        });
+        let now = Instant::now();
+        let (session, recorder, rx) = requests_due_at(addr, &[now, now]).await;
+        drive_to_the_end(session, &recorder, rx).await;
+        let row = recorder.cut(1);
+        assert_eq!(row.ok, 2);
+        let held_ms = HELD.as_secs_f64() * 1000.0;
+        let latency = row.latency.max_ms().unwrap();
+        assert!(latency >= held_ms * 0.99, "latency {latency} ms");
+        let send_delay = row.send_delay.max_ms().unwrap();
+        assert!(send_delay < held_ms / 2.0, "send delay {send_delay} ms");
+    }
+
+    /// Drives `session` over what `rx` holds until it is resolved; the session stops.
+    async fn drive_to_the_end(
+        session: HttpSession,
+        recorder: &Recorder,
+        rx: UnboundedReceiver<Instant>,
+    ) {
+        let end = session.drive(rx, Duration::from_secs(5), recorder).await;
+        assert_eq!(end, SessionEnd::Stopped);
     }
 
     #[tokio::test]

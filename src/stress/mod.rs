@@ -3,6 +3,7 @@
 //! # Layout
 //! - `protocol`: the wire lines (MCP initialize/initialized/echo, baseline echo) and reply parsing.
 //! - `session`: one TCP session: connect, handshake, pipelined echo requests matched by id.
+//! - `wire_time`: when a session's bytes crossed the wire (kernel receive timestamps).
 //! - `http_session`: one Streamable HTTP session (POST `/mcp` on its own HTTP/1.1 connection).
 //! - `schedule`: open-model pacing; every request's intended send time is fixed by the rate.
 //! - `failure`: the failure classes every failed attempt or request is counted under.
@@ -45,6 +46,7 @@ pub mod session;
 pub mod stats;
 pub mod swarm_jobs;
 pub mod targets;
+pub mod wire_time;
 pub mod worker;
 
 pub use run::{StressSummary, run, run_with_sampler};

@@ -4,14 +4,11 @@ use super::TargetKind;
 use super::failure::FailureClass;
 use super::protocol::{self, Reply};
 use super::recorder::{GeneratorDelays, Recorder};
-use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg, setsockopt, sockopt};
-use nix::sys::time::TimeSpec;
+use super::wire_time;
 use std::collections::VecDeque;
-use std::io::IoSliceMut;
 use std::net::{IpAddr, SocketAddr};
-use std::os::fd::AsRawFd;
 use std::time::Duration;
-use tokio::io::{AsyncWriteExt, Interest};
+use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::mpsc::UnboundedReceiver;
@@ -26,11 +23,6 @@ const MAX_HANDSHAKE_LINES: usize = 8;
 /// of generator memory each).
 const READ_BUFFER_BYTES: usize = 1024;
 
-/// Oldest kernel receive timestamp taken as a reply's arrival; an older one means the wall
-/// clock stepped between the packet and the read, and the read's own time is used instead.
-/// (A reply that really waited this long is past any request timeout anyway.)
-const MAX_ARRIVAL_AGE: Duration = Duration::from_secs(60);
-
 /// Longest line a session accepts from a server; a longer one ends the session as a protocol error.
 pub const MAX_LINE_BYTES: usize = 1024 * 1024;
 
@@ -38,10 +30,7 @@ pub const MAX_LINE_BYTES: usize = 1024 * 1024;
 /// reused for every line (a line per reply: no allocation per reply), each with the time the
 /// kernel received it.
 ///
-/// The arrival time comes from the socket's receive timestamps (`SO_TIMESTAMPNS`), so a reply's
-/// latency ends when the reply reached this machine, not when a busy worker got round to
-/// reading it; the difference is reported apart as the generator's read delay. Where the
-/// kernel gives no timestamp, the arrival is the time of the read.
+/// The arrival time comes from the socket's receive timestamps ([`wire_time`]).
 #[derive(Debug)]
 struct LineReader {
     socket: OwnedReadHalf,
@@ -68,8 +57,7 @@ enum LineRead {
 
 impl LineReader {
     fn new(socket: OwnedReadHalf) -> Self {
-        // Without timestamps every arrival is the time of the read: still correct, only later.
-        let _ = setsockopt(socket.as_ref(), sockopt::ReceiveTimestampns, &true);
+        wire_time::enable(socket.as_ref());
         Self {
             socket,
             buffer: vec![0; READ_BUFFER_BYTES].into_boxed_slice(),
@@ -121,27 +109,15 @@ impl LineReader {
         let stream = self.socket.as_ref();
         loop {
             stream.readable().await?;
-            let mut short = None;
-            let read = stream.try_io(Interest::READABLE, || {
-                let got = recv_timestamped(stream.as_raw_fd(), &mut self.buffer)?;
-                if 0 < got.0 && got.0 < self.buffer.len() {
-                    // A short read drained the socket: say so, so the next read waits for
-                    // readiness instead of costing a system call that finds nothing (tokio's
-                    // own reads do the same).
-                    short = Some(got);
-                    return Err(std::io::ErrorKind::WouldBlock.into());
-                }
-                Ok(got)
-            });
-            let (count, received) = match (read, short) {
-                (_, Some(got)) => got,
-                (Ok(got), None) => got,
-                (Err(e), None) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-                (Err(e), None) => return Err(e),
+            let (count, received) = match wire_time::try_recv_timestamped(stream, &mut self.buffer)
+            {
+                Ok(got) => got,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Err(e),
             };
             self.end = count;
             self.read_at = Instant::now();
-            self.arrived = arrival(received, self.read_at);
+            self.arrived = wire_time::arrival(received, self.read_at);
             return Ok(count);
         }
     }
@@ -159,44 +135,6 @@ impl LineReader {
     fn read_delay(&self) -> Duration {
         self.read_at.saturating_duration_since(self.arrived)
     }
-}
-
-/// One `recvmsg` into `buffer`: the byte count and the kernel's receive timestamp, if it gave one.
-fn recv_timestamped(
-    fd: std::os::fd::RawFd,
-    buffer: &mut [u8],
-) -> std::io::Result<(usize, Option<TimeSpec>)> {
-    // Room for one `SCM_TIMESTAMPNS` message (CMSG_SPACE of a timespec is 32 bytes on Linux).
-    let mut control = [0u8; 64];
-    let mut iov = [IoSliceMut::new(buffer)];
-    let message = recvmsg::<()>(fd, &mut iov, Some(&mut control), MsgFlags::empty())
-        .map_err(std::io::Error::from)?;
-    let received = message.cmsgs().ok().and_then(|mut messages| {
-        messages.find_map(|m| match m {
-            ControlMessageOwned::ScmTimestampns(at) => Some(at),
-            _ => None,
-        })
-    });
-    Ok((message.bytes, received))
-}
-
-/// The monotonic time at which a read's bytes arrived, from the kernel's wall-clock timestamp.
-///
-/// Only the age of the timestamp (wall clock now minus then, microseconds apart) is taken from
-/// the wall clock, so a clock step since the run began moves nothing; an age that makes no
-/// sense (negative, or a step in between) falls back to `now`, the time of the read.
-fn arrival(received: Option<TimeSpec>, now: Instant) -> Instant {
-    let Some(received) = received else {
-        return now;
-    };
-    let received = Duration::new(received.tv_sec() as u64, received.tv_nsec() as u32);
-    let age = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .ok()
-        .and_then(|wall| wall.checked_sub(received))
-        .filter(|age| *age < MAX_ARRIVAL_AGE)
-        .unwrap_or_default();
-    now.checked_sub(age).unwrap_or(now)
 }
 
 /// A request sent and not yet resolved.
@@ -577,37 +515,6 @@ mod tests {
         )
     }
 
-    /// Holds the machine's receive timestamping on while it lives; made once it is on.
-    ///
-    /// Linux turns timestamping on for every socket when the first one asks, but a moment
-    /// later (from a work queue), and off when the last one closes. A test socket opened
-    /// alone can be answered inside that moment, without a timestamp.
-    struct TimestampingOn {
-        _sender: std::net::TcpStream,
-        _receiver: std::net::TcpStream,
-    }
-
-    fn timestamping_on() -> TimestampingOn {
-        use std::io::Write;
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let mut sender = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let (receiver, _) = listener.accept().unwrap();
-        setsockopt(&receiver, sockopt::ReceiveTimestampns, &true).unwrap();
-        let mut byte = [0u8; 1];
-        for _ in 0..500 {
-            sender.write_all(b"x").unwrap();
-            let (_, received) = recv_timestamped(receiver.as_raw_fd(), &mut byte).unwrap();
-            if received.is_some() {
-                return TimestampingOn {
-                    _sender: sender,
-                    _receiver: receiver,
-                };
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        panic!("the kernel gave no receive timestamp in 5 s");
-    }
-
     /// A session to `echo` with one request due at `intended` queued (and the queue closed,
     /// so the session stops once it is answered).
     async fn one_request_to(
@@ -632,7 +539,7 @@ mod tests {
         // step waits on the one before, so no scheduling order matters: CI once saw latency
         // 301 ms when the block began at a guessed moment after the send.)
         const BUSY: Duration = Duration::from_millis(300);
-        let _timestamping = timestamping_on();
+        let _timestamping = wire_time::testing::timestamping_on();
         let (
             echo,
             StepsHeld {
@@ -724,43 +631,6 @@ mod tests {
         assert!(send_delay >= late_ms, "send delay {send_delay} ms");
         let latency = row.latency.max_ms().unwrap();
         assert!(latency >= late_ms, "latency {latency} ms");
-    }
-
-    #[test]
-    fn an_arrival_is_the_kernel_s_time_unless_that_time_is_impossible() {
-        let wall = || {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-        };
-        let at = |since_epoch: Duration| {
-            Some(TimeSpec::new(
-                since_epoch.as_secs() as i64,
-                i64::from(since_epoch.subsec_nanos()),
-            ))
-        };
-        let before = Instant::now();
-        // 200 ms ago by the kernel's timestamp: 200 ms before now.
-        let age = before.saturating_duration_since(arrival(
-            at(wall() - Duration::from_millis(200)),
-            Instant::now(),
-        ));
-        assert!(
-            age >= Duration::from_millis(150) && age < Duration::from_secs(5),
-            "{age:?}"
-        );
-        let impossible = [
-            // No timestamp.
-            None,
-            // In the future: the wall clock stepped back since.
-            at(wall() + Duration::from_secs(5)),
-            // Older than any answer can be: the clock stepped forward.
-            at(wall() - MAX_ARRIVAL_AGE * 2),
-        ];
-        for received in impossible {
-            // The read's own time.
-            assert!(arrival(received, Instant::now()) >= before, "{received:?}");
-        }
     }
 
     /// A baseline-style server that echoes the first `answered` lines, then reads on in silence.
