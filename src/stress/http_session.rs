@@ -12,8 +12,8 @@
 //! reconnect is counted, and its time is part of that request's latency (counted from the
 //! request's intended send time).
 //!
-//! hyper's connection task makes the reads and writes, so the connection's stream notes them
-//! ([`wire_time`]): a request's latency starts at its intended time (or at its first write where
+//! hyper makes the reads and writes (in its connection future, which the session drives in its
+//! own task), so the connection's stream notes them ([`wire_time`]): a request's latency starts at its intended time (or at its first write where
 //! that came first) and ends when the kernel received the answer's last bytes, as a TCP
 //! session's does; the time until the session has the whole answer in hand is its read delay.
 
@@ -22,6 +22,7 @@ use super::protocol::{self, Reply};
 use super::recorder::{GeneratorDelays, Recorder};
 use super::session::{SessionEnd, connect, far_future};
 use super::wire_time::{NotingStream, WireNotes};
+use futures_util::FutureExt;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Bytes;
 use hyper::client::conn::http1::{self, SendRequest};
@@ -34,7 +35,6 @@ use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::time::Duration;
 use tokio::sync::mpsc::UnboundedReceiver;
-use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep_until, timeout};
 
 /// The Streamable HTTP session header.
@@ -64,13 +64,30 @@ pub struct HttpSession {
     source: Option<IpAddr>,
 }
 
+/// The future that does an HTTP/1.1 connection's I/O.
+type Driver = http1::Connection<TokioIo<NotingStream>, Full<Bytes>>;
+
 /// One HTTP/1.1 connection: the handle requests are sent on, the times its stream notes, and
-/// the task driving its I/O.
-#[derive(Debug)]
+/// its I/O, which [`exchange`] drives in the session's own task.
+///
+/// The connection has no task of its own: with one, every request woke that task to write it
+/// and woke the session's again with the answer, two hand-overs between tasks on a worker that
+/// is busy with thousands of sessions. While the connection is idle nothing polls it, so a
+/// close by the node is seen at the next request (which then goes on over a new connection).
 struct Connection {
     sender: Sender,
     notes: WireNotes,
-    _task: ConnectionTask,
+    /// `None` once the connection has ended.
+    driver: Option<Pin<Box<Driver>>>,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("closed", &self.sender.is_closed())
+            .field("driven", &self.driver.is_some())
+            .finish()
+    }
 }
 
 impl Connection {
@@ -79,17 +96,14 @@ impl Connection {
         let (stream, notes) = NotingStream::new(connect(addr, source).await?);
         let mut builder = http1::Builder::new();
         builder.read_buf_exact_size(Some(READ_BUFFER_BYTES));
-        let (sender, connection) = builder
+        let (sender, driver) = builder
             .handshake(TokioIo::new(stream))
             .await
             .map_err(|e| class_of_hyper(&e))?;
-        let task = ConnectionTask(tokio::spawn(async move {
-            let _ = connection.await;
-        }));
         Ok(Connection {
             sender,
             notes,
-            _task: task,
+            driver: Some(Box::pin(driver)),
         })
     }
 }
@@ -117,29 +131,18 @@ async fn send_reconnecting(
         }
     }
     connection.notes.expect_request();
-    let result = exchange(&mut connection.sender, headers.post(message.clone())).await;
+    let result = exchange(&mut connection, headers.post(message.clone())).await;
     if reconnected || !matches!(result, Err(FailureClass::Reset)) {
         return (connection, reconnected, result);
     }
     match timeout(bound, Connection::open(addr, source)).await {
         Ok(Ok(mut fresh)) => {
             fresh.notes.expect_request();
-            let result = exchange(&mut fresh.sender, headers.post(message)).await;
+            let result = exchange(&mut fresh, headers.post(message)).await;
             (fresh, true, result)
         }
         Ok(Err(class)) => (connection, false, Err(class)),
         Err(_elapsed) => (connection, false, Err(FailureClass::ConnectTimeout)),
-    }
-}
-
-/// The task that drives the connection's I/O; it ends once the session's sender is dropped,
-/// and is aborted with the session in any case.
-#[derive(Debug)]
-struct ConnectionTask(JoinHandle<()>);
-
-impl Drop for ConnectionTask {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 
@@ -239,10 +242,17 @@ impl HttpSession {
     ) -> Result<HttpSession, FailureClass> {
         let mut headers = SessionHeaders::new(addr)?;
         let mut connection = Connection::open(addr, source).await?;
-        let sender = &mut connection.sender;
-        let answer = exchange(sender, headers.post(protocol::initialize_request())).await?;
+        let answer = exchange(
+            &mut connection,
+            headers.post(protocol::initialize_request()),
+        )
+        .await?;
         headers.session = Some(judge_initialize(&answer)?);
-        let answer = exchange(sender, headers.post(protocol::initialized_notification())).await?;
+        let answer = exchange(
+            &mut connection,
+            headers.post(protocol::initialized_notification()),
+        )
+        .await?;
         // The node answers a notification with 202 Accepted and no body.
         if !answer.status.is_success() {
             return Err(FailureClass::ProtocolError);
@@ -377,7 +387,7 @@ impl HttpSession {
                 if outstanding.is_none()
                     && let Some(connection) = idle
                 {
-                    end_session(connection.sender, &headers, request_timeout).await;
+                    end_session(connection, &headers, request_timeout).await;
                 }
             }
             SessionEnd::Died(class) => {
@@ -396,7 +406,7 @@ impl HttpSession {
 
     /// Ends a session that carried no requests (the run stopped while it was opening).
     pub async fn close(self, bound: Duration) {
-        end_session(self.connection.sender, &self.headers, bound).await;
+        end_session(self.connection, &self.headers, bound).await;
     }
 }
 
@@ -432,9 +442,9 @@ fn timing(
 
 /// `DELETE /mcp`: frees the session's slot on the node now rather than at its idle timeout.
 /// Best effort within `bound`: the run's counts do not depend on it.
-async fn end_session(mut sender: Sender, headers: &SessionHeaders, bound: Duration) {
+async fn end_session(mut connection: Connection, headers: &SessionHeaders, bound: Duration) {
     let request = headers.request(Method::DELETE, Bytes::new());
-    let _ = timeout(bound, exchange(&mut sender, request)).await;
+    let _ = timeout(bound, exchange(&mut connection, request)).await;
 }
 
 /// Resolves with the outstanding request's answer; never, when there is none.
@@ -447,8 +457,42 @@ async fn answer_of(
     }
 }
 
-/// Sends one request and reads its whole answer (bounded).
+/// Sends one request on `connection` and reads its whole answer (bounded), driving the
+/// connection's I/O meanwhile.
 async fn exchange(
+    connection: &mut Connection,
+    request: Request<Full<Bytes>>,
+) -> Result<Answer, FailureClass> {
+    let Connection { sender, driver, .. } = connection;
+    let answer = send_and_read(sender, request);
+    tokio::pin!(answer);
+    let mut ended = false;
+    if let Some(running) = driver.as_mut() {
+        tokio::select! {
+            // The answer first: once it is whole, the connection's I/O waits for the next request.
+            biased;
+            answer = &mut answer => {
+                // One more turn of the connection's I/O, which returns it to idle and says it
+                // wants the next request: without it, that request's send waited on the
+                // connection and then on the worker's run queue before it was written.
+                if running.as_mut().now_or_never().is_some() {
+                    *driver = None;
+                }
+                return answer;
+            }
+            _ended = running.as_mut() => ended = true,
+        }
+    }
+    if ended {
+        // Dropping the ended connection fails whatever still waits on it (closed, or reset).
+        *driver = None;
+    }
+    answer.await
+}
+
+/// Sends one request and reads its whole answer (bounded); the connection's I/O is driven
+/// beside it.
+async fn send_and_read(
     sender: &mut Sender,
     request: Request<Full<Bytes>>,
 ) -> Result<Answer, FailureClass> {
