@@ -595,6 +595,9 @@ fn class_of_body_error(error: &(dyn std::error::Error + Send + Sync + 'static)) 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stress::wire_time::testing::{
+        StepsHeld, assert_the_block_is_read_delay, block_once_answered, steps, timestamping_on,
+    };
     use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
     use tokio::net::TcpListener;
 
@@ -878,21 +881,11 @@ mod tests {
         );
     }
 
-    /// The steps of [`stepped_http_node`] that a test holds: it hears of each echo request as
-    /// it arrives, the node answers only on its go, and it hears once the answer is out.
-    struct StepsHeld {
-        received: std::sync::mpsc::Receiver<()>,
-        go: std::sync::mpsc::Sender<()>,
-        answered: std::sync::mpsc::Receiver<()>,
-    }
-
     /// An HTTP node on a thread of its own, so it answers while the test's runtime is blocked:
     /// it answers the handshake at once and each echo request only on the test's go.
     fn stepped_http_node() -> (SocketAddr, StepsHeld) {
         use std::io::{BufRead, Read, Write};
-        let (received_tx, received) = std::sync::mpsc::channel();
-        let (go, go_rx) = std::sync::mpsc::channel::<()>();
-        let (answered_tx, answered) = std::sync::mpsc::channel();
+        let (server, held) = steps();
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         std::thread::spawn(move || {
@@ -920,8 +913,8 @@ mod tests {
                 let (status, extra, reply) = if body.contains("\"initialize\"") {
                     (200, "mcp-session-id: s1\r\n", INIT_OK.to_string())
                 } else if body.contains("\"tools/call\"") {
-                    let _ = received_tx.send(());
-                    if go_rx.recv().is_err() {
+                    let _ = server.received.send(());
+                    if server.go.recv().is_err() {
                         return;
                     }
                     let id: serde_json::Value = serde_json::from_str(&body).unwrap();
@@ -936,18 +929,11 @@ mod tests {
                 );
                 let _ = socket.write_all(answer.as_bytes());
                 if status == 200 && extra.is_empty() {
-                    let _ = answered_tx.send(());
+                    let _ = server.answered.send(());
                 }
             }
         });
-        (
-            addr,
-            StepsHeld {
-                received,
-                go,
-                answered,
-            },
-        )
+        (addr, held)
     }
 
     /// An open session to `addr` and a recorder with one request due at each of `intended`
@@ -959,12 +945,7 @@ mod tests {
         let session = HttpSession::open(addr, None, Duration::from_secs(5))
             .await
             .unwrap();
-        let recorder = Recorder::new(&["n".to_string()]);
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        recorder.requests_sent(intended.len() as u64);
-        for at in intended {
-            tx.send(*at).unwrap();
-        }
+        let (recorder, rx) = crate::stress::recorder::with_requests_due("n", intended);
         (session, recorder, rx)
     }
 
@@ -974,52 +955,16 @@ mod tests {
         // the block, and the answer waits in the socket until `BUSY` after it was out. Before
         // the stream noted the kernel's receive time, that wait was latency (latency 300 ms).
         const BUSY: Duration = Duration::from_millis(300);
-        let _timestamping = crate::stress::wire_time::testing::timestamping_on();
-        let (
-            addr,
-            StepsHeld {
-                received,
-                go,
-                answered,
-            },
-        ) = stepped_http_node();
+        let _timestamping = timestamping_on();
+        let (addr, steps) = stepped_http_node();
         let intended = Instant::now();
         let (session, recorder, rx) = requests_due_at(addr, &[intended]).await;
-        let busy = async {
-            // Yield until the session has written its request and the node has it.
-            let deadline = std::time::Instant::now() + Duration::from_secs(5);
-            while received.try_recv().is_err() {
-                assert!(
-                    std::time::Instant::now() < deadline,
-                    "the node got no request in 5 s"
-                );
-                tokio::task::yield_now().await;
-            }
-            // From here to the end of the block there is no await: nothing reads.
-            go.send(()).unwrap();
-            answered
-                .recv_timeout(Duration::from_secs(5))
-                .expect("the node answers within 5 s");
-            let answer_out = Instant::now();
-            std::thread::sleep(BUSY);
-            answer_out
-        };
-        let (end, answer_out) =
-            tokio::join!(session.drive(rx, Duration::from_secs(5), &recorder), busy);
-        assert_eq!(end, SessionEnd::Stopped);
-        let row = recorder.cut(1);
-        assert_eq!(row.ok, 1);
-        let latency = row.latency.max_ms().unwrap();
-        let read_delay = row.read_delay.max_ms().unwrap();
-        // The answer had arrived when the node said it was out; 1 ms for the histogram's
-        // rounding.
-        let out_ms = (answer_out - intended).as_secs_f64() * 1000.0;
-        assert!(
-            latency <= out_ms + 1.0,
-            "latency {latency} ms, answer out after {out_ms} ms"
+        let (end, answer_out) = tokio::join!(
+            session.drive(rx, Duration::from_secs(5), &recorder),
+            block_once_answered(&steps, BUSY)
         );
-        let busy_ms = BUSY.as_secs_f64() * 1000.0;
-        assert!(read_delay >= busy_ms * 0.99, "read delay {read_delay} ms");
+        assert_eq!(end, SessionEnd::Stopped);
+        assert_the_block_is_read_delay(&recorder.cut(1), intended, answer_out, BUSY);
     }
 
     #[tokio::test]

@@ -181,6 +181,25 @@ impl Recorder {
     }
 }
 
+/// A recorder for one target and a session's queue with one request due at each of `due`; the
+/// queue is closed behind them, so a session driven from it stops once they are resolved.
+#[cfg(test)]
+pub(super) fn with_requests_due(
+    node: &str,
+    due: &[tokio::time::Instant],
+) -> (
+    Recorder,
+    tokio::sync::mpsc::UnboundedReceiver<tokio::time::Instant>,
+) {
+    let recorder = Recorder::new(&[node.to_string()]);
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    recorder.requests_sent(due.len() as u64);
+    for at in due {
+        tx.send(*at).unwrap();
+    }
+    (recorder, rx)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -397,6 +397,10 @@ pub(super) fn far_future() -> Instant {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stress::wire_time::testing::{
+        ServerSteps, StepsHeld, assert_the_block_is_read_delay, block_once_answered, steps,
+        timestamping_on,
+    };
     use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
     use tokio::net::TcpListener;
 
@@ -452,17 +456,9 @@ mod tests {
         }
     }
 
-    /// The steps of [`echo_on_its_own_thread`] that a test holds: it hears of each request
-    /// line as it arrives, the echo answers only on its go, and it hears once the answer is out.
-    struct EchoSteps {
-        received: std::sync::mpsc::Sender<()>,
-        go: std::sync::mpsc::Receiver<()>,
-        answered: std::sync::mpsc::Sender<()>,
-    }
-
     /// An echo server on a thread of its own, so it answers while the test's runtime is
     /// blocked; with `steps`, in the test's time.
-    fn echo_on_its_own_thread(steps: Option<EchoSteps>) -> SocketAddr {
+    fn echo_on_its_own_thread(steps: Option<ServerSteps>) -> SocketAddr {
         use std::io::{BufRead, Write};
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
@@ -488,31 +484,10 @@ mod tests {
         addr
     }
 
-    /// The test's ends of [`EchoSteps`].
-    struct StepsHeld {
-        received: std::sync::mpsc::Receiver<()>,
-        go: std::sync::mpsc::Sender<()>,
-        answered: std::sync::mpsc::Receiver<()>,
-    }
-
     /// A threaded echo that answers each request only on the test's go.
     fn stepped_echo() -> (SocketAddr, StepsHeld) {
-        let (received_tx, received) = std::sync::mpsc::channel();
-        let (go, go_rx) = std::sync::mpsc::channel();
-        let (answered_tx, answered) = std::sync::mpsc::channel();
-        let echo = echo_on_its_own_thread(Some(EchoSteps {
-            received: received_tx,
-            go: go_rx,
-            answered: answered_tx,
-        }));
-        (
-            echo,
-            StepsHeld {
-                received,
-                go,
-                answered,
-            },
-        )
+        let (server, held) = steps();
+        (echo_on_its_own_thread(Some(server)), held)
     }
 
     /// A session to `echo` with one request due at `intended` queued (and the queue closed,
@@ -524,10 +499,7 @@ mod tests {
         let session = Session::open(echo, TargetKind::BaselineEcho, None, Duration::from_secs(5))
             .await
             .unwrap();
-        let recorder = Recorder::new(&["baseline".to_string()]);
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        recorder.requests_sent(1);
-        tx.send(intended).unwrap();
+        let (recorder, rx) = crate::stress::recorder::with_requests_due("baseline", &[intended]);
         (session, recorder, rx)
     }
 
@@ -539,52 +511,16 @@ mod tests {
         // step waits on the one before, so no scheduling order matters: CI once saw latency
         // 301 ms when the block began at a guessed moment after the send.)
         const BUSY: Duration = Duration::from_millis(300);
-        let _timestamping = wire_time::testing::timestamping_on();
-        let (
-            echo,
-            StepsHeld {
-                received,
-                go,
-                answered,
-            },
-        ) = stepped_echo();
+        let _timestamping = timestamping_on();
+        let (echo, steps) = stepped_echo();
         let intended = Instant::now();
         let (session, recorder, rx) = one_request_to(echo, intended).await;
-        let busy = async {
-            // Yield until the session has written its request and the echo has it.
-            let deadline = std::time::Instant::now() + Duration::from_secs(5);
-            while received.try_recv().is_err() {
-                assert!(
-                    std::time::Instant::now() < deadline,
-                    "the echo got no request in 5 s"
-                );
-                tokio::task::yield_now().await;
-            }
-            // From here to the end of the block there is no await: the session cannot read.
-            go.send(()).unwrap();
-            answered
-                .recv_timeout(Duration::from_secs(5))
-                .expect("the echo answers within 5 s");
-            let answer_out = Instant::now();
-            std::thread::sleep(BUSY);
-            answer_out
-        };
-        let (end, answer_out) =
-            tokio::join!(session.drive(rx, Duration::from_secs(5), &recorder), busy);
-        assert_eq!(end, SessionEnd::Stopped);
-        let row = recorder.cut(1);
-        assert_eq!(row.ok, 1);
-        let latency = row.latency.max_ms().unwrap();
-        let read_delay = row.read_delay.max_ms().unwrap();
-        let busy_ms = BUSY.as_secs_f64() * 1000.0;
-        // The answer had arrived when the echo said it was out; 1 ms for the histogram's
-        // rounding.
-        let out_ms = (answer_out - intended).as_secs_f64() * 1000.0;
-        assert!(
-            latency <= out_ms + 1.0,
-            "latency {latency} ms, answer out after {out_ms} ms"
+        let (end, answer_out) = tokio::join!(
+            session.drive(rx, Duration::from_secs(5), &recorder),
+            block_once_answered(&steps, BUSY)
         );
-        assert!(read_delay >= busy_ms * 0.99, "read delay {read_delay} ms");
+        assert_eq!(end, SessionEnd::Stopped);
+        assert_the_block_is_read_delay(&recorder.cut(1), intended, answer_out, BUSY);
     }
 
     #[tokio::test]

@@ -223,7 +223,87 @@ impl AsyncWrite for NotingStream {
 /// What tests of timestamped reads share.
 #[cfg(test)]
 pub(super) mod testing {
+    use crate::stress::stats::SecondRow;
+    use std::sync::mpsc::{Receiver, Sender, channel};
     use std::time::Duration;
+    use tokio::time::Instant;
+
+    /// A test server's ends of its steps: it says when a request has arrived, answers only on
+    /// the test's go, and says when the answer is out.
+    pub struct ServerSteps {
+        pub received: Sender<()>,
+        pub go: Receiver<()>,
+        pub answered: Sender<()>,
+    }
+
+    /// The test's ends of [`ServerSteps`].
+    pub struct StepsHeld {
+        pub received: Receiver<()>,
+        pub go: Sender<()>,
+        pub answered: Receiver<()>,
+    }
+
+    /// Both ends of a server's steps.
+    pub fn steps() -> (ServerSteps, StepsHeld) {
+        let (received_tx, received) = channel();
+        let (go, go_rx) = channel();
+        let (answered_tx, answered) = channel();
+        (
+            ServerSteps {
+                received: received_tx,
+                go: go_rx,
+                answered: answered_tx,
+            },
+            StepsHeld {
+                received,
+                go,
+                answered,
+            },
+        )
+    }
+
+    /// Yields until the server has the request, lets it answer, and once the answer is out
+    /// blocks the test's thread for `busy`, so nothing on its runtime reads the answer
+    /// meanwhile. Returns when the answer was out.
+    pub async fn block_once_answered(steps: &StepsHeld, busy: Duration) -> Instant {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while steps.received.try_recv().is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the server got no request in 5 s"
+            );
+            tokio::task::yield_now().await;
+        }
+        // From here to the end of the block there is no await.
+        steps.go.send(()).unwrap();
+        steps
+            .answered
+            .recv_timeout(Duration::from_secs(5))
+            .expect("the server answers within 5 s");
+        let answer_out = Instant::now();
+        std::thread::sleep(busy);
+        answer_out
+    }
+
+    /// Asserts that `row`'s one answer, due at `intended`, ended its latency when it was out
+    /// (1 ms for the histogram's rounding) and spent the `busy` block as read delay.
+    pub fn assert_the_block_is_read_delay(
+        row: &SecondRow,
+        intended: Instant,
+        answer_out: Instant,
+        busy: Duration,
+    ) {
+        assert_eq!(row.ok, 1);
+        let latency = row.latency.max_ms().unwrap();
+        let out_ms = (answer_out - intended).as_secs_f64() * 1000.0;
+        assert!(
+            latency <= out_ms + 1.0,
+            "latency {latency} ms, answer out after {out_ms} ms"
+        );
+        let read_delay = row.read_delay.max_ms().unwrap();
+        let busy_ms = busy.as_secs_f64() * 1000.0;
+        assert!(read_delay >= busy_ms * 0.99, "read delay {read_delay} ms");
+    }
 
     /// Holds the machine's receive timestamping on while it lives; made once it is on.
     ///
