@@ -425,19 +425,13 @@ fn timing(
     let now = Instant::now();
     let times = notes.times();
     let arrived = times.arrived.unwrap_or(now).min(now);
-    let start = match times.written {
-        Some(written) if !reconnected => done.due.min(written),
-        _ => done.intended,
-    };
-    let latency = arrived.saturating_duration_since(start);
-    let delays = match times.written {
-        Some(written) if !reconnected => Some(GeneratorDelays {
-            send: written.saturating_duration_since(done.ready),
-            read: now.saturating_duration_since(arrived),
-        }),
-        _ => None,
-    };
-    (latency, delays)
+    let written = times.written.filter(|_| !reconnected);
+    let start = written.map_or(done.intended, |written| done.due.min(written));
+    let delays = written.map(|written| GeneratorDelays {
+        send: written.saturating_duration_since(done.ready),
+        read: now.saturating_duration_since(arrived),
+    });
+    (arrived.saturating_duration_since(start), delays)
 }
 
 /// `DELETE /mcp`: frees the session's slot on the node now rather than at its idle timeout.
@@ -466,27 +460,25 @@ async fn exchange(
     let Connection { sender, driver, .. } = connection;
     let answer = send_and_read(sender, request);
     tokio::pin!(answer);
-    let mut ended = false;
-    if let Some(running) = driver.as_mut() {
-        tokio::select! {
-            // The answer first: once it is whole, the connection's I/O waits for the next request.
-            biased;
-            answer = &mut answer => {
-                // One more turn of the connection's I/O, which returns it to idle and says it
-                // wants the next request: without it, that request's send waited on the
-                // connection and then on the worker's run queue before it was written.
-                if running.as_mut().now_or_never().is_some() {
-                    *driver = None;
-                }
-                return answer;
+    let Some(running) = driver.as_mut() else {
+        return answer.await;
+    };
+    tokio::select! {
+        // The answer first: once it is whole, the connection's I/O waits for the next request.
+        biased;
+        answer = &mut answer => {
+            // One more turn of the connection's I/O, which returns it to idle and says it
+            // wants the next request: without it, that request's send waited on the
+            // connection and then on the worker's run queue before it was written.
+            if running.as_mut().now_or_never().is_some() {
+                *driver = None;
             }
-            _ended = running.as_mut() => ended = true,
+            return answer;
         }
+        _ended = running.as_mut() => {}
     }
-    if ended {
-        // Dropping the ended connection fails whatever still waits on it (closed, or reset).
-        *driver = None;
-    }
+    // The connection ended first: dropping it fails whatever still waits on it (closed, or reset).
+    *driver = None;
     answer.await
 }
 
@@ -596,7 +588,7 @@ fn class_of_body_error(error: &(dyn std::error::Error + Send + Sync + 'static)) 
 mod tests {
     use super::*;
     use crate::stress::wire_time::testing::{
-        StepsHeld, assert_the_block_is_read_delay, block_once_answered, steps, timestamping_on,
+        StepsHeld, assert_the_block_is_read_delay, drive_through_a_block, steps, timestamping_on,
     };
     use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
     use tokio::net::TcpListener;
@@ -952,19 +944,16 @@ mod tests {
     #[tokio::test]
     async fn a_busy_worker_s_delay_in_reading_an_answer_is_read_delay_not_latency() {
         // Once the node has the request, the worker's thread is blocked; the node answers inside
-        // the block, and the answer waits in the socket until `BUSY` after it was out. Before
+        // the block, and the answer waits in the socket until the block (300 ms) ends. Before
         // the stream noted the kernel's receive time, that wait was latency (latency 300 ms).
-        const BUSY: Duration = Duration::from_millis(300);
         let _timestamping = timestamping_on();
         let (addr, steps) = stepped_http_node();
         let intended = Instant::now();
         let (session, recorder, rx) = requests_due_at(addr, &[intended]).await;
-        let (end, answer_out) = tokio::join!(
-            session.drive(rx, Duration::from_secs(5), &recorder),
-            block_once_answered(&steps, BUSY)
-        );
+        let drive = session.drive(rx, Duration::from_secs(5), &recorder);
+        let (end, answer_out) = drive_through_a_block(drive, &steps).await;
         assert_eq!(end, SessionEnd::Stopped);
-        assert_the_block_is_read_delay(&recorder.cut(1), intended, answer_out, BUSY);
+        assert_the_block_is_read_delay(&recorder.cut(1), intended, answer_out);
     }
 
     #[tokio::test]

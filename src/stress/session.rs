@@ -398,7 +398,7 @@ pub(super) fn far_future() -> Instant {
 mod tests {
     use super::*;
     use crate::stress::wire_time::testing::{
-        ServerSteps, StepsHeld, assert_the_block_is_read_delay, block_once_answered, steps,
+        ServerSteps, StepsHeld, assert_the_block_is_read_delay, drive_through_a_block, steps,
         timestamping_on,
     };
     use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -506,21 +506,18 @@ mod tests {
     #[tokio::test]
     async fn a_busy_worker_s_delay_in_reading_an_answer_is_read_delay_not_latency() {
         // Once the request has reached the echo, the worker's thread is blocked; the echo
-        // answers inside the block, and the answer waits in the socket until `BUSY` after
-        // the echo said it was out. Before receive timestamps that wait was latency. (Every
+        // answers inside the block, and the answer waits in the socket until the block (300 ms)
+        // ends. Before receive timestamps that wait was latency. (Every
         // step waits on the one before, so no scheduling order matters: CI once saw latency
         // 301 ms when the block began at a guessed moment after the send.)
-        const BUSY: Duration = Duration::from_millis(300);
         let _timestamping = timestamping_on();
         let (echo, steps) = stepped_echo();
         let intended = Instant::now();
         let (session, recorder, rx) = one_request_to(echo, intended).await;
-        let (end, answer_out) = tokio::join!(
-            session.drive(rx, Duration::from_secs(5), &recorder),
-            block_once_answered(&steps, BUSY)
-        );
+        let drive = session.drive(rx, Duration::from_secs(5), &recorder);
+        let (end, answer_out) = drive_through_a_block(drive, &steps).await;
         assert_eq!(end, SessionEnd::Stopped);
-        assert_the_block_is_read_delay(&recorder.cut(1), intended, answer_out, BUSY);
+        assert_the_block_is_read_delay(&recorder.cut(1), intended, answer_out);
     }
 
     #[tokio::test]

@@ -262,37 +262,42 @@ pub(super) mod testing {
         )
     }
 
-    /// Yields until the server has the request, lets it answer, and once the answer is out
-    /// blocks the test's thread for `busy`, so nothing on its runtime reads the answer
-    /// meanwhile. Returns when the answer was out.
-    pub async fn block_once_answered(steps: &StepsHeld, busy: Duration) -> Instant {
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        while steps.received.try_recv().is_err() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the server got no request in 5 s"
-            );
-            tokio::task::yield_now().await;
-        }
-        // From here to the end of the block there is no await.
-        steps.go.send(()).unwrap();
-        steps
-            .answered
-            .recv_timeout(Duration::from_secs(5))
-            .expect("the server answers within 5 s");
-        let answer_out = Instant::now();
-        std::thread::sleep(busy);
-        answer_out
+    /// How long [`drive_through_a_block`] blocks the test's thread once the answer is out.
+    pub const BLOCK: Duration = Duration::from_millis(300);
+
+    /// Runs `drive` (a session's) beside a block: once the server has the request it answers,
+    /// and once the answer is out the test's thread blocks for [`BLOCK`], so nothing on its
+    /// runtime reads the answer meanwhile. Returns what `drive` returned and when the answer
+    /// was out.
+    pub async fn drive_through_a_block<T>(
+        drive: impl std::future::Future<Output = T>,
+        steps: &StepsHeld,
+    ) -> (T, Instant) {
+        let block = async {
+            let deadline = std::time::Instant::now() + Duration::from_secs(5);
+            while steps.received.try_recv().is_err() {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the server got no request in 5 s"
+                );
+                tokio::task::yield_now().await;
+            }
+            // From here to the end of the block there is no await.
+            steps.go.send(()).unwrap();
+            steps
+                .answered
+                .recv_timeout(Duration::from_secs(5))
+                .expect("the server answers within 5 s");
+            let answer_out = Instant::now();
+            std::thread::sleep(BLOCK);
+            answer_out
+        };
+        tokio::join!(drive, block)
     }
 
     /// Asserts that `row`'s one answer, due at `intended`, ended its latency when it was out
-    /// (1 ms for the histogram's rounding) and spent the `busy` block as read delay.
-    pub fn assert_the_block_is_read_delay(
-        row: &SecondRow,
-        intended: Instant,
-        answer_out: Instant,
-        busy: Duration,
-    ) {
+    /// (1 ms for the histogram's rounding) and spent the [`BLOCK`] as read delay.
+    pub fn assert_the_block_is_read_delay(row: &SecondRow, intended: Instant, answer_out: Instant) {
         assert_eq!(row.ok, 1);
         let latency = row.latency.max_ms().unwrap();
         let out_ms = (answer_out - intended).as_secs_f64() * 1000.0;
@@ -301,8 +306,8 @@ pub(super) mod testing {
             "latency {latency} ms, answer out after {out_ms} ms"
         );
         let read_delay = row.read_delay.max_ms().unwrap();
-        let busy_ms = busy.as_secs_f64() * 1000.0;
-        assert!(read_delay >= busy_ms * 0.99, "read delay {read_delay} ms");
+        let block_ms = BLOCK.as_secs_f64() * 1000.0;
+        assert!(read_delay >= block_ms * 0.99, "read delay {read_delay} ms");
     }
 
     /// Holds the machine's receive timestamping on while it lives; made once it is on.
